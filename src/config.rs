@@ -1,0 +1,472 @@
+//! Configuration: the compiled-in `concord.toml`, overridden by a file and `CONCORD__SECTION__KEY`
+//! environment variables, turned into a validated [`Config`] once at start.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::magic::RelativePathBuf;
+use figment::Figment;
+use serde::Deserialize;
+
+/// The reference configuration, compiled in as the defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("../concord.toml");
+
+/// Errors found while loading or validating configuration. Each names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data: RawData,
+    knowledge: RawKnowledge,
+    models: RawModels,
+    chunking: ChunkingConfig,
+    embed: EmbedConfig,
+    index: RawIndex,
+    retrieval: RawRetrieval,
+    log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    dir: RelativePathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKnowledge {
+    dir: RelativePathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModels {
+    dir: RelativePathBuf,
+    embedder: String,
+    generator: String,
+    allow_download: bool,
+    hub_timeout_ms: u64,
+    python: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIndex {
+    hnsw: HnswConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetrieval {
+    mode: String,
+    k: usize,
+    candidates: usize,
+    rrf_k: f32,
+    bm25_weight: f32,
+    dense_weight: f32,
+}
+
+/// Validated configuration. Paths are absolute or relative to the current directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub knowledge_dir: PathBuf,
+    pub models: ModelsConfig,
+    pub chunking: ChunkingConfig,
+    pub embed: EmbedConfig,
+    pub hnsw: HnswConfig,
+    pub retrieval: RetrievalConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelsConfig {
+    pub dir: PathBuf,
+    pub embedder: String,
+    pub generator: String,
+    pub allow_download: bool,
+    pub hub_timeout_ms: u64,
+    pub python: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingConfig {
+    pub max_tokens: usize,
+    pub overlap_tokens: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    pub batch_size: usize,
+    pub max_seq_tokens: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfig {
+    pub max_connections: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
+/// Which retrievers answer a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetrievalMode {
+    Hybrid,
+    Bm25,
+    Dense,
+}
+
+impl RetrievalMode {
+    pub const ALL: [RetrievalMode; 3] = [Self::Bm25, Self::Dense, Self::Hybrid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::Bm25 => "bm25",
+            Self::Dense => "dense",
+        }
+    }
+}
+
+impl std::str::FromStr for RetrievalMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hybrid" => Ok(Self::Hybrid),
+            "bm25" => Ok(Self::Bm25),
+            "dense" => Ok(Self::Dense),
+            other => Err(format!(
+                "unknown retrieval mode `{other}` (hybrid, bm25 or dense)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetrievalConfig {
+    pub mode: RetrievalMode,
+    pub k: usize,
+    pub candidates: usize,
+    pub rrf_k: f32,
+    pub bm25_weight: f32,
+    pub dense_weight: f32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+impl Config {
+    /// Loads the defaults, then `file` if given, then `CONCORD__*` variables from the process
+    /// environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("CONCORD__").split("__"))
+    }
+
+    /// The compiled-in defaults alone (no file, no environment).
+    pub fn defaults() -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULT_CONFIG)))
+    }
+
+    fn load_with_env(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_path_buf(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Self::from_figment(figment.merge(env))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        raw.validate()
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let c = self.chunking;
+        if !(16..=512).contains(&c.max_tokens) {
+            return Err(invalid(
+                "chunking.max_tokens",
+                format!("must be between 16 and 512, got {}", c.max_tokens),
+            ));
+        }
+        if c.max_tokens + 2 > self.embed.max_seq_tokens {
+            return Err(invalid(
+                "chunking.max_tokens",
+                format!(
+                    "{} plus the 2 special tokens exceeds embed.max_seq_tokens = {}: passages would be truncated",
+                    c.max_tokens, self.embed.max_seq_tokens
+                ),
+            ));
+        }
+        if c.overlap_tokens * 2 > c.max_tokens {
+            return Err(invalid(
+                "chunking.overlap_tokens",
+                format!(
+                    "must be at most half of chunking.max_tokens ({}), got {}",
+                    c.max_tokens / 2,
+                    c.overlap_tokens
+                ),
+            ));
+        }
+        let e = self.embed;
+        if !(1..=256).contains(&e.batch_size) {
+            return Err(invalid(
+                "embed.batch_size",
+                format!("must be between 1 and 256, got {}", e.batch_size),
+            ));
+        }
+        if !(16..=512).contains(&e.max_seq_tokens) {
+            return Err(invalid(
+                "embed.max_seq_tokens",
+                format!("must be between 16 and 512, got {}", e.max_seq_tokens),
+            ));
+        }
+        let h = self.index.hnsw;
+        if !(4..=255).contains(&h.max_connections) {
+            return Err(invalid(
+                "index.hnsw.max_connections",
+                format!("must be between 4 and 255, got {}", h.max_connections),
+            ));
+        }
+        if h.ef_construction < h.max_connections {
+            return Err(invalid(
+                "index.hnsw.ef_construction",
+                format!(
+                    "must be at least index.hnsw.max_connections ({}), got {}",
+                    h.max_connections, h.ef_construction
+                ),
+            ));
+        }
+        let r = self.retrieval;
+        let mode = r
+            .mode
+            .parse::<RetrievalMode>()
+            .map_err(|m| invalid("retrieval.mode", m))?;
+        if !(1..=100).contains(&r.k) {
+            return Err(invalid(
+                "retrieval.k",
+                format!("must be between 1 and 100, got {}", r.k),
+            ));
+        }
+        if r.candidates < r.k || r.candidates > 1000 {
+            return Err(invalid(
+                "retrieval.candidates",
+                format!(
+                    "must be between retrieval.k ({}) and 1000, got {}",
+                    r.k, r.candidates
+                ),
+            ));
+        }
+        if h.ef_search < r.candidates {
+            return Err(invalid(
+                "index.hnsw.ef_search",
+                format!(
+                    "must be at least retrieval.candidates ({}), got {}",
+                    r.candidates, h.ef_search
+                ),
+            ));
+        }
+        if !(r.rrf_k.is_finite() && r.rrf_k >= 0.0) {
+            return Err(invalid(
+                "retrieval.rrf_k",
+                format!("must be a number >= 0, got {}", r.rrf_k),
+            ));
+        }
+        for (key, w) in [
+            ("retrieval.bm25_weight", r.bm25_weight),
+            ("retrieval.dense_weight", r.dense_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(invalid(key, format!("must be a number >= 0, got {w}")));
+            }
+        }
+        if r.bm25_weight + r.dense_weight <= 0.0 {
+            return Err(invalid(
+                "retrieval.dense_weight",
+                "retrieval.bm25_weight and retrieval.dense_weight cannot both be 0",
+            ));
+        }
+        if self.models.embedder.trim().is_empty() {
+            return Err(invalid("models.embedder", "must name a model"));
+        }
+        if self.models.generator.trim().is_empty() {
+            return Err(invalid("models.generator", "must name a model"));
+        }
+        if self.models.hub_timeout_ms > 600_000 {
+            return Err(invalid(
+                "models.hub_timeout_ms",
+                format!(
+                    "must be at most 600000 (10 minutes), got {}",
+                    self.models.hub_timeout_ms
+                ),
+            ));
+        }
+        if self
+            .log
+            .filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(invalid(
+                "log.filter",
+                format!("`{}` is not a valid tracing filter", self.log.filter),
+            ));
+        }
+        if c.overlap_tokens * 4 > c.max_tokens {
+            tracing::warn!(
+                overlap = c.overlap_tokens,
+                max = c.max_tokens,
+                "chunking.overlap_tokens is over a quarter of the passage size: the index grows a lot"
+            );
+        }
+        Ok(Config {
+            data_dir: self.data.dir.relative(),
+            knowledge_dir: self.knowledge.dir.relative(),
+            models: ModelsConfig {
+                dir: self.models.dir.relative(),
+                embedder: self.models.embedder,
+                generator: self.models.generator,
+                allow_download: self.models.allow_download,
+                hub_timeout_ms: self.models.hub_timeout_ms,
+                python: self.models.python,
+            },
+            chunking: c,
+            embed: e,
+            hnsw: h,
+            retrieval: RetrievalConfig {
+                mode,
+                k: r.k,
+                candidates: r.candidates,
+                rrf_k: r.rrf_k,
+                bm25_weight: r.bm25_weight,
+                dense_weight: r.dense_weight,
+            },
+            log: self.log,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads the configuration with `vars` set in a jailed environment and returns the error text.
+    fn error_with_env(vars: &[(&str, &str)]) -> String {
+        let mut message = String::new();
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in vars {
+                jail.set_env(k, v);
+            }
+            message = match Config::load(None) {
+                Ok(_) => "loaded without error".to_string(),
+                Err(e) => e.to_string(),
+            };
+            Ok(())
+        });
+        message
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        let config = Config::defaults().expect("the compiled-in concord.toml validates");
+        assert_eq!(config.retrieval.mode, RetrievalMode::Hybrid);
+        assert_eq!(config.data_dir, PathBuf::from(".concord"));
+        assert!(config.chunking.max_tokens <= config.embed.max_seq_tokens);
+    }
+
+    #[test]
+    fn env_variables_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONCORD__RETRIEVAL__RRF_K", "40");
+            jail.set_env("CONCORD__RETRIEVAL__MODE", "bm25");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.retrieval.rrf_k, 40.0);
+            assert_eq!(config.retrieval.mode, RetrievalMode::Bm25);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_paths_are_relative_to_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_dir("conf")?;
+            jail.create_file(
+                "conf/concord.toml",
+                "[data]\ndir = \"state\"\n[retrieval]\nk = 5\n",
+            )?;
+            let config =
+                Config::load(Some(Path::new("conf/concord.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.retrieval.k, 5);
+            assert_eq!(config.data_dir, PathBuf::from("conf/state"));
+            // Keys the file does not set keep their defaults.
+            assert_eq!(config.retrieval.candidates, 50);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let err = error_with_env(&[("CONCORD__CHUNKING__MAX_TOKENS", "1000")]);
+        assert!(err.contains("chunking.max_tokens"), "{err}");
+        let err = error_with_env(&[("CONCORD__RETRIEVAL__MODE", "fuzzy")]);
+        assert!(err.contains("retrieval.mode"), "{err}");
+        let err = error_with_env(&[
+            ("CONCORD__RETRIEVAL__BM25_WEIGHT", "0.0"),
+            ("CONCORD__RETRIEVAL__DENSE_WEIGHT", "0.0"),
+        ]);
+        assert!(err.contains("cannot both be 0"), "{err}");
+        let err = error_with_env(&[("CONCORD__RETRIEVAL__K", "many")]);
+        assert!(err.to_lowercase().contains("retrieval.k"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[retrieval]\nrrf_kk = 3\n")?;
+            let err = Config::load(Some(Path::new("typo.toml"))).unwrap_err();
+            assert!(err.to_string().contains("rrf_kk"), "{err}");
+            let err = Config::load(Some(Path::new("nope.toml"))).unwrap_err();
+            assert!(matches!(err, ConfigError::MissingFile { .. }), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,35 @@
+//! Concord: a local, private customer-support assistant.
+//!
+//! The pipeline, as typed stages:
+//!
+//! ```text
+//! knowledge/ --load--> Article, Canonical --chunk--> Chunk --embed--> Embedding
+//!                                               |                    |
+//!                                      tantivy (BM25)          hnsw_rs (HNSW)
+//!                                               `--- hybrid fusion ---'
+//! question --> Retrieval (top passages + best canonical answer, with scores)
+//! ```
+//!
+//! Pure stages ([`knowledge::parse`], [`knowledge::chunk`], [`retrieve::fusion`],
+//! [`eval::metrics`]) take plain data; the I/O stages ([`embed::Embedder`], [`index::Index`]) are
+//! built from [`config::Config`].
+
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod eval;
+pub mod index;
+pub mod ingest;
+pub mod knowledge;
+pub mod models;
+pub mod pipeline;
+pub mod retrieve;
+pub mod telemetry;
+pub mod util;
+
+pub use config::Config;
+pub use error::Error;
+pub use pipeline::Pipeline;
+
+/// Result with the crate's error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,75 @@
+//! The `concord` command line: parses arguments, loads configuration, sets up logging and hands
+//! each subcommand to `cli`. Errors print with their causes and map to exit codes.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "concord",
+    version,
+    about = "Local, private customer-support assistant"
+)]
+struct Args {
+    /// Configuration file overriding the built-in defaults (see concord.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where Concord keeps its index and data (default `.concord`).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The knowledge base folder (default `knowledge`).
+    #[arg(long, global = true, value_name = "DIR")]
+    knowledge: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build (or update) the index from the knowledge base.
+    Ingest(cli::ingest::IngestArgs),
+    /// Search the index and show each result's scores.
+    Search(cli::search::SearchArgs),
+    /// Offline evaluation.
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
+    /// Fetch, list and verify model files.
+    #[command(subcommand)]
+    Models(cli::models::ModelsCommand),
+    /// Set everything up on the demo knowledge base and show a few searches.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = concord::Config::load(args.config.as_deref())?;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(dir) = args.knowledge {
+        config.knowledge_dir = dir;
+    }
+    concord::telemetry::init(config.log.format, &config.log.filter);
+    cli::check_cpu()?;
+    match args.command {
+        Command::Ingest(a) => cli::ingest::run(&config, a),
+        Command::Search(a) => cli::search::run(&config, a),
+        Command::Eval(c) => cli::eval::run(&config, c),
+        Command::Models(c) => cli::models::run(&config, c),
+        Command::Demo => cli::demo::run(&config),
+    }
+}

@@ -1,0 +1,37 @@
+//! The assembled pipeline: configuration, embedder and the published index, opened once and
+//! shared by the commands (and later the server).
+
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::index::{ExpectedEmbedder, Index, IndexDir};
+use crate::retrieve::Retriever;
+
+pub struct Pipeline {
+    pub config: Config,
+    pub embedder: Embedder,
+    pub index: Index,
+}
+
+impl Pipeline {
+    /// Loads the configured embedder and opens the published index, refusing an index built
+    /// with another embedding model.
+    pub fn open(config: &Config) -> crate::Result<Pipeline> {
+        let embedder = Embedder::from_config(config)?;
+        let index = IndexDir::new(&config.data_dir).open(
+            &ExpectedEmbedder {
+                name: embedder.name(),
+                fingerprint: embedder.fingerprint(),
+            },
+            config.hnsw.ef_search,
+        )?;
+        Ok(Pipeline {
+            config: config.clone(),
+            embedder,
+            index,
+        })
+    }
+
+    pub fn retriever(&self) -> Retriever<'_> {
+        Retriever::new(&self.index, &self.embedder, self.config.retrieval)
+    }
+}

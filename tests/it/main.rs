@@ -1,0 +1,9 @@
+//! The integration test binary: real models (fetched through `concord::models` on first use),
+//! real knowledge files in temporary directories, and the `concord` binary itself.
+
+mod common;
+mod embed;
+mod eval;
+mod index;
+mod knowledge;
+mod models;
