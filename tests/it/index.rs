@@ -54,31 +54,38 @@ fn ask(question: &str, mode: RetrievalMode) -> concord::retrieve::Retrieval {
 
 #[test]
 fn typical_questions_find_their_canonical_answer_and_sources() {
-    let cases = [
+    let cases: [(&str, &str, &[&str]); 5] = [
         (
             "Ile kosztuje dostawa do paczkomatu?",
             "pl-delivery-cost",
-            "pl-delivery-costs",
+            &["pl-delivery-costs", "pl-parcel-lockers"],
         ),
-        ("jak moge zwrocic zamowienie", "pl-return-how", "pl-returns"),
+        (
+            "jak moge zwrocic zamowienie",
+            "pl-return-how",
+            &["pl-returns"],
+        ),
         (
             "How long do I have to return an item?",
             "en-returns-deadline",
-            "en-returns",
+            &["en-returns"],
         ),
-        ("I forgot my password", "en-password-reset", "en-account"),
+        ("I forgot my password", "en-password-reset", &["en-account"]),
         (
             "Do you ship to Germany?",
             "en-international-shipping",
-            "en-international-shipping",
+            &["en-international-shipping"],
         ),
     ];
-    for (q, canonical, doc) in cases {
+    for (q, canonical, expected_docs) in cases {
         let r = ask(q, RetrievalMode::Hybrid);
         let canon: Vec<&str> = r.canonical.iter().map(|c| c.id.0.as_str()).collect();
         assert!(canon.contains(&canonical), "{q:?}: canonical {canon:?}");
         let docs: Vec<String> = r.docs().into_iter().map(|d| d.0).collect();
-        assert!(docs.iter().any(|d| d == doc), "{q:?}: docs {docs:?}");
+        assert!(
+            docs.iter().any(|d| expected_docs.contains(&d.as_str())),
+            "{q:?}: docs {docs:?}"
+        );
         assert!(r.chunks.len() <= 5);
         let best = &r.canonical[0];
         assert!(

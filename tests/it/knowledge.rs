@@ -104,9 +104,11 @@ fn duplicate_ids_and_missing_sources_are_issues() {
     let src = dir.path().join("articles/pl/returns.md");
     fs_err::copy(&src, dir.path().join("articles/pl/returns-copy.md")).unwrap();
     let canon = dir.path().join("canonical/en/returns.toml");
-    let text = fs_err::read_to_string(&canon)
-        .unwrap()
-        .replacen("en-returns", "en-nowhere", 1);
+    let text = fs_err::read_to_string(&canon).unwrap().replacen(
+        "sources = [\"en-returns\"]",
+        "sources = [\"en-nowhere\"]",
+        1,
+    );
     fs_err::write(&canon, text).unwrap();
     let kb = KnowledgeBase::load_dir(dir.path()).unwrap();
     let msgs: Vec<String> = kb.issues.iter().map(|i| i.to_string()).collect();
