@@ -15,7 +15,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Models(#[from] ModelError),
+    Models(Box<ModelError>),
     #[error(transparent)]
     Knowledge(#[from] KnowledgeError),
     #[error(transparent)]
@@ -28,4 +28,10 @@ pub enum Error {
     Retrieve(#[from] RetrieveError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+}
+
+impl From<ModelError> for Error {
+    fn from(e: ModelError) -> Self {
+        Error::Models(Box::new(e))
+    }
 }

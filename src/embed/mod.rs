@@ -37,9 +37,21 @@ pub enum EmbedError {
     #[error("tokenizing text for the embedder failed: {0}")]
     Encode(String),
     #[error("embedding model: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(Box<candle_core::Error>),
     #[error(transparent)]
-    Model(#[from] crate::models::ModelError),
+    Model(Box<crate::models::ModelError>),
+}
+
+impl From<candle_core::Error> for EmbedError {
+    fn from(e: candle_core::Error) -> Self {
+        EmbedError::Candle(Box::new(e))
+    }
+}
+
+impl From<crate::models::ModelError> for EmbedError {
+    fn from(e: crate::models::ModelError) -> Self {
+        EmbedError::Model(Box::new(e))
+    }
 }
 
 /// A loaded sentence-embedding model. Cheap to share behind an `Arc`; `embed` takes `&self`.

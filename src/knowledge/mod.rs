@@ -242,10 +242,7 @@ impl KnowledgeBase {
 }
 
 fn display_path(root: &Path, path: &Path) -> String {
-    let name = root
-        .file_name()
-        .map(|n| PathBuf::from(n))
-        .unwrap_or_default();
+    let name = root.file_name().map(PathBuf::from).unwrap_or_default();
     match path.strip_prefix(root) {
         Ok(rel) => name.join(rel).display().to_string(),
         Err(_) => path.display().to_string(),

@@ -142,7 +142,10 @@ pub fn parse_jsonl_passage(
     let id = match p.id {
         serde_json::Value::String(s) => s,
         serde_json::Value::Number(n) => n.to_string(),
-        other => {
+        other @ (serde_json::Value::Null
+        | serde_json::Value::Bool(_)
+        | serde_json::Value::Array(_)
+        | serde_json::Value::Object(_)) => {
             return Err(ParseError::at(
                 line_no,
                 format!("id must be a string or number, got {other}"),

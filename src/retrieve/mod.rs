@@ -251,7 +251,7 @@ impl<'a> Retriever<'a> {
 
     /// Exact search over canonical rows: each canonical answer scored by its best row.
     /// Returns (canonical ord, similarity) best first, and the best row per canonical.
-    fn dense_canonicals(&self, q: &[f32]) -> (Vec<(u32, f32)>, HashMap<u32, (usize, f32)>) {
+    fn dense_canonicals(&self, q: &[f32]) -> (Vec<(u32, f32)>, BestRows) {
         let v = &self.index.canonical_vectors;
         let mut best: HashMap<u32, (usize, f32)> = HashMap::new();
         for (row, r) in self.index.canonical_rows.iter().enumerate() {
@@ -290,6 +290,9 @@ impl<'a> Retriever<'a> {
             .cloned()
     }
 }
+
+/// Best-matching canonical row per canonical answer: ord -> (row, similarity).
+type BestRows = HashMap<u32, (usize, f32)>;
 
 type Fused = (u32, f32, Option<RankScore>, Option<RankScore>);
 
