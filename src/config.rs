@@ -72,7 +72,8 @@ struct RawRetrieval {
     candidates: usize,
     rrf_k: f32,
     bm25_weight: f32,
-    dense_weight: f32,
+    dense_weight_pl: f32,
+    dense_weight_en: f32,
 }
 
 /// Validated configuration. Paths are absolute or relative to the current directory.
@@ -162,7 +163,20 @@ pub struct RetrievalConfig {
     pub candidates: usize,
     pub rrf_k: f32,
     pub bm25_weight: f32,
-    pub dense_weight: f32,
+    /// Weight of dense retrieval for Polish questions.
+    pub dense_weight_pl: f32,
+    /// Weight of dense retrieval for English questions.
+    pub dense_weight_en: f32,
+}
+
+impl RetrievalConfig {
+    /// The dense weight for a question in `lang`.
+    pub fn dense_weight(&self, lang: crate::knowledge::Lang) -> f32 {
+        match lang {
+            crate::knowledge::Lang::Pl => self.dense_weight_pl,
+            crate::knowledge::Lang::En => self.dense_weight_en,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -313,17 +327,23 @@ impl RawConfig {
         }
         for (key, w) in [
             ("retrieval.bm25_weight", r.bm25_weight),
-            ("retrieval.dense_weight", r.dense_weight),
+            ("retrieval.dense_weight_pl", r.dense_weight_pl),
+            ("retrieval.dense_weight_en", r.dense_weight_en),
         ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(invalid(key, format!("must be a number >= 0, got {w}")));
             }
         }
-        if r.bm25_weight + r.dense_weight <= 0.0 {
-            return Err(invalid(
-                "retrieval.dense_weight",
-                "retrieval.bm25_weight and retrieval.dense_weight cannot both be 0",
-            ));
+        for (key, w) in [
+            ("retrieval.dense_weight_pl", r.dense_weight_pl),
+            ("retrieval.dense_weight_en", r.dense_weight_en),
+        ] {
+            if r.bm25_weight + w <= 0.0 {
+                return Err(invalid(
+                    key,
+                    format!("retrieval.bm25_weight and {key} cannot both be 0"),
+                ));
+            }
         }
         if self.models.embedder.trim().is_empty() {
             return Err(invalid("models.embedder", "must name a model"));
@@ -378,7 +398,8 @@ impl RawConfig {
                 candidates: r.candidates,
                 rrf_k: r.rrf_k,
                 bm25_weight: r.bm25_weight,
-                dense_weight: r.dense_weight,
+                dense_weight_pl: r.dense_weight_pl,
+                dense_weight_en: r.dense_weight_en,
             },
             log: self.log,
         })
@@ -452,7 +473,7 @@ mod tests {
         assert!(err.contains("retrieval.mode"), "{err}");
         let err = error_with_env(&[
             ("CONCORD__RETRIEVAL__BM25_WEIGHT", "0.0"),
-            ("CONCORD__RETRIEVAL__DENSE_WEIGHT", "0.0"),
+            ("CONCORD__RETRIEVAL__DENSE_WEIGHT_PL", "0.0"),
         ]);
         assert!(err.contains("cannot both be 0"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__K", "many")]);

@@ -32,7 +32,7 @@ pub struct RetrievalArgs {
     /// Override retrieval.rrf_k.
     #[arg(long)]
     rrf_k: Option<f32>,
-    /// Override retrieval.dense_weight (BM25 weight stays as configured).
+    /// Override retrieval.dense_weight_pl and dense_weight_en (BM25 weight stays as configured).
     #[arg(long)]
     dense_weight: Option<f32>,
     /// Also sweep rrf_k and the dense weight, printing hybrid quality for each pair.
@@ -68,7 +68,8 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         cfg.retrieval.rrf_k = k;
     }
     if let Some(w) = args.dense_weight {
-        cfg.retrieval.dense_weight = w;
+        cfg.retrieval.dense_weight_pl = w;
+        cfg.retrieval.dense_weight_en = w;
     }
 
     let embedder = Embedder::from_config(&cfg)?;
@@ -129,13 +130,14 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} queries on {} passages ({}), rrf_k {} weights bm25 {} dense {}",
+        "{} queries on {} passages ({}), rrf_k {} weights bm25 {} dense pl {} en {}",
         queries.len(),
         report.chunks,
         args.kb.display(),
         cfg.retrieval.rrf_k,
         cfg.retrieval.bm25_weight,
-        cfg.retrieval.dense_weight
+        cfg.retrieval.dense_weight_pl,
+        cfg.retrieval.dense_weight_en
     );
     println!(
         "{:<7} {:>8} {:>9} {:>9} {:>10} {:>7} {:>7} {:>7}",

@@ -107,7 +107,8 @@ pub struct RetrievalReport {
     pub hnsw_recall_10: f64,
     pub rrf_k: f32,
     pub bm25_weight: f32,
-    pub dense_weight: f32,
+    pub dense_weight_pl: f32,
+    pub dense_weight_en: f32,
 }
 
 #[derive(Default)]
@@ -212,7 +213,8 @@ pub fn evaluate_retrieval(
         },
         rrf_k: config.rrf_k,
         bm25_weight: config.bm25_weight,
-        dense_weight: config.dense_weight,
+        dense_weight_pl: config.dense_weight_pl,
+        dense_weight_en: config.dense_weight_en,
     })
 }
 
@@ -257,7 +259,8 @@ pub fn sweep_fusion(
             let cfg = RetrievalConfig {
                 rrf_k,
                 bm25_weight: 1.0,
-                dense_weight: dw,
+                dense_weight_pl: dw,
+                dense_weight_en: dw,
                 ..base
             };
             let retriever = Retriever::new(index, embedder, cfg);

@@ -185,7 +185,10 @@ impl<'a> Retriever<'a> {
 
         let t0 = Instant::now();
         let (wb, wd) = match mode {
-            RetrievalMode::Hybrid => (cfg.bm25_weight, cfg.dense_weight),
+            RetrievalMode::Hybrid => {
+                let lang = crate::knowledge::detect_lang(question, crate::knowledge::Lang::En);
+                (cfg.bm25_weight, cfg.dense_weight(lang))
+            }
             RetrievalMode::Bm25 => (1.0, 0.0),
             RetrievalMode::Dense => (0.0, 1.0),
         };
