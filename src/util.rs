@@ -43,3 +43,12 @@ pub fn peak_rss_mb() -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+/// Opens (creating if needed, never truncating) a file used only for its advisory lock.
+pub fn open_lock_file(path: &Path) -> std::io::Result<fs_err::File> {
+    fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}

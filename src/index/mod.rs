@@ -176,12 +176,7 @@ impl IndexDir {
     pub fn lock(&self) -> Result<BuildLock, IndexError> {
         fs_err::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         let path = self.root.join(LOCK);
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = crate::util::open_lock_file(&path).map_err(io_err(&path))?;
         match file.file().try_lock() {
             Ok(()) => Ok(BuildLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(IndexError::Busy {

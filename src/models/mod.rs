@@ -483,12 +483,7 @@ impl ModelStore {
     /// Takes the exclusive fetch lock (released when the returned file is dropped).
     fn lock(&self) -> Result<fs_err::File, ModelError> {
         let path = self.dir.join(LOCK_FILE);
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = crate::util::open_lock_file(&path).map_err(io_err(&path))?;
         if file.try_lock().is_err() {
             tracing::info!(lock = %path.display(), "another process is fetching models, waiting");
             file.lock().map_err(io_err(&path))?;

@@ -174,6 +174,12 @@ fn ingest_dir(cfg: &Config) -> concord::ingest::IngestReport {
     .unwrap()
 }
 
+/// Number of passages the index holds for article `doc`.
+fn passages_of(index: &Index, doc: &str) -> usize {
+    let entry = index.manifest.documents.iter().find(|d| d.id == doc);
+    entry.expect("article is indexed").count
+}
+
 const NEW_FACT: &str = "\n## Zwrot mebli ogrodowych\n\nMeble ogrodowe odbiera od Ciebie kurier Raben w ciągu 6 dni roboczych.\n";
 
 #[test]
@@ -191,23 +197,10 @@ fn reingest_embeds_only_changed_articles() {
     let path = kb.path().join("articles/pl/returns.md");
     let text = fs_err::read_to_string(&path).unwrap();
     fs_err::write(&path, format!("{text}{NEW_FACT}")).unwrap();
-    let index_before = open(&cfg).unwrap();
-    let returns_before = index_before
-        .manifest
-        .documents
-        .iter()
-        .find(|d| d.id == "pl-returns")
-        .unwrap()
-        .count;
+    let returns_before = passages_of(&open(&cfg).unwrap(), "pl-returns");
     let changed = ingest_dir(&cfg);
     let index = open(&cfg).unwrap();
-    let returns_after = index
-        .manifest
-        .documents
-        .iter()
-        .find(|d| d.id == "pl-returns")
-        .unwrap()
-        .count;
+    let returns_after = passages_of(&index, "pl-returns");
     assert_eq!(
         changed.embedded_chunks, returns_after,
         "only the changed article is embedded"
