@@ -1,5 +1,5 @@
 //! `concord eval retrieval` on a real slice of the Polish allegro FAQ data: the JSON report has
-//! every key, sane values, and hybrid retrieval does at least as well as BM25 on Recall@10.
+//! every key, sane values, and recall that a regression in BM25 or fusion would break.
 
 use std::collections::HashSet;
 
@@ -76,13 +76,12 @@ fn eval_retrieval_reports_every_mode_as_json() {
         );
         assert!(m["p95_ms"].as_f64().unwrap() >= m["p50_ms"].as_f64().unwrap());
     }
-    let bm25 = v["bm25"]["recall@10"].as_f64().unwrap();
-    let hybrid = v["hybrid"]["recall@10"].as_f64().unwrap();
-    assert!(
-        bm25 > 0.5,
-        "stemmed BM25 finds most gold passages among ~190: {bm25}"
-    );
-    assert!(hybrid >= bm25, "hybrid {hybrid} vs bm25 {bm25}");
+    // On this slice (40 questions, ~190 passages) stemmed BM25 and hybrid find the gold passage in
+    // the top 10 for about 90% of the questions, the English-only embedder alone for far fewer.
+    let r10 = |mode: &str| v[mode]["recall@10"].as_f64().unwrap();
+    assert!(r10("bm25") >= 0.8, "bm25 {}", r10("bm25"));
+    assert!(r10("hybrid") >= 0.8, "hybrid {}", r10("hybrid"));
+    assert!(r10("hybrid") > r10("dense"), "hybrid {} dense {}", r10("hybrid"), r10("dense"));
     assert!(v["hnsw_recall@10"].as_f64().unwrap() >= 0.99);
 }
 
