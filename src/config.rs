@@ -70,9 +70,9 @@ struct RawRetrieval {
     mode: String,
     k: usize,
     candidates: usize,
-    rrf_k: f32,
-    bm25_weight: f32,
+    rrf_k_pl: f32,
     dense_weight_pl: f32,
+    rrf_k_en: f32,
     dense_weight_en: f32,
 }
 
@@ -161,20 +161,34 @@ pub struct RetrievalConfig {
     pub mode: RetrievalMode,
     pub k: usize,
     pub candidates: usize,
+    /// Fusion for Polish questions (BM25 weight 1).
+    pub pl: Fusion,
+    /// Fusion for English questions (BM25 weight 1).
+    pub en: Fusion,
+}
+
+/// Reciprocal rank fusion settings: `score = Σ weight / (rrf_k + rank)`, BM25 weight 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fusion {
     pub rrf_k: f32,
-    pub bm25_weight: f32,
-    /// Weight of dense retrieval for Polish questions.
-    pub dense_weight_pl: f32,
-    /// Weight of dense retrieval for English questions.
-    pub dense_weight_en: f32,
+    pub dense_weight: f32,
 }
 
 impl RetrievalConfig {
-    /// The dense weight for a question in `lang`.
-    pub fn dense_weight(&self, lang: crate::knowledge::Lang) -> f32 {
+    /// The fusion settings for a question in `lang`.
+    pub fn fusion(&self, lang: crate::knowledge::Lang) -> Fusion {
         match lang {
-            crate::knowledge::Lang::Pl => self.dense_weight_pl,
-            crate::knowledge::Lang::En => self.dense_weight_en,
+            crate::knowledge::Lang::Pl => self.pl,
+            crate::knowledge::Lang::En => self.en,
+        }
+    }
+
+    /// The same settings for both languages (evaluation overrides and sweeps).
+    pub fn with_fusion(self, fusion: Fusion) -> Self {
+        RetrievalConfig {
+            pl: fusion,
+            en: fusion,
+            ..self
         }
     }
 }
@@ -319,30 +333,14 @@ impl RawConfig {
                 ),
             ));
         }
-        if !(r.rrf_k.is_finite() && r.rrf_k >= 0.0) {
-            return Err(invalid(
-                "retrieval.rrf_k",
-                format!("must be a number >= 0, got {}", r.rrf_k),
-            ));
-        }
-        for (key, w) in [
-            ("retrieval.bm25_weight", r.bm25_weight),
+        for (key, v) in [
+            ("retrieval.rrf_k_pl", r.rrf_k_pl),
+            ("retrieval.rrf_k_en", r.rrf_k_en),
             ("retrieval.dense_weight_pl", r.dense_weight_pl),
             ("retrieval.dense_weight_en", r.dense_weight_en),
         ] {
-            if !(w.is_finite() && w >= 0.0) {
-                return Err(invalid(key, format!("must be a number >= 0, got {w}")));
-            }
-        }
-        for (key, w) in [
-            ("retrieval.dense_weight_pl", r.dense_weight_pl),
-            ("retrieval.dense_weight_en", r.dense_weight_en),
-        ] {
-            if r.bm25_weight + w <= 0.0 {
-                return Err(invalid(
-                    key,
-                    format!("retrieval.bm25_weight and {key} cannot both be 0"),
-                ));
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(key, format!("must be a number >= 0, got {v}")));
             }
         }
         if self.models.embedder.trim().is_empty() {
@@ -396,10 +394,14 @@ impl RawConfig {
                 mode,
                 k: r.k,
                 candidates: r.candidates,
-                rrf_k: r.rrf_k,
-                bm25_weight: r.bm25_weight,
-                dense_weight_pl: r.dense_weight_pl,
-                dense_weight_en: r.dense_weight_en,
+                pl: Fusion {
+                    rrf_k: r.rrf_k_pl,
+                    dense_weight: r.dense_weight_pl,
+                },
+                en: Fusion {
+                    rrf_k: r.rrf_k_en,
+                    dense_weight: r.dense_weight_en,
+                },
             },
             log: self.log,
         })
@@ -438,10 +440,10 @@ mod tests {
     #[test]
     fn env_variables_override_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("CONCORD__RETRIEVAL__RRF_K", "40");
+            jail.set_env("CONCORD__RETRIEVAL__RRF_K_PL", "40");
             jail.set_env("CONCORD__RETRIEVAL__MODE", "bm25");
             let config = Config::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(config.retrieval.rrf_k, 40.0);
+            assert_eq!(config.retrieval.pl.rrf_k, 40.0);
             assert_eq!(config.retrieval.mode, RetrievalMode::Bm25);
             Ok(())
         });
@@ -471,11 +473,8 @@ mod tests {
         assert!(err.contains("chunking.max_tokens"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__MODE", "fuzzy")]);
         assert!(err.contains("retrieval.mode"), "{err}");
-        let err = error_with_env(&[
-            ("CONCORD__RETRIEVAL__BM25_WEIGHT", "0.0"),
-            ("CONCORD__RETRIEVAL__DENSE_WEIGHT_PL", "0.0"),
-        ]);
-        assert!(err.contains("cannot both be 0"), "{err}");
+        let err = error_with_env(&[("CONCORD__RETRIEVAL__DENSE_WEIGHT_PL", "-1")]);
+        assert!(err.contains("retrieval.dense_weight_pl"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__K", "many")]);
         assert!(err.to_lowercase().contains("retrieval.k"), "{err}");
     }

@@ -21,6 +21,7 @@ pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod knowledge;
+pub mod llm;
 pub mod models;
 pub mod pipeline;
 pub mod retrieve;

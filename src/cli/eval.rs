@@ -29,7 +29,7 @@ pub struct RetrievalArgs {
     /// Use only the first N queries.
     #[arg(long)]
     limit: Option<usize>,
-    /// Override retrieval.rrf_k.
+    /// Override retrieval.rrf_k_pl and rrf_k_en.
     #[arg(long)]
     rrf_k: Option<f32>,
     /// Override retrieval.dense_weight_pl and dense_weight_en (BM25 weight stays as configured).
@@ -64,12 +64,13 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
     let tag = &concord::util::sha256_hex(kb_path.to_string_lossy().as_bytes())[..8];
     let mut cfg = config.clone();
     cfg.data_dir = config.data_dir.join("eval").join(format!("{stem}-{tag}"));
-    if let Some(k) = args.rrf_k {
-        cfg.retrieval.rrf_k = k;
-    }
-    if let Some(w) = args.dense_weight {
-        cfg.retrieval.dense_weight_pl = w;
-        cfg.retrieval.dense_weight_en = w;
+    for f in [&mut cfg.retrieval.pl, &mut cfg.retrieval.en] {
+        if let Some(k) = args.rrf_k {
+            f.rrf_k = k;
+        }
+        if let Some(w) = args.dense_weight {
+            f.dense_weight = w;
+        }
     }
 
     let embedder = Embedder::from_config(&cfg)?;
@@ -130,14 +131,14 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} queries on {} passages ({}), rrf_k {} weights bm25 {} dense pl {} en {}",
+        "{} queries on {} passages ({}); fusion pl: rrf_k {} dense weight {}; en: rrf_k {} dense weight {}",
         queries.len(),
         report.chunks,
         args.kb.display(),
-        cfg.retrieval.rrf_k,
-        cfg.retrieval.bm25_weight,
-        cfg.retrieval.dense_weight_pl,
-        cfg.retrieval.dense_weight_en
+        cfg.retrieval.pl.rrf_k,
+        cfg.retrieval.pl.dense_weight,
+        cfg.retrieval.en.rrf_k,
+        cfg.retrieval.en.dense_weight
     );
     println!(
         "{:<7} {:>8} {:>9} {:>9} {:>10} {:>7} {:>7} {:>7}",

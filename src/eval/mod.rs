@@ -105,10 +105,24 @@ pub struct RetrievalReport {
     /// Share of exact top-10 passage neighbours that the HNSW graph also returns.
     #[serde(rename = "hnsw_recall@10")]
     pub hnsw_recall_10: f64,
+    /// Fusion settings used for Polish and for English questions.
+    pub fusion_pl: FusionReport,
+    pub fusion_en: FusionReport,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FusionReport {
     pub rrf_k: f32,
-    pub bm25_weight: f32,
-    pub dense_weight_pl: f32,
-    pub dense_weight_en: f32,
+    pub dense_weight: f32,
+}
+
+impl From<crate::config::Fusion> for FusionReport {
+    fn from(f: crate::config::Fusion) -> Self {
+        FusionReport {
+            rrf_k: f.rrf_k,
+            dense_weight: f.dense_weight,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -211,10 +225,8 @@ pub fn evaluate_retrieval(
         } else {
             hnsw_hits as f64 / hnsw_total as f64
         },
-        rrf_k: config.rrf_k,
-        bm25_weight: config.bm25_weight,
-        dense_weight_pl: config.dense_weight_pl,
-        dense_weight_en: config.dense_weight_en,
+        fusion_pl: config.pl.into(),
+        fusion_en: config.en.into(),
     })
 }
 
@@ -256,13 +268,10 @@ pub fn sweep_fusion(
     let mut points = Vec::new();
     for &rrf_k in ks {
         for &dw in dense_weights {
-            let cfg = RetrievalConfig {
+            let cfg = base.with_fusion(crate::config::Fusion {
                 rrf_k,
-                bm25_weight: 1.0,
-                dense_weight_pl: dw,
-                dense_weight_en: dw,
-                ..base
-            };
+                dense_weight: dw,
+            });
             let retriever = Retriever::new(index, embedder, cfg);
             let mut acc = Acc::default();
             for (q, e) in queries.iter().zip(&embeddings) {

@@ -184,15 +184,17 @@ impl<'a> Retriever<'a> {
         t.dense_ms = ms(t0);
 
         let t0 = Instant::now();
-        let (wb, wd) = match mode {
+        // A single retriever's order is kept as is (any rrf_k gives the same ranking).
+        let (wb, wd, rrf_k) = match mode {
             RetrievalMode::Hybrid => {
                 let lang = crate::knowledge::detect_lang(question, crate::knowledge::Lang::En);
-                (cfg.bm25_weight, cfg.dense_weight(lang))
+                let f = cfg.fusion(lang);
+                (1.0, f.dense_weight, f.rrf_k)
             }
-            RetrievalMode::Bm25 => (1.0, 0.0),
-            RetrievalMode::Dense => (0.0, 1.0),
+            RetrievalMode::Bm25 => (1.0, 0.0, 60.0),
+            RetrievalMode::Dense => (0.0, 1.0, 60.0),
         };
-        let chunks = fuse(&bm25_chunks, &dense_chunks, wb, wd, cfg.rrf_k, k)
+        let chunks = fuse(&bm25_chunks, &dense_chunks, wb, wd, rrf_k, k)
             .into_iter()
             .map(|(ord, score, bm25, dense)| {
                 let c = &self.index.chunks[ord as usize];
@@ -211,7 +213,7 @@ impl<'a> Retriever<'a> {
             &dense_canon,
             wb,
             wd,
-            cfg.rrf_k,
+            rrf_k,
             CANONICAL_CANDIDATES,
         )
         .into_iter()

@@ -81,7 +81,12 @@ fn eval_retrieval_reports_every_mode_as_json() {
     let r10 = |mode: &str| v[mode]["recall@10"].as_f64().unwrap();
     assert!(r10("bm25") >= 0.8, "bm25 {}", r10("bm25"));
     assert!(r10("hybrid") >= 0.8, "hybrid {}", r10("hybrid"));
-    assert!(r10("hybrid") > r10("dense"), "hybrid {} dense {}", r10("hybrid"), r10("dense"));
+    assert!(
+        r10("hybrid") > r10("dense"),
+        "hybrid {} dense {}",
+        r10("hybrid"),
+        r10("dense")
+    );
     assert!(v["hnsw_recall@10"].as_f64().unwrap() >= 0.99);
 }
 

@@ -6,4 +6,5 @@ mod embed;
 mod eval;
 mod index;
 mod knowledge;
+mod llm;
 mod models;
