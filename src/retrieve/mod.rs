@@ -55,7 +55,7 @@ pub struct CanonicalMatch {
     pub id: CanonicalId,
     pub score: f32,
     /// Best cosine similarity between the question and one of this answer's phrasings (or its
-    /// text): a calibrated number between -1 and 1, which thresholds can use.
+    /// text): a calibrated number between -1 and 1, which thresholds can use (0 in BM25 mode).
     pub similarity: f32,
     /// The phrasing that matched best, when it was a question rather than the answer text.
     pub matched_question: Option<String>,
@@ -238,7 +238,7 @@ impl<'a> Retriever<'a> {
             }
         })
         .collect();
-        // Without embeddings the similarity is unknown; report it as absent rather than NaN.
+        // In BM25-only mode there is no question embedding: similarity is reported as 0.
         canonical.iter_mut().for_each(|c| {
             if c.similarity.is_nan() {
                 c.similarity = 0.0;
