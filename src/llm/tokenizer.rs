@@ -524,47 +524,49 @@ fn array<'a>(
     }
 }
 
-fn str_array<'a>(md: &'a Metadata, key: &'static str) -> Result<Vec<&'a str>, TokenizerError> {
-    const EXPECTED: &str = "an array of strings";
-    array(md, key, EXPECTED)?
+/// The elements of array `key`, each converted by `pick`; any element `pick` rejects is a
+/// type error naming `expected`.
+fn typed_array<'a, T>(
+    md: &'a Metadata,
+    key: &'static str,
+    expected: &'static str,
+    pick: impl Fn(&'a Value) -> Option<T>,
+) -> Result<Vec<T>, TokenizerError> {
+    array(md, key, expected)?
         .iter()
-        .map(|v| {
-            if let Value::String(s) = v {
-                Ok(s.as_str())
-            } else {
-                Err(wrong_type(key, EXPECTED, v))
-            }
-        })
+        .map(|v| pick(v).ok_or_else(|| wrong_type(key, expected, v)))
         .collect()
 }
 
+fn str_array<'a>(md: &'a Metadata, key: &'static str) -> Result<Vec<&'a str>, TokenizerError> {
+    typed_array(md, key, "an array of strings", |v| {
+        if let Value::String(s) = v {
+            Some(s.as_str())
+        } else {
+            None
+        }
+    })
+}
+
 fn f32_array(md: &Metadata, key: &'static str, len: usize) -> Result<Vec<f32>, TokenizerError> {
-    const EXPECTED: &str = "an array of f32";
-    let values = array(md, key, EXPECTED)?
-        .iter()
-        .map(|v| {
-            if let Value::F32(x) = v {
-                Ok(*x)
-            } else {
-                Err(wrong_type(key, EXPECTED, v))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = typed_array(md, key, "an array of f32", |v| {
+        if let Value::F32(x) = v {
+            Some(*x)
+        } else {
+            None
+        }
+    })?;
     check_len(key, len, values)
 }
 
 fn i32_array(md: &Metadata, key: &'static str, len: usize) -> Result<Vec<i32>, TokenizerError> {
-    const EXPECTED: &str = "an array of i32";
-    let values = array(md, key, EXPECTED)?
-        .iter()
-        .map(|v| {
-            if let Value::I32(x) = v {
-                Ok(*x)
-            } else {
-                Err(wrong_type(key, EXPECTED, v))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = typed_array(md, key, "an array of i32", |v| {
+        if let Value::I32(x) = v {
+            Some(*x)
+        } else {
+            None
+        }
+    })?;
     check_len(key, len, values)
 }
 
