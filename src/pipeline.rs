@@ -16,7 +16,11 @@ impl Pipeline {
     /// Loads the configured embedder and opens the published index, refusing an index built
     /// with another embedding model.
     pub fn open(config: &Config) -> crate::Result<Pipeline> {
-        let embedder = Embedder::from_config(config)?;
+        Self::with_embedder(config, Embedder::from_config(config)?)
+    }
+
+    /// As [`Pipeline::open`], with an embedder the caller already loaded.
+    pub fn with_embedder(config: &Config, embedder: Embedder) -> crate::Result<Pipeline> {
         let index = IndexDir::new(&config.data_dir).open(
             &ExpectedEmbedder {
                 name: embedder.name(),

@@ -43,8 +43,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         "    {} articles -> {} passages, {} canonical answers ({} passages embedded, {} reused, {:.1} s)",
         report.articles, report.chunks, report.canonicals, report.embedded_chunks, report.reused_chunks, report.seconds
     );
-    drop(embedder);
-    let pipeline = Pipeline::open(config)?;
+    let pipeline = Pipeline::with_embedder(config, embedder)?;
     let retriever = pipeline.retriever();
     println!("3/3 questions (hybrid retrieval):");
     for q in QUESTIONS {
