@@ -32,7 +32,38 @@ struct RawConfig {
     embed: EmbedConfig,
     index: RawIndex,
     retrieval: RawRetrieval,
+    generation: RawGeneration,
+    prompts: RawPrompts,
     log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeneration {
+    model_pl: String,
+    model_en: String,
+    device: crate::llm::DeviceChoice,
+    threads: usize,
+    context_tokens: usize,
+    max_new_tokens: usize,
+    max_passages: usize,
+    canonical_min_similarity: f32,
+    dense_prefill: bool,
+    requantize: bool,
+    parallel: usize,
+    queue_capacity: usize,
+    temperature: f32,
+    top_p: f32,
+    repetition_penalty: f32,
+    seed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrompts {
+    #[serde(default)]
+    dir: Option<RelativePathBuf>,
+    business_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +117,48 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub hnsw: HnswConfig,
     pub retrieval: RetrievalConfig,
+    pub generation: GenerationConfig,
+    pub prompts: PromptsConfig,
     pub log: LogConfig,
+}
+
+/// How answers are drafted (`[generation]`).
+#[derive(Debug, Clone)]
+pub struct GenerationConfig {
+    /// Generation model for Polish questions (a manifest name).
+    pub model_pl: String,
+    /// Generation model for English questions.
+    pub model_en: String,
+    pub device: crate::llm::DeviceChoice,
+    /// Threads for the matrix products; 0 leaves candle's default (physical cores).
+    pub threads: usize,
+    pub context_tokens: usize,
+    pub max_new_tokens: usize,
+    pub max_passages: usize,
+    pub canonical_min_similarity: f32,
+    pub dense_prefill: bool,
+    pub requantize: bool,
+    pub parallel: usize,
+    pub queue_capacity: usize,
+    pub sampling: crate::llm::SamplingParams,
+}
+
+impl GenerationConfig {
+    /// The generation model for questions in `lang`.
+    pub fn model(&self, lang: crate::knowledge::Lang) -> &str {
+        match lang {
+            crate::knowledge::Lang::Pl => &self.model_pl,
+            crate::knowledge::Lang::En => &self.model_en,
+        }
+    }
+}
+
+/// Where the prompt templates come from (`[prompts]`).
+#[derive(Debug, Clone)]
+pub struct PromptsConfig {
+    /// A folder with edited templates, or `None` for the copies built into the binary.
+    pub dir: Option<PathBuf>,
+    pub business_name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -349,6 +421,77 @@ impl RawConfig {
         if self.models.generator.trim().is_empty() {
             return Err(invalid("models.generator", "must name a model"));
         }
+        let g = self.generation;
+        let sampling = crate::llm::SamplingParams {
+            temperature: g.temperature,
+            top_p: g.top_p,
+            repetition_penalty: g.repetition_penalty,
+            repeat_last_n: 64,
+            seed: g.seed,
+        };
+        sampling
+            .validate()
+            .map_err(|m| invalid("generation.temperature / top_p / repetition_penalty", m))?;
+        if !(256..=131_072).contains(&g.context_tokens) {
+            return Err(invalid(
+                "generation.context_tokens",
+                format!("must be between 256 and 131072, got {}", g.context_tokens),
+            ));
+        }
+        if g.max_new_tokens == 0 || g.max_new_tokens * 2 > g.context_tokens {
+            return Err(invalid(
+                "generation.max_new_tokens",
+                format!(
+                    "must be between 1 and half of generation.context_tokens ({}), got {}",
+                    g.context_tokens / 2,
+                    g.max_new_tokens
+                ),
+            ));
+        }
+        if !(1..=20).contains(&g.max_passages) {
+            return Err(invalid(
+                "generation.max_passages",
+                format!("must be between 1 and 20, got {}", g.max_passages),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&g.canonical_min_similarity) {
+            return Err(invalid(
+                "generation.canonical_min_similarity",
+                format!(
+                    "must be between -1 and 1, got {}",
+                    g.canonical_min_similarity
+                ),
+            ));
+        }
+        if !(1..=64).contains(&g.parallel) {
+            return Err(invalid(
+                "generation.parallel",
+                format!("must be between 1 and 64, got {}", g.parallel),
+            ));
+        }
+        if !(1..=10_000).contains(&g.queue_capacity) {
+            return Err(invalid(
+                "generation.queue_capacity",
+                format!("must be between 1 and 10000, got {}", g.queue_capacity),
+            ));
+        }
+        if g.threads > 1024 {
+            return Err(invalid(
+                "generation.threads",
+                format!("must be between 0 and 1024, got {}", g.threads),
+            ));
+        }
+        let generator = self.models.generator.clone();
+        let or_default = |m: String| {
+            if m.trim().is_empty() {
+                generator.clone()
+            } else {
+                m
+            }
+        };
+        if self.prompts.business_name.trim().is_empty() {
+            return Err(invalid("prompts.business_name", "must name the business"));
+        }
         if self.models.hub_timeout_ms > 600_000 {
             return Err(invalid(
                 "models.hub_timeout_ms",
@@ -402,6 +545,25 @@ impl RawConfig {
                     rrf_k: r.rrf_k_en,
                     dense_weight: r.dense_weight_en,
                 },
+            },
+            generation: GenerationConfig {
+                model_pl: or_default(g.model_pl),
+                model_en: or_default(g.model_en),
+                device: g.device,
+                threads: g.threads,
+                context_tokens: g.context_tokens,
+                max_new_tokens: g.max_new_tokens,
+                max_passages: g.max_passages,
+                canonical_min_similarity: g.canonical_min_similarity,
+                dense_prefill: g.dense_prefill,
+                requantize: g.requantize,
+                parallel: g.parallel,
+                queue_capacity: g.queue_capacity,
+                sampling,
+            },
+            prompts: PromptsConfig {
+                dir: self.prompts.dir.map(|d| d.relative()),
+                business_name: self.prompts.business_name,
             },
             log: self.log,
         })

@@ -1,12 +1,14 @@
 //! The crate's error type: one variant per module error, so callers can match on the stage that
 //! failed and the binary can print a chain of causes.
 
+use crate::answer::AnswerError;
 use crate::config::ConfigError;
 use crate::embed::EmbedError;
 use crate::eval::EvalError;
 use crate::index::IndexError;
 use crate::ingest::IngestError;
 use crate::knowledge::KnowledgeError;
+use crate::llm::LlmError;
 use crate::models::ModelError;
 use crate::retrieve::RetrieveError;
 
@@ -28,6 +30,22 @@ pub enum Error {
     Retrieve(#[from] RetrieveError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    #[error(transparent)]
+    Llm(Box<LlmError>),
+    #[error(transparent)]
+    Answer(Box<AnswerError>),
+}
+
+impl From<LlmError> for Error {
+    fn from(e: LlmError) -> Self {
+        Error::Llm(Box::new(e))
+    }
+}
+
+impl From<AnswerError> for Error {
+    fn from(e: AnswerError) -> Self {
+        Error::Answer(Box::new(e))
+    }
 }
 
 impl From<ModelError> for Error {

@@ -14,6 +14,7 @@
 //! [`eval::metrics`]) take plain data; the I/O stages ([`embed::Embedder`], [`index::Index`]) are
 //! built from [`config::Config`].
 
+pub mod answer;
 pub mod config;
 pub mod embed;
 pub mod error;

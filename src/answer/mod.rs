@@ -1,0 +1,206 @@
+//! Drafting an answer: retrieved passages and the matched canonical answer become a prompt that
+//! fits the model's window ([`context`], [`prompt`]); the model's text becomes a [`Draft`].
+
+pub mod context;
+pub mod prompt;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::index::Index;
+use crate::knowledge::{CanonicalId, ChunkId, DocId, Lang};
+use crate::llm::{
+    Completion, FinishReason, GenerateRequest, Generator, LlmError, SamplingParams, Usage,
+};
+use crate::retrieve::Retrieval;
+pub use prompt::{DraftInput, Prompt, PromptCanonical, PromptError, PromptPassage, Prompts};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error("the question is too long: the prompt needs more than the {budget} tokens the model has for it")]
+    QuestionTooLong { budget: usize },
+}
+
+/// Drafting settings (from `[generation]` and `[prompts]`).
+#[derive(Debug, Clone)]
+pub struct DraftSettings {
+    pub max_new_tokens: usize,
+    pub max_passages: usize,
+    pub canonical_min_similarity: f32,
+    pub sampling: SamplingParams,
+    pub business_name: String,
+}
+
+impl DraftSettings {
+    pub fn from_config(c: &Config) -> Self {
+        DraftSettings {
+            max_new_tokens: c.generation.max_new_tokens,
+            max_passages: c.generation.max_passages,
+            canonical_min_similarity: c.generation.canonical_min_similarity,
+            sampling: c.generation.sampling.clone(),
+            business_name: c.prompts.business_name.clone(),
+        }
+    }
+}
+
+/// A passage given to the model, as the answer cites it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    /// The number the prompt shows (`[1]`).
+    pub n: usize,
+    pub chunk: ChunkId,
+    pub doc: DocId,
+    pub title: String,
+    pub url: Option<String>,
+    pub score: f32,
+}
+
+/// A prompt ready to generate from, with what went into it.
+#[derive(Debug, Clone)]
+pub struct DraftPlan {
+    pub prompt: Prompt,
+    pub request: GenerateRequest,
+    pub sources: Vec<Source>,
+    /// Passages retrieved but left out to fit the window.
+    pub dropped: usize,
+    pub canonical: Option<CanonicalId>,
+}
+
+/// A drafted answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Draft {
+    pub text: String,
+    /// Chunks the text cites, in order of first citation.
+    pub cited: Vec<ChunkId>,
+    pub sources: Vec<Source>,
+    pub canonical: Option<CanonicalId>,
+    pub finish: FinishReason,
+    pub usage: Usage,
+    pub template_hash: String,
+    pub model: String,
+}
+
+/// Builds the prompt for `question` from `retrieval`: up to `max_passages` passages, fewer when
+/// the prompt would not leave `max_new_tokens` in the model's window (least relevant dropped
+/// first), and the best canonical answer when it is similar enough.
+pub fn plan_draft(
+    generator: &Generator,
+    prompts: &Prompts,
+    settings: &DraftSettings,
+    index: &Index,
+    question: &str,
+    lang: Lang,
+    retrieval: &Retrieval,
+) -> Result<DraftPlan, AnswerError> {
+    let mut sources = Vec::new();
+    let mut passages = Vec::new();
+    for sc in retrieval.chunks.iter().take(settings.max_passages) {
+        let Some(chunk) = index.chunks.get(sc.ord as usize) else {
+            continue;
+        };
+        let n = passages.len() + 1;
+        let mut title = chunk.title.clone();
+        for h in &chunk.headings {
+            title.push_str(" › ");
+            title.push_str(h);
+        }
+        passages.push(PromptPassage {
+            n,
+            title: title.clone(),
+            text: chunk.text.trim().to_string(),
+        });
+        sources.push(Source {
+            n,
+            chunk: chunk.id.clone(),
+            doc: chunk.doc.clone(),
+            title,
+            url: chunk.url.clone(),
+            score: sc.score,
+        });
+    }
+    let canonical = retrieval
+        .canonical
+        .first()
+        .filter(|m| m.similarity >= settings.canonical_min_similarity)
+        .and_then(|m| index.canonicals.get(m.ord as usize));
+    let shown_canonical = canonical.map(|c| PromptCanonical {
+        answer: c.answer.clone(),
+    });
+    let render = |k: usize| {
+        prompts.render_draft(
+            generator.format(),
+            &DraftInput {
+                lang,
+                business: &settings.business_name,
+                question,
+                passages: &passages[..k],
+                canonical: shown_canonical.as_ref(),
+            },
+        )
+    };
+    let budget = generator
+        .model()
+        .max_context()
+        .saturating_sub(settings.max_new_tokens);
+    let fits = context::fit(passages.len(), budget, |k| -> Result<usize, AnswerError> {
+        Ok(generator.encode_prompt(&render(k)?.text)?.len())
+    })?;
+    let k = fits.ok_or(AnswerError::QuestionTooLong { budget })?;
+    let dropped = passages.len() - k;
+    sources.truncate(k);
+    let prompt = render(k)?;
+    let ids = generator.encode_prompt(&prompt.text)?;
+    // The fixed part: what this prompt shares with one for an empty question without context.
+    let bare = prompts.render_draft(
+        generator.format(),
+        &DraftInput {
+            lang,
+            business: &settings.business_name,
+            question: "",
+            passages: &[],
+            canonical: None,
+        },
+    )?;
+    let bare_ids = generator.encode_prompt(&bare.text)?;
+    let prefix_len = ids
+        .iter()
+        .zip(&bare_ids)
+        .take_while(|(a, b)| a == b)
+        .count();
+    Ok(DraftPlan {
+        request: GenerateRequest {
+            prompt: ids,
+            prefix_len,
+            max_tokens: settings.max_new_tokens,
+            sampling: settings.sampling.clone(),
+            stop_strings: prompt.stop_strings.clone(),
+            stop_ids: generator.stop_ids().to_vec(),
+        },
+        prompt,
+        sources,
+        dropped,
+        canonical: canonical.map(|c| c.id.clone()),
+    })
+}
+
+/// The draft made of `plan` and the model's `completion`.
+pub fn finish_draft(plan: DraftPlan, completion: Completion, model: &str) -> Draft {
+    let cited = context::citations(&completion.text, plan.sources.len())
+        .into_iter()
+        .map(|n| plan.sources[n - 1].chunk.clone())
+        .collect();
+    Draft {
+        text: completion.text,
+        cited,
+        sources: plan.sources,
+        canonical: plan.canonical,
+        finish: completion.finish,
+        usage: completion.usage,
+        template_hash: plan.prompt.template_hash,
+        model: model.to_string(),
+    }
+}
