@@ -34,6 +34,11 @@ enum Command {
     Ingest(cli::ingest::IngestArgs),
     /// Search the index and show each result's scores.
     Search(cli::search::SearchArgs),
+    /// Answer one question with the local model: sources and timing included.
+    Ask(cli::ask::AskArgs),
+    /// Benchmarks that print JSON.
+    #[command(subcommand)]
+    Bench(cli::bench::BenchCommand),
     /// Offline evaluation.
     #[command(subcommand)]
     Eval(cli::eval::EvalCommand),
@@ -65,9 +70,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     concord::telemetry::init(config.log.format, &config.log.filter);
     cli::check_cpu()?;
+    concord::llm::set_threads(config.generation.threads);
     match args.command {
         Command::Ingest(a) => cli::ingest::run(&config, a),
         Command::Search(a) => cli::search::run(&config, a),
+        Command::Ask(a) => cli::ask::run(&config, a),
+        Command::Bench(c) => cli::bench::run(&config, c),
         Command::Eval(c) => cli::eval::run(&config, c),
         Command::Models(c) => cli::models::run(&config, c),
         Command::Demo => cli::demo::run(&config),

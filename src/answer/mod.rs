@@ -2,6 +2,7 @@
 //! fits the model's window ([`context`], [`prompt`]); the model's text becomes a [`Draft`].
 
 pub mod context;
+pub mod drafter;
 pub mod prompt;
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use crate::llm::{
     Completion, FinishReason, GenerateRequest, Generator, LlmError, SamplingParams, Usage,
 };
 use crate::retrieve::Retrieval;
+pub use drafter::Drafter;
 pub use prompt::{DraftInput, Prompt, PromptCanonical, PromptError, PromptPassage, Prompts};
 
 #[derive(Debug, thiserror::Error)]

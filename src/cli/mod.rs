@@ -1,6 +1,8 @@
 //! Subcommand implementations for the `concord` binary: argument types, progress bars and
 //! human or JSON output around the library's stages.
 
+pub mod ask;
+pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod ingest;

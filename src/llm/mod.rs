@@ -262,5 +262,19 @@ impl Generator {
     }
 }
 
+/// Sets the threads used by the matrix products (candle's pool) and other ops (rayon); 0 means
+/// candle's default (the physical cores). Takes effect only before the first model operation,
+/// so call it at start-up. Always pinning the number also spares candle from working out the
+/// default again on every f32 matrix product (it reads /proc/cpuinfo each time).
+pub fn set_threads(n: usize) {
+    let n = if n > 0 {
+        n
+    } else {
+        candle_core::utils::get_num_threads()
+    };
+    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+}
+
 /// A generator behind an `Arc`, as the queue and the server share it.
 pub type SharedGenerator = Arc<Generator>;

@@ -1,6 +1,7 @@
 //! The integration test binary: real models (fetched through `concord::models` on first use),
 //! real knowledge files in temporary directories, and the `concord` binary itself.
 
+mod answer;
 mod common;
 mod embed;
 mod eval;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Concord's generation speed side by side with llama.cpp on the same GGUF, prompt size, threads
+# and machine, in one run; prints one JSON line per model with both figures and the ratios.
+#
+# Usage: bench/llama_cpp.sh [--threads N] [--runs N] [MODEL...]   (default: the two generators)
+# llama.cpp comes from the PyPI sdist of llama-cpp-python (which vendors it) and is built once
+# into $CONCORD_BENCH_CACHE (default ~/.cache/concord-bench), about 10 minutes on 2 cores.
+# Not part of the test suite: benchmarks must run alone on the machine.
+set -euo pipefail
+
+THREADS=2
+RUNS=5
+MODELS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) THREADS="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) MODELS+=("$1"); shift ;;
+  esac
+done
+[[ ${#MODELS[@]} -eq 0 ]] && MODELS=(smollm2-135m-instruct gemma3-270m)
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${CONCORD_BENCH_CACHE:-$HOME/.cache/concord-bench}"
+LLAMA_VERSION="0.3.36"
+BIN="$CACHE/llama.cpp-$LLAMA_VERSION/build/bin"
+mkdir -p "$CACHE"
+
+if [[ ! -x "$BIN/llama-bench" ]]; then
+  echo "building llama.cpp (llama-cpp-python $LLAMA_VERSION sdist) into $CACHE ..." >&2
+  python3 -m venv "$CACHE/venv"
+  # pip reads the sdist's metadata to download it, which needs its build backend installed.
+  "$CACHE/venv/bin/pip" install --quiet cmake ninja scikit-build-core
+  "$CACHE/venv/bin/pip" download --quiet --no-deps --no-binary :all: --no-build-isolation \
+    "llama-cpp-python==$LLAMA_VERSION" -d "$CACHE"
+  tar -xzf "$CACHE/llama_cpp_python-$LLAMA_VERSION.tar.gz" -C "$CACHE"
+  SRC="$CACHE/llama_cpp_python-$LLAMA_VERSION/vendor/llama.cpp"
+  mkdir -p "$CACHE/llama.cpp-$LLAMA_VERSION"
+  "$CACHE/venv/bin/cmake" -S "$SRC" -B "$CACHE/llama.cpp-$LLAMA_VERSION/build" -G Ninja \
+    -DCMAKE_MAKE_PROGRAM="$CACHE/venv/bin/ninja" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
+  "$CACHE/venv/bin/ninja" -C "$CACHE/llama.cpp-$LLAMA_VERSION/build" llama-bench >&2
+fi
+
+cd "$ROOT"
+cargo build --release --quiet
+for model in "${MODELS[@]}"; do
+  ours="$(./target/release/concord bench generate --model "$model" --threads "$THREADS" --runs "$RUNS" --json 2>/dev/null)"
+  tokens="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["prompt_tokens"])' <<<"$ours")"
+  gguf="$(ls models/"$model"/*.gguf | head -1)"
+  theirs="$(LD_LIBRARY_PATH="$BIN" "$BIN/llama-bench" -m "$gguf" -t "$THREADS" -p "$tokens" -n 128 -r "$RUNS" -o json 2>/dev/null)"
+  python3 - "$ours" "$theirs" <<'PY'
+import json, sys
+ours = json.loads(sys.argv[1])
+runs = json.loads(sys.argv[2])
+pp = next(r for r in runs if r["n_prompt"] > 0 and r["n_gen"] == 0)
+tg = next(r for r in runs if r["n_gen"] > 0 and r["n_prompt"] == 0)
+out = {
+    "model": ours["model"],
+    "threads": ours["threads"],
+    "prompt_tokens": ours["prompt_tokens"],
+    "concord": {k: ours[k] for k in ("prompt_tok_s", "gen_tok_s", "ttft_ms", "ttft_warm_ms", "peak_rss_mb")},
+    "llama_cpp": {"prompt_tok_s": pp["avg_ts"], "gen_tok_s": tg["avg_ts"]},
+    "ratio": {
+        "prompt": round(ours["prompt_tok_s"] / pp["avg_ts"], 3),
+        "gen": round(ours["gen_tok_s"] / tg["avg_ts"], 3),
+    },
+}
+print(json.dumps(out))
+PY
+done

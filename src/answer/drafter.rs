@@ -1,0 +1,127 @@
+//! The drafting service: the generation models per language (each loaded once), the prompts and
+//! the generation queue, from configuration; used by `concord ask`, the bench and the server.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::index::Index;
+use crate::knowledge::Lang;
+use crate::llm::queue::{GenerationQueue, Ticket};
+use crate::llm::{Generator, LoadOptions, SharedGenerator};
+use crate::models::ModelStore;
+use crate::retrieve::Retrieval;
+
+use super::{plan_draft, AnswerError, DraftPlan, DraftSettings, Prompts};
+
+/// Generators, prompts and the queue.
+#[derive(Debug)]
+pub struct Drafter {
+    generators: BTreeMap<String, SharedGenerator>,
+    by_lang: BTreeMap<Lang, String>,
+    prompts: Prompts,
+    settings: DraftSettings,
+    queue: GenerationQueue,
+}
+
+/// The GGUF file of a generation model from the manifest, fetched if allowed and missing.
+pub fn generator_file(config: &Config, name: &str) -> crate::Result<PathBuf> {
+    let store = ModelStore::new(&config.models)?;
+    let model = store.ensure(name)?;
+    let gguf = model
+        .files
+        .values()
+        .find(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .cloned()
+        .ok_or_else(|| crate::models::ModelError::UnknownFile {
+            model: name.to_string(),
+            file: "*.gguf".into(),
+            known: model.files.keys().cloned().collect(),
+        })?;
+    Ok(gguf)
+}
+
+/// Load options from `[generation]`.
+pub fn load_options(config: &Config) -> crate::Result<LoadOptions> {
+    Ok(LoadOptions {
+        max_context: config.generation.context_tokens,
+        dense_prefill: config.generation.dense_prefill,
+        requantize: config.generation.requantize,
+        device: config.generation.device.device()?,
+    })
+}
+
+/// Loads the named generation model as configured.
+pub fn load_generator(config: &Config, name: &str) -> crate::Result<Generator> {
+    let path = generator_file(config, name)?;
+    Ok(Generator::load(name, &path, &load_options(config)?)?)
+}
+
+impl Drafter {
+    /// Loads the configured model of each language (a model used by both is loaded once);
+    /// `model` overrides both.
+    pub fn from_config(config: &Config, model: Option<&str>) -> crate::Result<Drafter> {
+        let mut generators = BTreeMap::new();
+        let mut by_lang = BTreeMap::new();
+        for lang in [Lang::Pl, Lang::En] {
+            let name = model.unwrap_or(config.generation.model(lang)).to_string();
+            if !generators.contains_key(&name) {
+                let g = load_generator(config, &name)?;
+                generators.insert(name.clone(), Arc::new(g));
+            }
+            by_lang.insert(lang, name);
+        }
+        Ok(Drafter {
+            generators,
+            by_lang,
+            prompts: Prompts::from_config(config.prompts.dir.as_deref())
+                .map_err(AnswerError::from)?,
+            settings: DraftSettings::from_config(config),
+            queue: GenerationQueue::new(
+                config.generation.parallel,
+                config.generation.queue_capacity,
+            ),
+        })
+    }
+
+    /// The generator answering questions in `lang`.
+    pub fn generator(&self, lang: Lang) -> &SharedGenerator {
+        let name = &self.by_lang[&lang];
+        &self.generators[name]
+    }
+
+    pub fn settings(&self) -> &DraftSettings {
+        &self.settings
+    }
+
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    pub fn queue(&self) -> &GenerationQueue {
+        &self.queue
+    }
+
+    /// Builds the prompt for `question` and queues its generation.
+    pub fn draft(
+        &self,
+        index: &Index,
+        question: &str,
+        lang: Lang,
+        retrieval: &Retrieval,
+    ) -> Result<(DraftPlan, Ticket), AnswerError> {
+        let generator = self.generator(lang);
+        let plan = plan_draft(
+            generator,
+            &self.prompts,
+            &self.settings,
+            index,
+            question,
+            lang,
+            retrieval,
+        )?;
+        let ticket = self.queue.submit(generator.clone(), plan.request.clone())?;
+        Ok((plan, ticket))
+    }
+}

@@ -1,0 +1,177 @@
+//! Drafting end to end on a small real knowledge base: the prompt fits the window (least relevant
+//! passages dropped first), citations map to chunks, and `concord ask` answers with sources.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use concord::answer::{finish_draft, plan_draft, DraftSettings, Prompts};
+use concord::config::RetrievalMode;
+use concord::index::{ExpectedEmbedder, Index, IndexDir};
+use concord::ingest::{ingest, KnowledgeSource};
+use concord::knowledge::Lang;
+use concord::llm::{Generator, LoadOptions};
+use concord::retrieve::Retriever;
+use concord::Config;
+use indicatif::ProgressBar;
+use serde_json::Value;
+
+use crate::common::{self, SMOLLM2};
+
+/// The small knowledge base (returns, delivery costs, parcel lockers) ingested into `data`.
+fn small_index(data: &Path) -> (tempfile::TempDir, Config, Index) {
+    let kb = tempfile::tempdir().unwrap();
+    common::small_kb(kb.path());
+    let mut cfg = common::config(data);
+    cfg.knowledge_dir = kb.path().to_path_buf();
+    ingest(
+        &cfg,
+        &KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
+        common::embedder(),
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
+    let e = common::embedder();
+    let index = IndexDir::new(&cfg.data_dir)
+        .open(
+            &ExpectedEmbedder {
+                name: e.name(),
+                fingerprint: e.fingerprint(),
+            },
+            cfg.hnsw.ef_search,
+        )
+        .unwrap();
+    (kb, cfg, index)
+}
+
+#[test]
+fn drafts_fit_the_window_and_cite_retrieved_chunks() {
+    let data = tempfile::tempdir().unwrap();
+    let (_kb, cfg, index) = small_index(data.path());
+    let question = "How long do I have to return an item?";
+    let retrieval = Retriever::new(&index, common::embedder(), cfg.retrieval)
+        .retrieve(question, RetrievalMode::Hybrid, 10)
+        .unwrap();
+    let prompts = Prompts::builtin().unwrap();
+    let settings = DraftSettings {
+        max_passages: 10,
+        ..DraftSettings::from_config(&cfg)
+    };
+    let g = common::generator(SMOLLM2);
+    let plan = plan_draft(
+        &g,
+        &prompts,
+        &settings,
+        &index,
+        question,
+        Lang::En,
+        &retrieval,
+    )
+    .unwrap();
+    assert!(plan.sources.len() >= 3, "{}", plan.sources.len());
+    assert_eq!(plan.sources[0].doc.0, "en-returns");
+    assert!(plan.prompt.text.contains(question));
+    assert!(plan.request.prefix_len > 50, "{}", plan.request.prefix_len);
+
+    // The same question for a model with a small window: fewer passages, still fits.
+    let small = Generator::load(
+        SMOLLM2,
+        &common::gguf_path(SMOLLM2),
+        &LoadOptions {
+            max_context: 512,
+            ..common::load_options()
+        },
+    )
+    .unwrap();
+    let tight = plan_draft(
+        &small,
+        &prompts,
+        &settings,
+        &index,
+        question,
+        Lang::En,
+        &retrieval,
+    )
+    .unwrap();
+    assert!(tight.dropped > 0 && tight.sources.len() < plan.sources.len());
+    assert!(tight.request.prompt.len() + settings.max_new_tokens <= 512);
+    // The most relevant passage is the last to go.
+    assert_eq!(tight.sources[0].chunk, plan.sources[0].chunk);
+
+    // Generation on the full plan: the draft names its sources through citations.
+    let mut cache = g.new_cache();
+    let done = g
+        .generate(&mut cache, &plan.request, |_| ControlFlow::Continue(()))
+        .unwrap();
+    let draft = finish_draft(plan, done, SMOLLM2);
+    assert!(!draft.text.is_empty());
+    for c in &draft.cited {
+        assert!(draft.sources.iter().any(|s| &s.chunk == c));
+    }
+}
+
+#[test]
+fn ask_answers_with_sources_and_timing() {
+    let data = tempfile::tempdir().unwrap();
+    let (kb, _cfg, _index) = small_index(data.path());
+    let kb_arg = kb.path().to_str().unwrap();
+    let out = common::concord(
+        data.path(),
+        &[
+            "--knowledge",
+            kb_arg,
+            "ask",
+            "How long do I have to return an item?",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    let draft = &v["draft"];
+    assert_eq!(v["lang"], "en");
+    assert_eq!(draft["model"], SMOLLM2);
+    assert!(!draft["text"].as_str().unwrap().is_empty());
+    assert!(draft["sources"][0]["chunk"]
+        .as_str()
+        .unwrap()
+        .starts_with("en-returns"));
+    assert!(draft["usage"]["prompt_tokens"].as_u64().unwrap() > 100);
+    assert!(draft["usage"]["ttft_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["peak_rss_mb"].as_f64().unwrap() > 100.0);
+
+    // Streaming text mode: the answer, then the sources and the timing line.
+    let out = common::concord(
+        data.path(),
+        &[
+            "--knowledge",
+            kb_arg,
+            "ask",
+            "Ile kosztuje dostawa do Paczkomatu?",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    assert!(text.contains("Sources:") && text.contains("pl-"), "{text}");
+    assert!(text.contains("tok/s"), "{text}");
+
+    // Bad input: clear errors, exit code 2.
+    let out = common::concord(data.path(), &["--knowledge", kb_arg, "ask", "   "]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("empty"));
+    let out = common::concord(
+        data.path(),
+        &[
+            "--knowledge",
+            kb_arg,
+            "ask",
+            "hello",
+            "--model",
+            "no-such-model",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("no-such-model"),
+        "{}",
+        common::stderr(&out)
+    );
+}
