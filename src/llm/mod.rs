@@ -267,13 +267,18 @@ impl Generator {
 /// so call it at start-up. Always pinning the number also spares candle from working out the
 /// default again on every f32 matrix product (it reads /proc/cpuinfo each time).
 pub fn set_threads(n: usize) {
-    let n = if n > 0 {
-        n
-    } else {
-        candle_core::utils::get_num_threads()
-    };
-    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
-    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    if n > 0 {
+        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        return;
+    }
+    // Keep what the environment says, fill in the default for what it does not.
+    let default = candle_core::utils::get_num_threads().to_string();
+    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, &default);
+        }
+    }
 }
 
 /// A generator behind an `Arc`, as the queue and the server share it.

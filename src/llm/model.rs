@@ -9,8 +9,8 @@ use candle_core::{Device, Module, Tensor};
 
 use super::gguf::{Arch, GgufFile, Hparams};
 use super::layers::{
-    attention, attention_mask, permute_rows, requantize, unpermute_rope_order, KvCache, Linear,
-    RmsNorm, Rope,
+    attention, attention_mask, attention_one_cpu, permute_rows, requantize, unpermute_rope_order,
+    KvCache, Linear, RmsNorm, Rope,
 };
 use super::LlmError;
 
@@ -474,18 +474,23 @@ impl Model {
         let v = v.reshape((t, hp.n_head_kv, hp.head_dim))?.transpose(0, 1)?;
         let (k_all, v_all) = kv.append(&k, &v)?;
         let q = q.squeeze(0)?;
-        let attn = match (mask, b.local.then_some(hp.sliding_window).flatten()) {
-            (None, Some(w)) if kv.len() > w => {
-                // One new token: the window is the last `w` keys, no mask needed.
-                let from = kv.len() - w;
-                attention(
-                    &q,
-                    &k_all.narrow(1, from, w)?,
-                    &v_all.narrow(1, from, w)?,
-                    None,
-                )?
+        let attn = match mask {
+            Some(mask) => attention(&q, &k_all, &v_all, Some(mask))?,
+            None => {
+                // One new token: no mask; a local layer sees only the last `w` keys.
+                let (k_all, v_all) = match b.local.then_some(hp.sliding_window).flatten() {
+                    Some(w) if kv.len() > w => {
+                        let from = kv.len() - w;
+                        (k_all.narrow(1, from, w)?, v_all.narrow(1, from, w)?)
+                    }
+                    _ => (k_all, v_all),
+                };
+                let q1 = q.squeeze(0)?;
+                match attention_one_cpu(&q1, &k_all, &v_all)? {
+                    Some(a) => a,
+                    None => attention(&q, &k_all, &v_all, None)?,
+                }
             }
-            _ => attention(&q, &k_all, &v_all, mask)?,
         };
         let mut o = b.wo.forward(&attn)?;
         if let Some(n) = &b.post_attn_norm {
