@@ -57,16 +57,19 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
         ..DraftSettings::from_config(&cfg)
     };
     let g = common::generator(SMOLLM2);
-    let plan = plan_draft(
-        &g,
-        &prompts,
-        &settings,
-        &index,
-        question,
-        Lang::En,
-        &retrieval,
-    )
-    .unwrap();
+    let plan_with = |g: &Generator| {
+        plan_draft(
+            g,
+            &prompts,
+            &settings,
+            &index,
+            question,
+            Lang::En,
+            &retrieval,
+        )
+        .unwrap()
+    };
+    let plan = plan_with(&g);
     assert!(plan.sources.len() >= 3, "{}", plan.sources.len());
     assert_eq!(plan.sources[0].doc.0, "en-returns");
     assert!(plan.prompt.text.contains(question));
@@ -82,16 +85,7 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
         },
     )
     .unwrap();
-    let tight = plan_draft(
-        &small,
-        &prompts,
-        &settings,
-        &index,
-        question,
-        Lang::En,
-        &retrieval,
-    )
-    .unwrap();
+    let tight = plan_with(&small);
     assert!(tight.dropped > 0 && tight.sources.len() < plan.sources.len());
     assert!(tight.request.prompt.len() + settings.max_new_tokens <= 512);
     // The most relevant passage is the last to go.
