@@ -1,21 +1,51 @@
 //! `concord eval ...`: offline measurements. `eval retrieval` ingests a JSONL knowledge base into
-//! its own folder under the data directory and scores BM25, dense and hybrid retrieval on a query set.
+//! its own folder under the data directory and scores BM25, dense and hybrid retrieval on a query set;
+//! `eval drafts` drafts the knowledge base's own questions with each generation model and counts how
+//! often the drafts state the approved answers' facts.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use concord::answer::drafter::load_generator;
+use concord::answer::{DraftSettings, Prompts};
 use concord::embed::Embedder;
+use concord::eval::drafts::{draft_cases, evaluate_drafts, DraftReport, DraftSetup};
 use concord::eval::{evaluate_retrieval, load_queries, sweep_fusion, ModeReport};
 use concord::index::{ExpectedEmbedder, IndexDir};
 use concord::ingest::{ingest, KnowledgeSource};
-use concord::Config;
+use concord::knowledge::Lang;
+use concord::{Config, Pipeline};
+use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
     /// Retrieval quality (nDCG@10, Recall@1/5/10, MRR@10) and latency of each mode.
     Retrieval(RetrievalArgs),
+    /// How often each generation model's drafts state the approved answers' facts (numbers,
+    /// e-mails, phones, addresses), on the indexed knowledge base's own questions.
+    Drafts(DraftsArgs),
+}
+
+/// Models compared by default.
+const DEFAULT_DRAFT_MODELS: [&str; 2] = ["smollm2-135m-instruct", "gemma3-270m"];
+
+#[derive(Args)]
+pub struct DraftsArgs {
+    /// Generation models to compare (manifest names, comma-separated; default: SmolLM2-135M and
+    /// Gemma 3 270M).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    models: Vec<String>,
+    /// Only this language (default: both).
+    #[arg(long)]
+    lang: Option<Lang>,
+    /// Only the first N approved answers of each language (in id order).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print one JSON object on stdout (every report with its per-question records).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -46,7 +76,119 @@ pub struct RetrievalArgs {
 pub fn run(config: &Config, command: EvalCommand) -> anyhow::Result<ExitCode> {
     match command {
         EvalCommand::Retrieval(args) => retrieval(config, args),
+        EvalCommand::Drafts(args) => drafts(config, args),
     }
+}
+
+fn drafts(config: &Config, args: DraftsArgs) -> anyhow::Result<ExitCode> {
+    let models: Vec<String> = if args.models.is_empty() {
+        DEFAULT_DRAFT_MODELS.iter().map(|m| m.to_string()).collect()
+    } else {
+        args.models.clone()
+    };
+    let langs = match args.lang {
+        Some(l) => vec![l],
+        None => vec![Lang::Pl, Lang::En],
+    };
+    let pipeline = Pipeline::open(config)?;
+    let prompts = Prompts::from_config(config.prompts.dir.as_deref())?;
+    let settings = DraftSettings::from_config(config);
+    let cases: Vec<_> = langs
+        .iter()
+        .map(|&lang| (lang, draft_cases(&pipeline.index, lang, args.limit)))
+        .collect();
+    for (lang, c) in &cases {
+        anyhow::ensure!(
+            !c.is_empty(),
+            "the index in {} has no {lang} approved answers to draft (run `concord ingest` on a \
+             knowledge base with canonical answers)",
+            config.data_dir.display()
+        );
+    }
+    let started = Instant::now();
+    let mut reports: Vec<DraftReport> = Vec::new();
+    let mut load_ms = serde_json::Map::new();
+    for name in &models {
+        let generator = load_generator(config, name)?;
+        load_ms.insert(name.clone(), json!(generator.load_ms()));
+        let setup = DraftSetup::from_pipeline(&pipeline, &generator, &prompts, &settings);
+        for (lang, c) in &cases {
+            let bar = super::progress_bar(&format!("{name} {lang}"));
+            reports.push(evaluate_drafts(&setup, *lang, c, &bar)?);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        super::print_json(&json!({
+            "settings": {
+                "retrieval_mode": config.retrieval.mode,
+                "k": config.retrieval.k,
+                "max_passages": settings.max_passages,
+                "max_new_tokens": settings.max_new_tokens,
+                "canonical_min_similarity": settings.canonical_min_similarity,
+                "context_tokens": config.generation.context_tokens,
+                "template_hash": prompts.hash(),
+                "limit": args.limit,
+            },
+            "seconds": seconds,
+            "load_ms": load_ms,
+            "reports": reports,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<4} {:>5} {:>10} {:>7} {:>9} {:>10} {:>8} {:>8} {:>7}",
+        "model",
+        "lang",
+        "cases",
+        "all facts",
+        "recall",
+        "invented",
+        "canonical",
+        "TTFT ms",
+        "tok/s",
+        "tokens"
+    );
+    for r in &reports {
+        println!(
+            "{:<24} {:<4} {:>5} {:>10.3} {:>7.3} {:>9.3} {:>10.3} {:>8.0} {:>8.1} {:>7.0}",
+            r.model,
+            r.lang.as_str(),
+            r.cases,
+            r.all_facts_stated_rate,
+            r.fact_recall,
+            r.invented_number_rate,
+            r.canonical_in_prompt_rate,
+            r.mean_ttft_ms,
+            r.mean_gen_tok_s,
+            r.mean_generated_tokens,
+        );
+    }
+    println!(
+        "all facts: share of drafts stating every fact of the approved answer (over answers with \
+         facts); recall: facts stated / facts; invented: share of drafts with a number found \
+         neither in the approved answer nor in the prompt; canonical: share of prompts given an \
+         approved answer. {seconds:.0} s in all."
+    );
+    for r in &reports {
+        if let Some(w) = r.worst.first() {
+            println!(
+                "\nworst {} {} draft ({}): {}\n  missing: {}  invented: {}\n  {}",
+                r.model,
+                r.lang,
+                w.canonical,
+                w.question,
+                w.missing.join(", "),
+                w.invented.join(", "),
+                w.draft
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+                    .replace('\n', " ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,8 @@
-//! The offline evaluation harness. For now: retrieval quality (nDCG, recall, MRR, latency) of each
-//! retrieval mode on a JSONL knowledge base and query set, and an RRF parameter sweep.
+//! The offline evaluation harness: retrieval quality (nDCG, recall, MRR, latency) of each
+//! retrieval mode on a JSONL knowledge base and query set, an RRF parameter sweep, and
+//! ([`drafts`]) how faithfully each generation model's drafts state the approved answers' facts.
 
+pub mod drafts;
 pub mod metrics;
 
 use std::collections::HashSet;
@@ -10,9 +12,11 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
+use crate::answer::AnswerError;
 use crate::config::{RetrievalConfig, RetrievalMode};
 use crate::embed::{EmbedError, Embedder};
 use crate::index::Index;
+use crate::llm::LlmError;
 use crate::retrieve::{RetrieveError, Retriever};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,24 @@ pub enum EvalError {
     Retrieve(#[from] RetrieveError),
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// Building a draft's prompt failed (boxed: these errors are large).
+    #[error(transparent)]
+    Answer(Box<AnswerError>),
+    /// Generating a draft failed.
+    #[error(transparent)]
+    Llm(Box<LlmError>),
+}
+
+impl From<AnswerError> for EvalError {
+    fn from(e: AnswerError) -> Self {
+        EvalError::Answer(Box::new(e))
+    }
+}
+
+impl From<LlmError> for EvalError {
+    fn from(e: LlmError) -> Self {
+        EvalError::Llm(Box::new(e))
+    }
 }
 
 /// One evaluation question with the ids of the passages that answer it.

@@ -3,6 +3,7 @@
 
 mod answer;
 mod common;
+mod drafts;
 mod embed;
 mod eval;
 mod generate;
