@@ -2,51 +2,20 @@
 //! passages dropped first), citations map to chunks, and `concord ask` answers with sources.
 
 use std::ops::ControlFlow;
-use std::path::Path;
 
 use concord::answer::{finish_draft, plan_draft, DraftSettings, Prompts};
 use concord::config::RetrievalMode;
-use concord::index::{ExpectedEmbedder, Index, IndexDir};
-use concord::ingest::{ingest, KnowledgeSource};
 use concord::knowledge::Lang;
 use concord::llm::{Generator, LoadOptions};
 use concord::retrieve::Retriever;
-use concord::Config;
-use indicatif::ProgressBar;
 use serde_json::Value;
 
 use crate::common::{self, SMOLLM2};
 
-/// The small knowledge base (returns, delivery costs, parcel lockers) ingested into `data`.
-fn small_index(data: &Path) -> (tempfile::TempDir, Config, Index) {
-    let kb = tempfile::tempdir().unwrap();
-    common::small_kb(kb.path());
-    let mut cfg = common::config(data);
-    cfg.knowledge_dir = kb.path().to_path_buf();
-    ingest(
-        &cfg,
-        &KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
-        common::embedder(),
-        &ProgressBar::hidden(),
-    )
-    .unwrap();
-    let e = common::embedder();
-    let index = IndexDir::new(&cfg.data_dir)
-        .open(
-            &ExpectedEmbedder {
-                name: e.name(),
-                fingerprint: e.fingerprint(),
-            },
-            cfg.hnsw.ef_search,
-        )
-        .unwrap();
-    (kb, cfg, index)
-}
-
 #[test]
 fn drafts_fit_the_window_and_cite_retrieved_chunks() {
     let data = tempfile::tempdir().unwrap();
-    let (_kb, cfg, index) = small_index(data.path());
+    let (_kb, cfg, index) = common::small_index(data.path());
     let question = "How long do I have to return an item?";
     let retrieval = Retriever::new(&index, common::embedder(), cfg.retrieval)
         .retrieve(question, RetrievalMode::Hybrid, 10)
@@ -106,7 +75,7 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
 #[test]
 fn ask_answers_with_sources_and_timing() {
     let data = tempfile::tempdir().unwrap();
-    let (kb, _cfg, _index) = small_index(data.path());
+    let (kb, _cfg, _index) = common::small_index(data.path());
     let kb_arg = kb.path().to_str().unwrap();
     let out = common::concord(
         data.path(),

@@ -148,3 +148,29 @@ pub fn small_kb(dir: &Path) {
         fs_err::write(&path, kept).unwrap();
     }
 }
+
+/// The small knowledge base (returns, delivery costs, parcel lockers) ingested into `data`.
+pub fn small_index(data: &Path) -> (tempfile::TempDir, Config, concord::index::Index) {
+    let kb = tempfile::tempdir().unwrap();
+    small_kb(kb.path());
+    let mut cfg = config(data);
+    cfg.knowledge_dir = kb.path().to_path_buf();
+    concord::ingest::ingest(
+        &cfg,
+        &concord::ingest::KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
+        embedder(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
+    let e = embedder();
+    let index = concord::index::IndexDir::new(&cfg.data_dir)
+        .open(
+            &concord::index::ExpectedEmbedder {
+                name: e.name(),
+                fingerprint: e.fingerprint(),
+            },
+            cfg.hnsw.ef_search,
+        )
+        .unwrap();
+    (kb, cfg, index)
+}

@@ -1,49 +1,17 @@
 //! `evaluate_drafts` end to end on the small knowledge base with SmolLM2: the report's counts and
 //! rates are consistent and each case is scored from the text the model really generated.
 
-use std::path::Path;
-
 use concord::answer::{DraftSettings, Prompts};
 use concord::eval::drafts::{draft_cases, evaluate_drafts, facts, score_draft, DraftSetup};
-use concord::index::{ExpectedEmbedder, Index, IndexDir};
-use concord::ingest::{ingest, KnowledgeSource};
 use concord::knowledge::Lang;
 use concord::retrieve::Retriever;
-use concord::Config;
-use indicatif::ProgressBar;
 
 use crate::common::{self, SMOLLM2};
-
-/// The small knowledge base (returns, delivery costs, parcel lockers) ingested into `data`.
-fn small_index(data: &Path) -> (tempfile::TempDir, Config, Index) {
-    let kb = tempfile::tempdir().unwrap();
-    common::small_kb(kb.path());
-    let mut cfg = common::config(data);
-    cfg.knowledge_dir = kb.path().to_path_buf();
-    ingest(
-        &cfg,
-        &KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
-        common::embedder(),
-        &ProgressBar::hidden(),
-    )
-    .unwrap();
-    let e = common::embedder();
-    let index = IndexDir::new(&cfg.data_dir)
-        .open(
-            &ExpectedEmbedder {
-                name: e.name(),
-                fingerprint: e.fingerprint(),
-            },
-            cfg.hnsw.ef_search,
-        )
-        .unwrap();
-    (kb, cfg, index)
-}
 
 #[test]
 fn draft_evaluation_scores_generated_drafts() {
     let data = tempfile::tempdir().unwrap();
-    let (_kb, cfg, index) = small_index(data.path());
+    let (_kb, cfg, index) = common::small_index(data.path());
     let cases = draft_cases(&index, Lang::En, Some(2));
     assert_eq!(cases.len(), 2);
     assert!(cases[0].canonical.0 < cases[1].canonical.0, "id order");
@@ -65,7 +33,8 @@ fn draft_evaluation_scores_generated_drafts() {
         mode: cfg.retrieval.mode,
         k: cfg.retrieval.k,
     };
-    let report = evaluate_drafts(&setup, Lang::En, &cases, &ProgressBar::hidden()).unwrap();
+    let report =
+        evaluate_drafts(&setup, Lang::En, &cases, &indicatif::ProgressBar::hidden()).unwrap();
 
     assert_eq!(report.model, SMOLLM2);
     assert_eq!(report.lang, Lang::En);
