@@ -97,14 +97,14 @@ pub fn generate(
     let mut sampler = Sampler::new(req.sampling.clone());
     let mut stream = TextStream::new(req.stop_strings.clone());
     let mut generated: Vec<u32> = Vec::with_capacity(req.max_tokens);
-    let mut history: Vec<u32> = req.prompt.clone();
     let mut ttft = None;
     let mut finish = FinishReason::Length;
     let mut buf: Vec<f32> = Vec::new();
     while generated.len() < req.max_tokens {
         buf.clear();
         buf.extend(logits.to_vec1::<f32>()?);
-        let next = sampler.sample(&mut buf, &history);
+        // The cache holds exactly the prompt and the tokens generated so far.
+        let next = sampler.sample(&mut buf, cache.tokens());
         if ttft.is_none() {
             ttft = Some(started.elapsed());
         }
@@ -113,7 +113,6 @@ pub fn generate(
             break;
         }
         generated.push(next);
-        history.push(next);
         let decoded = tokenizer.decode(&generated)?;
         let (piece, stopped) = match stream.update(decoded) {
             Update::Text(p) => (p, false),
