@@ -15,6 +15,8 @@
 //! built from [`config::Config`].
 
 pub mod answer;
+pub mod assistant;
+pub mod check;
 pub mod config;
 pub mod embed;
 pub mod error;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
+use super::activation::{gated, Gate};
 use super::gguf::{Arch, GgufFile, Hparams};
 use super::layers::{
     attention, attention_mask, attention_one_cpu, permute_rows, requantize, unpermute_rope_order,
@@ -511,12 +512,12 @@ impl Model {
         }
         let [g, u] = <[Tensor; 2]>::try_from(gu)
             .map_err(|_| candle_core::Error::Msg("gate/up projections".into()))?;
-        let g = if self.family.gelu {
-            g.gelu()?
+        let act = if self.family.gelu {
+            Gate::GeluTanh
         } else {
-            candle_nn::ops::silu(&g)?
+            Gate::Silu
         };
-        let mut d = b.down.forward(&(g * u)?)?;
+        let mut d = b.down.forward(&gated(&g, &u, act)?)?;
         if let Some(n) = &b.post_ffw_norm {
             d = n.forward(&d)?;
         }
