@@ -34,7 +34,19 @@ struct RawConfig {
     retrieval: RawRetrieval,
     generation: RawGeneration,
     prompts: RawPrompts,
+    policy: RawPolicy,
+    check: crate::check::CheckSettings,
+    triage: crate::assistant::TriageSettings,
     log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    mode: String,
+    send_min_context_similarity: f32,
+    hold_min_context_similarity: f32,
+    require_citation: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +131,13 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     pub generation: GenerationConfig,
     pub prompts: PromptsConfig,
+    /// The decision policy (`[policy]`; its approved-answer threshold is
+    /// `generation.canonical_min_similarity`, the one that puts the answer in the prompt).
+    pub policy: crate::assistant::PolicySettings,
+    /// The consistency checker's thresholds (`[check]`).
+    pub check: crate::check::CheckSettings,
+    /// Which triage signals hand a conversation to a person (`[triage]`).
+    pub triage: crate::assistant::TriageSettings,
     pub log: LogConfig,
 }
 
@@ -463,6 +482,50 @@ impl RawConfig {
                 ),
             ));
         }
+        let p = &self.policy;
+        let policy_mode = p
+            .mode
+            .parse::<crate::assistant::Mode>()
+            .map_err(|m| invalid("policy.mode", m))?;
+        for (key, v) in [
+            (
+                "policy.send_min_context_similarity",
+                p.send_min_context_similarity,
+            ),
+            (
+                "policy.hold_min_context_similarity",
+                p.hold_min_context_similarity,
+            ),
+        ] {
+            if !(-1.0..=1.0).contains(&v) {
+                return Err(invalid(key, format!("must be between -1 and 1, got {v}")));
+            }
+        }
+        if p.hold_min_context_similarity > p.send_min_context_similarity {
+            return Err(invalid(
+                "policy.hold_min_context_similarity",
+                format!(
+                    "must not exceed policy.send_min_context_similarity ({}), got {}",
+                    p.send_min_context_similarity, p.hold_min_context_similarity
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("check.min_similarity", self.check.min_similarity),
+            ("check.min_coverage", self.check.min_coverage),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, format!("must be between 0 and 1, got {v}")));
+            }
+        }
+        self.triage.validate().map_err(|m| invalid("triage", m))?;
+        let policy = crate::assistant::PolicySettings {
+            mode: policy_mode,
+            canonical_min_similarity: g.canonical_min_similarity,
+            send_min_context_similarity: p.send_min_context_similarity,
+            hold_min_context_similarity: p.hold_min_context_similarity,
+            require_citation: p.require_citation,
+        };
         if !(1..=64).contains(&g.parallel) {
             return Err(invalid(
                 "generation.parallel",
@@ -565,6 +628,9 @@ impl RawConfig {
                 dir: self.prompts.dir.map(|d| d.relative()),
                 business_name: self.prompts.business_name,
             },
+            policy,
+            check: self.check,
+            triage: self.triage,
             log: self.log,
         })
     }
@@ -635,6 +701,12 @@ mod tests {
         assert!(err.contains("chunking.max_tokens"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__MODE", "fuzzy")]);
         assert!(err.contains("retrieval.mode"), "{err}");
+        let err = error_with_env(&[("CONCORD__POLICY__MODE", "yolo")]);
+        assert!(err.contains("policy.mode"), "{err}");
+        let err = error_with_env(&[("CONCORD__CHECK__MIN_COVERAGE", "1.5")]);
+        assert!(err.contains("check.min_coverage"), "{err}");
+        let err = error_with_env(&[("CONCORD__TRIAGE__REPEAT_COUNT", "0")]);
+        assert!(err.contains("triage"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__DENSE_WEIGHT_PL", "-1")]);
         assert!(err.contains("retrieval.dense_weight_pl"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__K", "many")]);

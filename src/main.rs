@@ -34,8 +34,10 @@ enum Command {
     Ingest(cli::ingest::IngestArgs),
     /// Search the index and show each result's scores.
     Search(cli::search::SearchArgs),
-    /// Answer one question with the local model: sources and timing included.
+    /// One customer question through the whole gate: triage, retrieval, draft, check, decision.
     Ask(cli::ask::AskArgs),
+    /// Run the consistency checker alone on a draft and a reference answer.
+    Check(cli::check::CheckArgs),
     /// Benchmarks that print JSON.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
@@ -75,6 +77,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => cli::ingest::run(&config, a),
         Command::Search(a) => cli::search::run(&config, a),
         Command::Ask(a) => cli::ask::run(&config, a),
+        Command::Check(a) => cli::check::run(&config, a),
         Command::Bench(c) => cli::bench::run(&config, c),
         Command::Eval(c) => cli::eval::run(&config, c),
         Command::Models(c) => cli::models::run(&config, c),

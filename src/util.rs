@@ -52,3 +52,25 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<fs_err::File> {
         .write(true)
         .open(path)
 }
+
+/// Lowercases `text` and folds Polish diacritics (`ą`→`a`, `ł`→`l`, `ż`/`ź`→`z`...), so that
+/// rules match what customers type without them. One output char per input char (offsets stay
+/// valid in characters).
+pub fn fold(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+/// [`fold`] for one character.
+pub fn fold_char(c: char) -> char {
+    match c {
+        'ą' | 'Ą' => 'a',
+        'ć' | 'Ć' => 'c',
+        'ę' | 'Ę' => 'e',
+        'ł' | 'Ł' => 'l',
+        'ń' | 'Ń' => 'n',
+        'ó' | 'Ó' => 'o',
+        'ś' | 'Ś' => 's',
+        'ź' | 'Ź' | 'ż' | 'Ż' => 'z',
+        c => c.to_lowercase().next().unwrap_or(c),
+    }
+}

@@ -53,6 +53,30 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../prompts/draft/pl/completion.jinja"),
     ),
     ("stops.toml", include_str!("../../prompts/stops.toml")),
+    (
+        "messages/pl/handoff.jinja",
+        include_str!("../../prompts/messages/pl/handoff.jinja"),
+    ),
+    (
+        "messages/pl/hold.jinja",
+        include_str!("../../prompts/messages/pl/hold.jinja"),
+    ),
+    (
+        "messages/pl/no_answer.jinja",
+        include_str!("../../prompts/messages/pl/no_answer.jinja"),
+    ),
+    (
+        "messages/en/handoff.jinja",
+        include_str!("../../prompts/messages/en/handoff.jinja"),
+    ),
+    (
+        "messages/en/hold.jinja",
+        include_str!("../../prompts/messages/en/hold.jinja"),
+    ),
+    (
+        "messages/en/no_answer.jinja",
+        include_str!("../../prompts/messages/en/no_answer.jinja"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +259,25 @@ impl Prompts {
             })
     }
 
+    /// A fixed message to the customer (`kind`: `handoff`, `hold` or `no_answer`), written by
+    /// people in `prompts/messages/`, never by the model.
+    pub fn render_message(
+        &self,
+        kind: &str,
+        lang: Lang,
+        business: &str,
+    ) -> Result<String, PromptError> {
+        #[derive(Serialize)]
+        struct Ctx<'a> {
+            business: &'a str,
+        }
+        let text = self.render(
+            &format!("messages/{}/{kind}.jinja", lang.as_str()),
+            Ctx { business },
+        )?;
+        Ok(text.trim().to_string())
+    }
+
     /// The grounded-answer prompt for a model with chat format `format`.
     pub fn render_draft(
         &self,
@@ -278,6 +321,19 @@ impl Prompts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_messages_render_in_both_languages_and_unknown_kinds_fail() {
+        let p = Prompts::builtin().unwrap();
+        for lang in [Lang::Pl, Lang::En] {
+            for kind in ["handoff", "hold", "no_answer"] {
+                let m = p.render_message(kind, lang, "Polna Półka").unwrap();
+                assert!(m.contains("Polna Półka"), "{kind} {lang}: {m}");
+                assert!(!m.contains("{{"), "{m}");
+            }
+        }
+        assert!(p.render_message("rant", Lang::En, "x").is_err());
+    }
 
     fn passages() -> Vec<PromptPassage> {
         vec![

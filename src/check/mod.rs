@@ -1,2 +1,640 @@
 //! The consistency checker: compares a draft with the approved answer and the retrieved sources
 //! and returns a verdict whose findings carry character spans for the console.
+
+pub mod facts;
+pub mod literals;
+pub mod polarity;
+
+use serde::{Deserialize, Serialize};
+
+/// A range of characters (not bytes) in a text: `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The spanned characters of `text`.
+    pub fn slice(self, text: &str) -> String {
+        text.chars()
+            .skip(self.start)
+            .take(self.end.saturating_sub(self.start))
+            .collect()
+    }
+}
+
+use facts::{Fact, Kind};
+use polarity::Clause;
+
+/// The checker's overall judgement of a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every fact of the draft is grounded and none disagrees with the references.
+    Consistent,
+    /// The draft states a value, an entity or a polarity different from the references.
+    Contradiction,
+    /// The draft states something the references do not (a fact, a name, a slot value), or it
+    /// reads unlike the approved answer.
+    Unsupported,
+    /// The draft leaves out the approved answer's key facts.
+    Incomplete,
+    /// There is nothing to check against (no approved answer, no sources).
+    NoReference,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Consistent => "consistent",
+            Status::Contradiction => "contradiction",
+            Status::Unsupported => "unsupported",
+            Status::Incomplete => "incomplete",
+            Status::NoReference => "no_reference",
+        }
+    }
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// The same kind of fact (an amount, a deadline, a date...) with another value.
+    ValueMismatch,
+    /// Another entity of the same group (courier, payment method, channel, city, weekday).
+    EntityMismatch,
+    /// A statement shared with the reference, negated or restricted the other way.
+    NegationFlip,
+    /// A fact or name that neither the approved answer nor the sources state.
+    UnsupportedFact,
+    /// A value the approved answer leaves to a slot (`{{order_id}}`...) that the draft made up.
+    InventedSlot,
+    /// A key fact of the approved answer the draft does not state.
+    MissingFact,
+    /// The draft reads unlike the approved answer (embedding similarity below the threshold).
+    LowSimilarity,
+}
+
+/// Which reference a finding points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "source", content = "index")]
+pub enum RefSource {
+    Canonical,
+    /// A context passage, by its position in [`CheckInput::context`].
+    Context(usize),
+}
+
+/// One observation of the checker, with the text it points at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub message: String,
+    /// Characters of the draft the finding is about.
+    pub draft_span: Option<Span>,
+    /// The reference text and characters it disagrees with or misses.
+    pub reference: Option<RefSource>,
+    pub reference_span: Option<Span>,
+}
+
+/// The checker's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub status: Status,
+    /// 0..1, how safe the draft is to send: 0 for a contradiction, otherwise the mean of fact
+    /// support, coverage and similarity, halved when something is unsupported.
+    pub score: f32,
+    pub findings: Vec<Finding>,
+    /// Share of the approved answer's key facts the draft states (1 without an approved answer
+    /// or when it has no facts).
+    pub coverage: f32,
+    /// Embedding similarity of draft and approved answer, when measured.
+    pub similarity: Option<f32>,
+}
+
+/// What the checker compares.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckInput<'a> {
+    pub draft: &'a str,
+    /// The approved answer matched for the question, slots unfilled.
+    pub canonical: Option<&'a str>,
+    /// The passages the draft was written from (and customer context such as slot values).
+    pub context: &'a [&'a str],
+    /// Cosine similarity of draft and approved answer embeddings, when an embedder ran.
+    pub similarity: Option<f32>,
+}
+
+/// Thresholds from `[check]` in `concord.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSettings {
+    /// Below this draft–approved-answer similarity the draft is unsupported.
+    pub min_similarity: f32,
+    /// Below this share of the approved answer's key facts the draft is incomplete.
+    pub min_coverage: f32,
+}
+
+impl Default for CheckSettings {
+    fn default() -> Self {
+        CheckSettings {
+            min_similarity: 0.5,
+            min_coverage: 0.5,
+        }
+    }
+}
+
+/// A reference text with its facts and clauses.
+struct Reference<'a> {
+    source: RefSource,
+    text: &'a str,
+    facts: Vec<Fact>,
+    clauses: Vec<Clause>,
+}
+
+impl<'a> Reference<'a> {
+    fn new(source: RefSource, text: &'a str) -> Self {
+        Reference {
+            source,
+            text,
+            facts: facts::extract(text),
+            clauses: polarity::clauses(text),
+        }
+    }
+}
+
+/// Slots of an approved answer and the fact kinds a made-up value of each would show as.
+fn slot_kinds(canonical: &str) -> Vec<Kind> {
+    let mut kinds = Vec::new();
+    for slot in crate::assistant::find_slots(canonical) {
+        let k: &[Kind] = match slot.name.as_str() {
+            s if s.contains("order") || s.contains("parcel") || s.contains("tracking") => {
+                &[Kind::OrderId, Kind::Number, Kind::Phone]
+            }
+            s if s.contains("name") => &[Kind::Name],
+            s if s.contains("email") => &[Kind::Email],
+            s if s.contains("phone") => &[Kind::Phone],
+            s if s.contains("date") => &[Kind::Date],
+            s if s.contains("amount") || s.contains("price") || s.contains("total") => {
+                &[Kind::Money]
+            }
+            _ => &[],
+        };
+        kinds.extend_from_slice(k);
+    }
+    kinds
+}
+
+/// Checks a draft against the approved answer and the sources (see DESIGN.md "The consistency
+/// checker"). Deterministic: the same input gives the same verdict.
+pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
+    let mut refs: Vec<Reference<'_>> = Vec::new();
+    if let Some(c) = input.canonical.filter(|c| !c.trim().is_empty()) {
+        refs.push(Reference::new(RefSource::Canonical, c));
+    }
+    for (i, c) in input.context.iter().enumerate() {
+        if !c.trim().is_empty() {
+            refs.push(Reference::new(RefSource::Context(i), c));
+        }
+    }
+    let has_canonical = refs
+        .first()
+        .is_some_and(|r| r.source == RefSource::Canonical);
+    let mut findings = Vec::new();
+    if input.draft.trim().is_empty() {
+        findings.push(Finding {
+            kind: FindingKind::UnsupportedFact,
+            message: "the draft is empty".into(),
+            draft_span: None,
+            reference: None,
+            reference_span: None,
+        });
+        return Verdict {
+            status: Status::Unsupported,
+            score: 0.0,
+            findings,
+            coverage: 0.0,
+            similarity: input.similarity,
+        };
+    }
+    if refs.is_empty() {
+        return Verdict {
+            status: Status::NoReference,
+            score: 0.0,
+            findings,
+            coverage: 0.0,
+            similarity: input.similarity,
+        };
+    }
+
+    let draft_facts = facts::extract(input.draft);
+    let slot_kinds = input.canonical.map(slot_kinds).unwrap_or_default();
+    let mut supported = 0usize;
+    for f in &draft_facts {
+        if refs.iter().any(|r| r.facts.iter().any(|g| f.same_as(g))) {
+            supported += 1;
+            continue;
+        }
+        let at = Some(f.span);
+        if f.kind != Kind::Name && slot_kinds.contains(&f.kind)
+            || f.kind == Kind::Name && slot_kinds.contains(&Kind::Name)
+        {
+            findings.push(Finding {
+                kind: FindingKind::InventedSlot,
+                message: format!(
+                    "«{}» fills a slot of the approved answer: slot values come from the customer's data, never from the model",
+                    f.text
+                ),
+                draft_span: at,
+                reference: None,
+                reference_span: None,
+            });
+            continue;
+        }
+        // The first reference (the approved answer when there is one) that states a comparable
+        // fact decides: a different value there is a contradiction.
+        let rival = refs.iter().find_map(|r| {
+            r.facts
+                .iter()
+                .filter(|g| f.comparable(g))
+                .min_by_key(|g| (g.unit != f.unit, g.span.start))
+                .map(|g| (r, g))
+        });
+        match rival {
+            Some((r, g)) => findings.push(Finding {
+                kind: if f.kind == Kind::Entity {
+                    FindingKind::EntityMismatch
+                } else {
+                    FindingKind::ValueMismatch
+                },
+                message: format!(
+                    "the draft says «{}» where the {} says «{}»",
+                    f.text,
+                    ref_name(r.source),
+                    g.text
+                ),
+                draft_span: at,
+                reference: Some(r.source),
+                reference_span: Some(g.span),
+            }),
+            None => findings.push(Finding {
+                kind: FindingKind::UnsupportedFact,
+                message: format!(
+                    "«{}» is in neither the approved answer nor the sources",
+                    f.text
+                ),
+                draft_span: at,
+                reference: None,
+                reference_span: None,
+            }),
+        }
+    }
+
+    // Polarity against the approved answer, or against the sources without one.
+    let draft_clauses = polarity::clauses(input.draft);
+    let polarity_refs = if has_canonical { &refs[..1] } else { &refs[..] };
+    for r in polarity_refs {
+        for flip in polarity::flips(&draft_clauses, &r.clauses) {
+            let d = &draft_clauses[flip.draft];
+            let rc = &r.clauses[flip.reference];
+            let (ds, rs) = if flip.what == "negation" {
+                (d.negator.unwrap_or(d.span), rc.negator.unwrap_or(rc.span))
+            } else {
+                (
+                    d.restrictor.unwrap_or(d.span),
+                    rc.restrictor.unwrap_or(rc.span),
+                )
+            };
+            let said = |word: Option<Span>, text: &str| match word {
+                Some(w) => format!("with «{}»", w.slice(text)),
+                None => format!(
+                    "without {}",
+                    if flip.what == "negation" {
+                        "a negation"
+                    } else {
+                        "a restriction"
+                    }
+                ),
+            };
+            let (dw, rw) = if flip.what == "negation" {
+                (d.negator, rc.negator)
+            } else {
+                (d.restrictor, rc.restrictor)
+            };
+            findings.push(Finding {
+                kind: FindingKind::NegationFlip,
+                message: format!(
+                    "the draft states «{}» {}, the {} states it {}",
+                    d.span.slice(input.draft),
+                    said(dw, input.draft),
+                    ref_name(r.source),
+                    said(rw, r.text)
+                ),
+                draft_span: Some(ds),
+                reference: Some(r.source),
+                reference_span: Some(rs),
+            });
+        }
+    }
+
+    // Coverage of the approved answer's key facts.
+    let mut coverage = 1.0f32;
+    let mut swapped_missing = false;
+    if has_canonical {
+        let canon = &refs[0];
+        let mut key: Vec<&Fact> = Vec::new();
+        for f in &canon.facts {
+            if !key.iter().any(|k| k.same_as(f)) {
+                key.push(f);
+            }
+        }
+        if !key.is_empty() {
+            let mut found = 0usize;
+            for k in &key {
+                if draft_facts.iter().any(|f| f.same_as(k)) {
+                    found += 1;
+                    continue;
+                }
+                // The draft talks about the same kind of fact but not this value.
+                let replaced = draft_facts.iter().any(|f| k.comparable(f));
+                swapped_missing |= replaced;
+                findings.push(Finding {
+                    kind: FindingKind::MissingFact,
+                    message: format!("the approved answer's «{}» is not in the draft", k.text),
+                    draft_span: None,
+                    reference: Some(RefSource::Canonical),
+                    reference_span: Some(k.span),
+                });
+            }
+            coverage = found as f32 / key.len() as f32;
+        }
+        if let Some(s) = input.similarity.filter(|&s| s < settings.min_similarity) {
+            findings.push(Finding {
+                kind: FindingKind::LowSimilarity,
+                message: format!(
+                    "the draft reads unlike the approved answer (similarity {s:.2} < {:.2})",
+                    settings.min_similarity
+                ),
+                draft_span: None,
+                reference: Some(RefSource::Canonical),
+                reference_span: None,
+            });
+        }
+    }
+
+    let has = |k: FindingKind| findings.iter().any(|f| f.kind == k);
+    let status = if has(FindingKind::ValueMismatch)
+        || has(FindingKind::EntityMismatch)
+        || has(FindingKind::NegationFlip)
+    {
+        Status::Contradiction
+    } else if has(FindingKind::UnsupportedFact)
+        || has(FindingKind::InventedSlot)
+        || has(FindingKind::LowSimilarity)
+    {
+        Status::Unsupported
+    } else if coverage < settings.min_coverage || swapped_missing {
+        Status::Incomplete
+    } else {
+        Status::Consistent
+    };
+    let support = if draft_facts.is_empty() {
+        1.0
+    } else {
+        supported as f32 / draft_facts.len() as f32
+    };
+    let mut parts = vec![support, coverage];
+    if let Some(s) = input.similarity {
+        parts.push(s.clamp(0.0, 1.0));
+    }
+    let mean = parts.iter().sum::<f32>() / parts.len() as f32;
+    let score = match status {
+        Status::Contradiction | Status::NoReference => 0.0,
+        Status::Unsupported => mean * 0.5,
+        Status::Consistent | Status::Incomplete => mean,
+    };
+    Verdict {
+        status,
+        score,
+        findings,
+        coverage,
+        similarity: input.similarity,
+    }
+}
+
+fn ref_name(source: RefSource) -> &'static str {
+    match source {
+        RefSource::Canonical => "approved answer",
+        RefSource::Context(_) => "source",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(draft: &str, canonical: Option<&str>, context: &[&str]) -> Verdict {
+        check(
+            &CheckInput {
+                draft,
+                canonical,
+                context,
+                similarity: None,
+            },
+            &CheckSettings::default(),
+        )
+    }
+
+    fn kinds(v: &Verdict) -> Vec<FindingKind> {
+        v.findings.iter().map(|f| f.kind).collect()
+    }
+
+    const PL: &str = "Masz 30 dni na zwrot od dnia otrzymania paczki. Zwrot przez Paczkomat InPost jest bezpłatny. Pieniądze oddamy w ciągu 14 dni na konto.";
+    const EN: &str = "You have 30 days to return an item. Returns through an InPost locker are free. We refund the money within 14 days.";
+
+    #[test]
+    fn faithful_drafts_are_consistent_in_both_languages() {
+        let v = run("Na zwrot masz 30 dni od otrzymania paczki, a zwrot przez Paczkomat InPost jest bezpłatny. Zwrot pieniędzy: 14 dni.", Some(PL), &[]);
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        assert_eq!(v.coverage, 1.0);
+        let v = run("You have thirty days to send it back; returns via an InPost locker are free and the refund comes within 14 days.", Some(EN), &[]);
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        assert!(v.score > 0.9);
+    }
+
+    #[test]
+    fn a_changed_value_is_a_contradiction_with_spans_on_both_sides() {
+        let draft = "Na zwrot masz 14 dni od otrzymania paczki.";
+        let v = run(
+            draft,
+            Some("Masz 30 dni na zwrot od dnia otrzymania paczki."),
+            &[],
+        );
+        assert_eq!(v.status, Status::Contradiction, "{v:#?}");
+        let f = v
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::ValueMismatch)
+            .unwrap();
+        assert_eq!(f.draft_span.unwrap().slice(draft), "14 dni");
+        assert_eq!(f.reference, Some(RefSource::Canonical));
+        assert_eq!(
+            f.reference_span
+                .unwrap()
+                .slice("Masz 30 dni na zwrot od dnia otrzymania paczki."),
+            "30 dni"
+        );
+        let v = run(
+            "Delivery costs 12.99 PLN.",
+            Some("Dostawa kosztuje 9,99 zł."),
+            &[],
+        );
+        assert_eq!(kinds(&v)[0], FindingKind::ValueMismatch);
+        let v = run("The refund takes 14 working days.", Some(EN), &[]);
+        assert_eq!(
+            v.status,
+            Status::Contradiction,
+            "working days are not days: {v:#?}"
+        );
+        let v = run(
+            "We refund within fourteen days; returns take 30 days and InPost lockers are free.",
+            Some(EN),
+            &[],
+        );
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+    }
+
+    #[test]
+    fn another_courier_or_channel_is_an_entity_mismatch() {
+        let v = run("Zwrot przez DPD jest bezpłatny.", Some(PL), &[]);
+        assert!(kinds(&v).contains(&FindingKind::EntityMismatch), "{v:#?}");
+        assert_eq!(v.status, Status::Contradiction);
+        let v = run(
+            "Contact us by phone.",
+            Some("Contact us by e-mail at help@shop.example."),
+            &[],
+        );
+        assert!(kinds(&v).contains(&FindingKind::EntityMismatch), "{v:#?}");
+    }
+
+    #[test]
+    fn a_flipped_negation_is_a_contradiction_in_both_languages() {
+        let draft = "Zwrot przez Paczkomat InPost nie jest bezpłatny.";
+        let v = run(draft, Some(PL), &[]);
+        let f = v
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::NegationFlip)
+            .expect("flip");
+        assert_eq!(f.draft_span.unwrap().slice(draft), "nie");
+        assert_eq!(v.status, Status::Contradiction);
+        let v = run(
+            "Returns through an InPost locker are not free.",
+            Some(EN),
+            &[],
+        );
+        assert!(kinds(&v).contains(&FindingKind::NegationFlip), "{v:#?}");
+    }
+
+    #[test]
+    fn facts_from_nowhere_are_unsupported_and_sources_count() {
+        let v = run("Zadzwoń pod 22 123 45 67.", Some(PL), &[]);
+        assert_eq!(v.status, Status::Unsupported, "{v:#?}");
+        assert!(kinds(&v).contains(&FindingKind::UnsupportedFact));
+        // The same number is fine when a source passage states it.
+        let v = run("Masz 30 dni na zwrot przez Paczkomat InPost, bezpłatnie; pieniądze w 14 dni. Infolinia: 22 123 45 67.", Some(PL), &["Infolinia 22 123 45 67 działa w dni robocze."]);
+        assert!(!kinds(&v).contains(&FindingKind::UnsupportedFact), "{v:#?}");
+        // An invented name is unsupported too.
+        let v = run("You have 30 days; InPost returns are free; refunds in 14 days. Ask for Jessica Parker.", Some(EN), &[]);
+        assert!(kinds(&v).contains(&FindingKind::UnsupportedFact), "{v:#?}");
+    }
+
+    #[test]
+    fn made_up_slot_values_are_flagged() {
+        let canonical = "Zamówienie {{order_id}} ma status: {{order_status}}.";
+        let v = run(
+            "Zamówienie PP-2026-55555 jest w drodze.",
+            Some(canonical),
+            &[],
+        );
+        assert!(kinds(&v).contains(&FindingKind::InventedSlot), "{v:#?}");
+        assert_eq!(v.status, Status::Unsupported);
+        // A value the customer's context gives is not invented.
+        let v = run(
+            "Zamówienie PP-2026-55555 ma status: w drodze.",
+            Some(canonical),
+            &["order_id: PP-2026-55555"],
+        );
+        assert!(!kinds(&v).contains(&FindingKind::InventedSlot), "{v:#?}");
+        let v = run(
+            "Hi Jessica, your order {{order_id}} is on its way.",
+            Some("Hi {{customer_name}}, order {{order_id}}: {{order_status}}."),
+            &[],
+        );
+        assert!(kinds(&v).contains(&FindingKind::InventedSlot), "{v:#?}");
+    }
+
+    #[test]
+    fn missing_key_facts_make_a_draft_incomplete() {
+        let v = run("Zwrot jest możliwy.", Some(PL), &[]);
+        assert_eq!(v.status, Status::Incomplete, "{v:#?}");
+        assert!(v.coverage < 0.5);
+        assert!(kinds(&v).contains(&FindingKind::MissingFact));
+        let missing = v
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::MissingFact)
+            .unwrap();
+        assert_eq!(missing.reference_span.unwrap().slice(PL), "30 dni");
+        let v = run("You can return it.", Some(EN), &[]);
+        assert_eq!(v.status, Status::Incomplete);
+    }
+
+    #[test]
+    fn low_similarity_and_no_reference() {
+        let v = check(
+            &CheckInput {
+                draft: "Our shop sells furniture.",
+                canonical: Some(EN),
+                context: &[],
+                similarity: Some(0.2),
+            },
+            &CheckSettings::default(),
+        );
+        assert!(kinds(&v).contains(&FindingKind::LowSimilarity));
+        assert_ne!(v.status, Status::Consistent);
+        let v = run("Masz 30 dni.", None, &[]);
+        assert_eq!(v.status, Status::NoReference);
+        let v = run("   ", Some(PL), &[]);
+        assert_eq!(v.status, Status::Unsupported);
+        assert_eq!(v.score, 0.0);
+    }
+
+    #[test]
+    fn without_an_approved_answer_the_sources_are_the_reference() {
+        let ctx = ["Wysyłka kurierem DPD kosztuje 14,99 zł i trwa 1-2 dni robocze."];
+        let v = run("Kurier DPD kosztuje 14,99 zł.", None, &ctx);
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        let v = run("Kurier DPD kosztuje 19,99 zł.", None, &ctx);
+        assert_eq!(v.status, Status::Contradiction);
+        assert_eq!(v.findings[0].reference, Some(RefSource::Context(0)));
+    }
+
+    #[test]
+    fn the_verdict_is_deterministic() {
+        let a = run(
+            "Zwrot przez DPD w 14 dni nie jest bezpłatny.",
+            Some(PL),
+            &[],
+        );
+        let b = run(
+            "Zwrot przez DPD w 14 dni nie jest bezpłatny.",
+            Some(PL),
+            &[],
+        );
+        assert_eq!(a, b);
+    }
+}

@@ -1,12 +1,14 @@
-//! `concord ask`: retrieve, draft with the local model (streamed to the terminal), then show
-//! the sources and the timing. No triage or checking yet: this shows what the model drafts.
+//! `concord ask`: one customer question through the whole gate (triage rules, retrieval, the
+//! draft streamed to the terminal, the consistency check, the decision), then what would be sent,
+//! the verdict's findings, the sources and the timing.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use concord::answer::{finish_draft, Drafter};
-use concord::knowledge::{detect_lang, Lang};
+use concord::answer::Drafter;
+use concord::assistant::{Assistant, Request, SlotValues};
+use concord::knowledge::Lang;
 use concord::llm::queue::Event;
 use concord::{Config, Pipeline};
 use serde_json::json;
@@ -21,9 +23,24 @@ pub struct AskArgs {
     /// The question's language (default: detected, Polish when unclear).
     #[arg(long)]
     lang: Option<Lang>,
+    /// A personalisation slot value from the customer's context, e.g. `--slot order_id=PP-1042`
+    /// (repeatable).
+    #[arg(long = "slot", value_name = "NAME=VALUE", value_parser = parse_slot)]
+    slots: Vec<(String, String)>,
     /// Print one JSON object on stdout instead of streaming text.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_slot(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected NAME=VALUE"))?;
+    let k = k.trim();
+    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{k}`: a slot name is letters, digits and _"));
+    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 pub fn run(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
@@ -31,66 +48,106 @@ pub fn run(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!question.is_empty(), "the question is empty");
     let pipeline = Pipeline::open(config)?;
     let drafter = Drafter::from_config(config, args.model.as_deref())?;
-    let lang = args.lang.unwrap_or_else(|| detect_lang(question, Lang::Pl));
-    let retrieval =
-        pipeline
-            .retriever()
-            .retrieve(question, config.retrieval.mode, config.retrieval.k)?;
-    let (plan, mut ticket) = drafter.draft(&pipeline.index, question, lang, &retrieval)?;
-    let model = drafter.generator(lang).name.clone();
+    let assistant = Assistant::new(pipeline, drafter);
+    let slots: SlotValues = args.slots.iter().cloned().collect();
     let mut out = std::io::stdout().lock();
-    let completion = loop {
-        match ticket.blocking_next() {
-            Some(Event::Text(piece)) if !args.json => {
-                out.write_all(piece.as_bytes())?;
-                out.flush()?;
+    if !args.json {
+        writeln!(out, "draft:")?;
+    }
+    let outcome = assistant.answer_blocking(
+        &Request {
+            message: question,
+            history: &[],
+            slots: &slots,
+            lang: args.lang,
+        },
+        |event| {
+            if let (Event::Text(piece), false) = (event, args.json) {
+                let _ = out.write_all(piece.as_bytes());
+                let _ = out.flush();
             }
-            Some(Event::Done(done)) => break done,
-            Some(Event::Failed(e)) => return Err(e.into()),
-            Some(Event::Queued { .. } | Event::Started | Event::Text(_)) => {}
-            None => anyhow::bail!("the generation queue stopped without an answer"),
-        }
-    };
-    let draft = finish_draft(plan, completion, &model);
+        },
+    )?;
     let peak_rss_mb = concord::util::peak_rss_mb();
     if args.json {
         super::print_json(&json!({
             "question": question,
-            "lang": lang,
-            "draft": draft,
-            "retrieval_ms": retrieval.timings,
+            "lang": outcome.lang,
+            "triage": outcome.triage,
+            "canonical": outcome.canonical,
+            "context_similarity": outcome.context_similarity,
+            "draft": outcome.draft,
+            "verdict": outcome.verdict,
+            "decision": outcome.decision,
+            "reply": outcome.reply,
+            "proposal": outcome.proposal,
+            "timings": outcome.timings,
             "peak_rss_mb": peak_rss_mb,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out)?;
-    writeln!(out)?;
-    writeln!(out, "Sources:")?;
-    for s in &draft.sources {
-        let cited = if draft.cited.contains(&s.chunk) {
-            "*"
-        } else {
-            " "
-        };
-        let url = s.url.as_deref().unwrap_or("");
-        writeln!(out, " {cited}[{}] {}  {}  {}", s.n, s.chunk, s.title, url)?;
+    if outcome.draft.is_none() {
+        writeln!(out, "(no draft: the rules decided before the model)")?;
     }
-    if let Some(c) = &draft.canonical {
-        writeln!(out, "Approved answer given to the model: {c}")?;
+    writeln!(out)?;
+    if let Some(v) = &outcome.verdict {
+        let d = outcome
+            .draft
+            .as_ref()
+            .map(|d| d.text.as_str())
+            .unwrap_or("");
+        super::check::print_verdict(d, outcome.canonical.as_ref().map(|c| c.answer.as_str()), v);
     }
-    let u = &draft.usage;
+    let d = &outcome.decision;
+    writeln!(out, "decision: {} ({:?} mode)", d.action.as_str(), d.mode)?;
+    for r in &d.reasons {
+        writeln!(out, "  · {}: {}", r.code, r.detail)?;
+    }
+    writeln!(out)?;
     writeln!(
         out,
-        "{} · {:?} · prompt {} tokens ({} reused) · first token {:.2} s · prompt {:.0} tok/s · generation {:.1} tok/s ({} tokens){}",
-        draft.model,
-        draft.finish,
-        u.prompt_tokens,
-        u.cached_tokens,
-        u.ttft_ms / 1e3,
-        u.prompt_tok_s,
-        u.gen_tok_s,
-        u.generated_tokens,
-        peak_rss_mb.map(|m| format!(" · peak RSS {m:.0} MB")).unwrap_or_default(),
+        "sent ({}):",
+        serde_json::to_value(outcome.reply.provenance)?
+            .as_str()
+            .unwrap_or_default()
     )?;
+    writeln!(out, "{}", outcome.reply.text)?;
+    if let Some(p) = &outcome.proposal {
+        writeln!(out, "\nproposed to staff:\n{p}")?;
+    }
+    if let Some(draft) = &outcome.draft {
+        writeln!(out, "\nSources:")?;
+        for s in &draft.sources {
+            let cited = if draft.cited.contains(&s.chunk) {
+                "*"
+            } else {
+                " "
+            };
+            let url = s.url.as_deref().unwrap_or("");
+            writeln!(out, " {cited}[{}] {}  {}  {}", s.n, s.chunk, s.title, url)?;
+        }
+        if let Some(c) = &outcome.canonical {
+            writeln!(
+                out,
+                "Approved answer: {} (similarity {:.2})",
+                c.id, c.similarity
+            )?;
+        }
+        let u = &draft.usage;
+        writeln!(
+            out,
+            "{} · {:?} · prompt {} tokens ({} reused) · first token {:.2} s · prompt {:.0} tok/s · generation {:.1} tok/s ({} tokens) · check {:.1} ms{}",
+            draft.model,
+            draft.finish,
+            u.prompt_tokens,
+            u.cached_tokens,
+            u.ttft_ms / 1e3,
+            u.prompt_tok_s,
+            u.gen_tok_s,
+            u.generated_tokens,
+            outcome.timings.check_ms,
+            peak_rss_mb.map(|m| format!(" · peak RSS {m:.0} MB")).unwrap_or_default(),
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }

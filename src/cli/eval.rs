@@ -26,6 +26,52 @@ pub enum EvalCommand {
     /// How often each generation model's drafts state the approved answers' facts (numbers,
     /// e-mails, phones, addresses), on the indexed knowledge base's own questions.
     Drafts(DraftsArgs),
+    /// The consistency checker on labelled pairs {premise, canonical_answer, hypothesis, label}:
+    /// precision, recall and F1 of flagging, overall and per finding kind, against the approved
+    /// answer and against the knowledge text.
+    Check(CheckPairsArgs),
+    /// The checker on a seeded perturbation suite built from a knowledge base's approved answers
+    /// (swapped numbers, amounts, deadlines, entities, negations; and faithful variants).
+    Perturb(PerturbArgs),
+}
+
+#[derive(Args)]
+pub struct CheckPairsArgs {
+    /// JSONL pairs file.
+    #[arg(long, value_name = "FILE")]
+    pairs: PathBuf,
+    /// Use only the first N pairs.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Leave out the embedding similarity signal (no model is loaded).
+    #[arg(long)]
+    no_embed: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PerturbArgs {
+    /// A JSONL knowledge base of {id, title, text} whose passages are approved answers (instead of
+    /// the knowledge folder's canonical answers).
+    #[arg(long, value_name = "FILE")]
+    kb: Option<PathBuf>,
+    /// Seed of the suite: the same seed builds the same cases.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use only the first N approved answers.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Leave out the embedding similarity signal (no model is loaded).
+    #[arg(long)]
+    no_embed: bool,
+    /// Write the suite's cases to this JSONL file.
+    #[arg(long, value_name = "FILE")]
+    write_suite: Option<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Models compared by default.
@@ -77,6 +123,8 @@ pub fn run(config: &Config, command: EvalCommand) -> anyhow::Result<ExitCode> {
     match command {
         EvalCommand::Retrieval(args) => retrieval(config, args),
         EvalCommand::Drafts(args) => drafts(config, args),
+        EvalCommand::Check(args) => check_pairs(config, args),
+        EvalCommand::Perturb(args) => perturb(config, args),
     }
 }
 
@@ -311,6 +359,144 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
                 p.rrf_k, p.dense_weight, p.ndcg_10, p.recall_1, p.recall_10, p.mrr_10
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Embedding similarity of two texts, memoised per text (the same approved answer is compared
+/// many times).
+struct Similarity {
+    embedder: Option<Embedder>,
+    cache: std::collections::HashMap<String, Vec<f32>>,
+}
+
+impl Similarity {
+    fn new(config: &Config, off: bool) -> anyhow::Result<Similarity> {
+        Ok(Similarity {
+            embedder: if off {
+                None
+            } else {
+                Some(Embedder::from_config(config)?)
+            },
+            cache: Default::default(),
+        })
+    }
+
+    fn of(&mut self, a: &str, b: &str) -> Option<f32> {
+        let embedder = self.embedder.as_ref()?;
+        for t in [a, b] {
+            if !self.cache.contains_key(t) {
+                let e = embedder.embed_one(t).ok()?;
+                self.cache.insert(t.to_string(), e);
+            }
+        }
+        Some(concord::embed::cosine(&self.cache[a], &self.cache[b]))
+    }
+}
+
+fn check_pairs(config: &Config, args: CheckPairsArgs) -> anyhow::Result<ExitCode> {
+    use concord::eval::checker::{evaluate_pairs, load_pairs};
+    let pairs = load_pairs(&args.pairs, args.limit)?;
+    let mut sim = Similarity::new(config, args.no_embed)?;
+    let canonical = evaluate_pairs(&pairs, true, &config.check, |a, b| sim.of(a, b));
+    let knowledge = evaluate_pairs(&pairs, false, &config.check, |_, _| None);
+    if args.json {
+        super::print_json(&json!({
+            "pairs_file": args.pairs,
+            "pairs": pairs.len(),
+            "against_canonical": canonical,
+            "against_knowledge": knowledge,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} pairs from {}", pairs.len(), args.pairs.display());
+    for r in [&canonical, &knowledge] {
+        println!(
+            "against {:<9}  flagged {:>5}  precision {:.3}  recall {:.3}  F1 {:.3}   (contradiction only: P {:.3} R {:.3})   {:.0} checks/s",
+            r.reference,
+            r.overall.flagged,
+            r.overall.precision,
+            r.overall.recall,
+            r.overall.f1,
+            r.contradiction.precision,
+            r.contradiction.recall,
+            r.checks_per_s
+        );
+        for (kind, p) in &r.by_kind {
+            println!(
+                "    {:<18} fired {:>5}  precision {:.3}  recall {:.3}",
+                serde_json::to_value(kind)?.as_str().unwrap_or_default(),
+                p.flagged,
+                p.precision,
+                p.recall
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn perturb(config: &Config, args: PerturbArgs) -> anyhow::Result<ExitCode> {
+    use concord::eval::perturb::{build_suite, evaluate, SourceAnswer};
+    let mut answers: Vec<SourceAnswer> = match &args.kb {
+        Some(path) => concord::knowledge::KnowledgeBase::load_jsonl(path)?
+            .articles
+            .into_iter()
+            .map(|a| SourceAnswer {
+                id: a.id.to_string(),
+                lang: a.lang,
+                text: a.body,
+            })
+            .collect(),
+        None => concord::knowledge::KnowledgeBase::load_dir(&config.knowledge_dir)?
+            .canonicals
+            .into_iter()
+            .map(|c| SourceAnswer {
+                id: c.id.to_string(),
+                lang: c.lang,
+                text: c.answer.trim().to_string(),
+            })
+            .collect(),
+    };
+    answers.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(l) = args.limit {
+        answers.truncate(l);
+    }
+    anyhow::ensure!(!answers.is_empty(), "no approved answers to perturb");
+    let suite = build_suite(&answers, args.seed);
+    if let Some(path) = &args.write_suite {
+        let mut text = String::new();
+        for case in &suite {
+            text.push_str(&serde_json::to_string(case)?);
+            text.push('\n');
+        }
+        concord::util::atomic_write(path, text.as_bytes())?;
+    }
+    let mut sim = Similarity::new(config, args.no_embed)?;
+    let report = evaluate(&answers, &suite, &config.check, |a, b| sim.of(a, b));
+    if args.json {
+        super::print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} approved answers, seed {}: {} contradictions, recall {:.3}; {} faithful variants, {:.1}% flagged; {:.0} checks/s",
+        report.answers,
+        args.seed,
+        report.contradictions,
+        report.contradiction_recall,
+        report.faithful,
+        100.0 * report.faithful_flag_rate,
+        report.checks_per_s
+    );
+    for (kind, r) in &report.by_kind {
+        println!(
+            "    {:<18} {:>4} cases  flagged {:.3}",
+            serde_json::to_value(kind)?.as_str().unwrap_or_default(),
+            r.cases,
+            r.rate
+        );
+    }
+    for m in report.misses.iter().take(10) {
+        println!("  missed {:?} ({}): {}", m.kind, m.source, m.text);
     }
     Ok(ExitCode::SUCCESS)
 }

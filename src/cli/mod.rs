@@ -3,6 +3,7 @@
 
 pub mod ask;
 pub mod bench;
+pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod ingest;

@@ -2,8 +2,10 @@
 //! retrieval mode on a JSONL knowledge base and query set, an RRF parameter sweep, and
 //! ([`drafts`]) how faithfully each generation model's drafts state the approved answers' facts.
 
+pub mod checker;
 pub mod drafts;
 pub mod metrics;
+pub mod perturb;
 
 use std::collections::HashSet;
 use std::path::Path;

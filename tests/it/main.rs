@@ -6,6 +6,7 @@ mod common;
 mod drafts;
 mod embed;
 mod eval;
+mod gate;
 mod generate;
 mod index;
 mod knowledge;

@@ -1,0 +1,452 @@
+//! The whole gate for one customer message: triage rules, retrieval, the draft, the consistency
+//! check, the decision and the reply with its slots filled — what `concord ask`, the evaluation and
+//! the server run.
+//!
+//! It comes in two halves so that a server can await the model between them: [`Assistant::begin`]
+//! (rules and retrieval; a handoff ends here, before any model runs) and [`Assistant::finish`].
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::answer::{finish_draft, Draft, DraftPlan, Drafter};
+use crate::check::{check, CheckInput, CheckSettings, Verdict};
+use crate::config::Config;
+use crate::knowledge::{CanonicalId, Lang};
+use crate::llm::queue::{Event, Ticket};
+use crate::llm::Completion;
+use crate::pipeline::Pipeline;
+use crate::retrieve::Retrieval;
+
+use super::policy::{
+    decide, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal, Reason,
+};
+use super::slots::{fill_slots, SlotValues};
+use super::triage::{triage, Triage, TriageInput, TriageSettings, Turn};
+
+/// Who wrote the text the customer receives (shown in the widget and kept with the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    /// The approved answer, written by staff.
+    Canonical,
+    /// Drafted by the model and passed the consistency check.
+    Generated,
+    /// Written by a person in the console.
+    Human,
+    /// A fixed message (handoff, held, no answer) from `prompts/messages/`.
+    System,
+}
+
+/// What the customer is sent now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    pub text: String,
+    pub provenance: Provenance,
+    /// Slots filled from the customer's context, and those that had no value.
+    pub slots_filled: Vec<String>,
+    pub slots_missing: Vec<String>,
+}
+
+/// The approved answer the question matched (above the threshold).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchedCanonical {
+    pub id: CanonicalId,
+    pub similarity: f32,
+    pub handoff: bool,
+    /// The approved text, slots unfilled.
+    pub answer: String,
+}
+
+/// Time spent in each stage, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GateTimings {
+    pub triage_ms: f64,
+    pub retrieval_ms: f64,
+    pub draft_ms: f64,
+    pub check_ms: f64,
+    pub total_ms: f64,
+}
+
+/// Everything the gate decided about one message, with its reasons.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub lang: Lang,
+    pub triage: Triage,
+    pub canonical: Option<MatchedCanonical>,
+    /// Cosine similarity of the question to the best retrieved passage.
+    pub context_similarity: Option<f32>,
+    pub draft: Option<Draft>,
+    pub verdict: Option<Verdict>,
+    pub decision: Decision,
+    pub reply: Reply,
+    /// The text staff are asked to approve when the decision is `hold` (slots filled).
+    pub proposal: Option<String>,
+    pub timings: GateTimings,
+}
+
+/// A customer message with its conversation.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub message: &'a str,
+    /// Earlier turns of the conversation, oldest first.
+    pub history: &'a [Turn],
+    /// Values for personalisation slots, from the host page.
+    pub slots: &'a SlotValues,
+    /// The conversation's language when known (else detected).
+    pub lang: Option<Lang>,
+}
+
+/// The gate's settings (from `[triage]`, `[check]`, `[policy]` and `[prompts]`).
+#[derive(Debug, Clone)]
+pub struct GateSettings {
+    pub triage: TriageSettings,
+    pub check: CheckSettings,
+    pub policy: PolicySettings,
+    pub business_name: String,
+}
+
+impl GateSettings {
+    pub fn from_config(c: &Config) -> GateSettings {
+        GateSettings {
+            triage: c.triage.clone(),
+            check: c.check,
+            policy: c.policy,
+            business_name: c.prompts.business_name.clone(),
+        }
+    }
+}
+
+/// The first half's result: the gate ended without the model, or a draft is on its way.
+pub enum Begun {
+    Done(Box<Outcome>),
+    Drafting {
+        pending: Box<Pending>,
+        ticket: Ticket,
+    },
+}
+
+/// What [`Assistant::finish`] needs from [`Assistant::begin`].
+pub struct Pending {
+    lang: Lang,
+    triage: Triage,
+    canonical: Option<MatchedCanonical>,
+    context_similarity: Option<f32>,
+    plan: DraftPlan,
+    model: String,
+    slots: SlotValues,
+    timings: GateTimings,
+    started: Instant,
+    drafting: Instant,
+}
+
+/// The assembled assistant: index, embedder, models and settings.
+pub struct Assistant {
+    pub pipeline: Pipeline,
+    pub drafter: Drafter,
+    pub settings: GateSettings,
+}
+
+impl Assistant {
+    pub fn new(pipeline: Pipeline, drafter: Drafter) -> Assistant {
+        let settings = GateSettings::from_config(&pipeline.config);
+        Assistant {
+            pipeline,
+            drafter,
+            settings,
+        }
+    }
+
+    /// Rules, retrieval and, unless a rule ended it, the draft's submission to the queue.
+    pub fn begin(&self, req: &Request<'_>) -> crate::Result<Begun> {
+        let started = Instant::now();
+        let mut timings = GateTimings::default();
+        let t = Instant::now();
+        let tri = triage(
+            &TriageInput {
+                message: req.message,
+                history: req.history,
+                lang_hint: req.lang,
+            },
+            &self.settings.triage,
+        );
+        timings.triage_ms = ms(t);
+        let lang = req.lang.unwrap_or(tri.lang);
+        if tri.handoff {
+            let rules = handoff_reasons(&tri);
+            return self.early(lang, tri, None, None, &rules, timings, started, req.slots);
+        }
+
+        let t = Instant::now();
+        let cfg = &self.pipeline.config;
+        let retrieval =
+            self.pipeline
+                .retriever()
+                .retrieve(req.message, cfg.retrieval.mode, cfg.retrieval.k)?;
+        timings.retrieval_ms = ms(t);
+        let canonical = self.matched_canonical(&retrieval);
+        let context_similarity = retrieval
+            .chunks
+            .iter()
+            .filter_map(|c| c.dense.as_ref().map(|d| d.score))
+            .fold(None, |best: Option<f32>, s| {
+                Some(best.map_or(s, |b| b.max(s)))
+            });
+        if canonical.as_ref().is_some_and(|c| c.handoff) {
+            return self.early(
+                lang,
+                tri,
+                canonical,
+                context_similarity,
+                &[],
+                timings,
+                started,
+                req.slots,
+            );
+        }
+        let (plan, ticket) =
+            self.drafter
+                .draft(&self.pipeline.index, req.message, lang, &retrieval)?;
+        Ok(Begun::Drafting {
+            pending: Box::new(Pending {
+                lang,
+                triage: tri,
+                canonical,
+                context_similarity,
+                plan,
+                model: self.drafter.generator(lang).name.clone(),
+                slots: req.slots.clone(),
+                timings,
+                started,
+                drafting: Instant::now(),
+            }),
+            ticket,
+        })
+    }
+
+    /// Checks the draft (`None` when generation failed), decides and writes the reply.
+    pub fn finish(&self, pending: Pending, completion: Option<Completion>) -> Outcome {
+        let Pending {
+            lang,
+            triage,
+            canonical,
+            context_similarity,
+            plan,
+            model,
+            slots,
+            mut timings,
+            started,
+            drafting,
+        } = pending;
+        timings.draft_ms = ms(drafting);
+        let draft = completion.map(|c| finish_draft(plan, c, &model));
+        let t = Instant::now();
+        let verdict = draft
+            .as_ref()
+            .map(|d| self.check_draft(d, canonical.as_ref()));
+        timings.check_ms = ms(t);
+        let decision = decide(
+            &PolicyInput {
+                handoff_rules: &[],
+                canonical: canonical.as_ref().map(|c| CanonicalInfo {
+                    similarity: c.similarity,
+                    handoff: c.handoff,
+                }),
+                context_similarity,
+                has_draft: draft.as_ref().is_some_and(|d| !d.text.trim().is_empty()),
+                cited: draft.as_ref().map_or(0, |d| d.cited.len()),
+                verdict: verdict.as_ref(),
+            },
+            &self.settings.policy,
+        );
+        let (reply, proposal) =
+            self.compose(lang, &decision, draft.as_ref(), canonical.as_ref(), &slots);
+        timings.total_ms = ms(started);
+        Outcome {
+            lang,
+            triage,
+            canonical,
+            context_similarity,
+            draft,
+            verdict,
+            decision,
+            reply,
+            proposal,
+            timings,
+        }
+    }
+
+    /// Both halves, waiting on this thread; `on_event` sees the queue's events (position, text).
+    pub fn answer_blocking(
+        &self,
+        req: &Request<'_>,
+        mut on_event: impl FnMut(&Event),
+    ) -> crate::Result<Outcome> {
+        let (pending, mut ticket) = match self.begin(req)? {
+            Begun::Done(outcome) => return Ok(*outcome),
+            Begun::Drafting { pending, ticket } => (pending, ticket),
+        };
+        let completion = loop {
+            match ticket.blocking_next() {
+                Some(Event::Done(done)) => break Some(done),
+                Some(Event::Failed(e)) => {
+                    tracing::warn!(error = %e, "generation failed; the gate decides without a draft");
+                    break None;
+                }
+                Some(e) => on_event(&e),
+                None => break None,
+            }
+        };
+        Ok(self.finish(*pending, completion))
+    }
+
+    /// The checker on a draft: the approved answer (when matched) and the passages given to the
+    /// model as references, plus the embedding similarity of draft and approved answer.
+    pub fn check_draft(&self, draft: &Draft, canonical: Option<&MatchedCanonical>) -> Verdict {
+        let chunks = &self.pipeline.index.chunks;
+        let context: Vec<&str> = draft
+            .sources
+            .iter()
+            .filter_map(|s| chunks.iter().find(|c| c.id == s.chunk))
+            .map(|c| c.text.as_str())
+            .collect();
+        let similarity = canonical.and_then(|c| {
+            let e = self
+                .pipeline
+                .embedder
+                .embed(&[draft.text.as_str(), c.answer.as_str()])
+                .ok()?;
+            Some(crate::embed::cosine(&e[0], &e[1]))
+        });
+        check(
+            &CheckInput {
+                draft: &draft.text,
+                canonical: canonical.map(|c| c.answer.as_str()),
+                context: &context,
+                similarity,
+            },
+            &self.settings.check,
+        )
+    }
+
+    fn matched_canonical(&self, retrieval: &Retrieval) -> Option<MatchedCanonical> {
+        let m = retrieval.canonical.first()?;
+        if m.similarity < self.settings.policy.canonical_min_similarity {
+            return None;
+        }
+        let c = self.pipeline.index.canonicals.get(m.ord as usize)?;
+        Some(MatchedCanonical {
+            id: c.id.clone(),
+            similarity: m.similarity,
+            handoff: c.handoff,
+            answer: c.answer.trim().to_string(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn early(
+        &self,
+        lang: Lang,
+        triage: Triage,
+        canonical: Option<MatchedCanonical>,
+        context_similarity: Option<f32>,
+        rules: &[Reason],
+        mut timings: GateTimings,
+        started: Instant,
+        slots: &SlotValues,
+    ) -> crate::Result<Begun> {
+        let decision = decide(
+            &PolicyInput {
+                handoff_rules: rules,
+                canonical: canonical.as_ref().map(|c| CanonicalInfo {
+                    similarity: c.similarity,
+                    handoff: c.handoff,
+                }),
+                context_similarity,
+                has_draft: false,
+                cited: 0,
+                verdict: None,
+            },
+            &self.settings.policy,
+        );
+        let (reply, proposal) = self.compose(lang, &decision, None, canonical.as_ref(), slots);
+        timings.total_ms = ms(started);
+        Ok(Begun::Done(Box::new(Outcome {
+            lang,
+            triage,
+            canonical,
+            context_similarity,
+            draft: None,
+            verdict: None,
+            decision,
+            reply,
+            proposal,
+            timings,
+        })))
+    }
+
+    /// The reply the customer gets now, and the text proposed to staff when held.
+    fn compose(
+        &self,
+        lang: Lang,
+        decision: &Decision,
+        draft: Option<&Draft>,
+        canonical: Option<&MatchedCanonical>,
+        slots: &SlotValues,
+    ) -> (Reply, Option<String>) {
+        let proposed = match decision.proposal {
+            Proposal::Draft => draft.map(|d| fill_slots(&d.text, slots)),
+            Proposal::Canonical => canonical.map(|c| fill_slots(&c.answer, slots)),
+            Proposal::None => None,
+        };
+        let message = |kind: &str| -> String {
+            self.drafter
+                .prompts()
+                .render_message(kind, lang, &self.settings.business_name)
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, kind, "fixed message template failed");
+                    String::new()
+                })
+        };
+        let system = |text: String| Reply {
+            text,
+            provenance: Provenance::System,
+            slots_filled: vec![],
+            slots_missing: vec![],
+        };
+        match (decision.action, proposed) {
+            (Action::Send | Action::SendCanonical, Some(f)) => {
+                let provenance = if decision.proposal == Proposal::Draft {
+                    Provenance::Generated
+                } else {
+                    Provenance::Canonical
+                };
+                (
+                    Reply {
+                        text: f.text,
+                        provenance,
+                        slots_filled: f.filled,
+                        slots_missing: f.missing,
+                    },
+                    None,
+                )
+            }
+            (Action::Hold, proposed) => (system(message("hold")), proposed.map(|f| f.text)),
+            (Action::Handoff, _) => (system(message("handoff")), None),
+            (Action::NoAnswer, _) | (Action::Send | Action::SendCanonical, None) => {
+                (system(message("no_answer")), None)
+            }
+        }
+    }
+}
+
+fn handoff_reasons(t: &Triage) -> Vec<Reason> {
+    t.handoff_signals
+        .iter()
+        .map(|f| Reason::new(&format!("triage.{}", f.rule), f.evidence.clone()))
+        .collect()
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}

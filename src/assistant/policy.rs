@@ -1,0 +1,296 @@
+//! The decision policy: from triage, retrieval and the checker's verdict to one action (hand off,
+//! send the draft, send the approved answer, hold for staff, or say honestly there is no answer).
+//!
+//! Rules before the model: a handoff rule always wins, whatever the draft says. Every decision
+//! carries the reasons that led to it, for the console and the evaluation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Status, Verdict};
+
+/// Whether answers go out on their own or every one waits for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Checked answers are sent; risky ones are held or replaced by the approved answer.
+    Autopilot,
+    /// Every answer is a proposal that staff approve, edit or reject.
+    Copilot,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "autopilot" => Ok(Mode::Autopilot),
+            "copilot" => Ok(Mode::Copilot),
+            other => Err(format!("unknown mode `{other}` (autopilot or copilot)")),
+        }
+    }
+}
+
+/// What happens to the customer's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A person takes over; the customer gets the fixed handoff message and the bot goes quiet.
+    Handoff,
+    /// The checked draft is sent (slots filled).
+    Send,
+    /// The approved answer is sent (slots filled); a draft that disagreed is kept for review.
+    SendCanonical,
+    /// Nothing is sent yet: staff review the proposal first; the customer is told so.
+    Hold,
+    /// No grounded answer: the customer is told so honestly and offered a person.
+    NoAnswer,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Handoff => "handoff",
+            Action::Send => "send",
+            Action::SendCanonical => "send_canonical",
+            Action::Hold => "hold",
+            Action::NoAnswer => "no_answer",
+        }
+    }
+}
+
+/// Which text a decision sends, or proposes to staff when held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proposal {
+    Draft,
+    Canonical,
+    None,
+}
+
+/// One reason behind a decision: a stable code and the figures that made it fire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn new(code: &str, detail: impl Into<String>) -> Reason {
+        Reason {
+            code: code.to_string(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The best approved answer retrieval found for the question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CanonicalInfo {
+    /// Cosine similarity of the question to the answer's closest phrasing.
+    pub similarity: f32,
+    /// The entry is marked `handoff = true`.
+    pub handoff: bool,
+}
+
+/// Everything the policy looks at, as plain data.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyInput<'a> {
+    /// Triage rules that ask for a person (already filtered by the triage settings).
+    pub handoff_rules: &'a [Reason],
+    pub canonical: Option<CanonicalInfo>,
+    /// Cosine similarity of the question to the best retrieved passage.
+    pub context_similarity: Option<f32>,
+    /// Whether a draft exists (generation may have failed or been skipped).
+    pub has_draft: bool,
+    /// Passages the draft cites.
+    pub cited: usize,
+    /// The checker's verdict on the draft.
+    pub verdict: Option<&'a Verdict>,
+}
+
+/// Thresholds from `[policy]` in `concord.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PolicySettings {
+    pub mode: Mode,
+    /// An approved answer this similar to the question is the reference for the draft and the
+    /// fallback when the draft disagrees.
+    pub canonical_min_similarity: f32,
+    /// Without an approved answer, a grounded draft is sent only when the best passage is at
+    /// least this similar to the question...
+    pub send_min_context_similarity: f32,
+    /// ...and held for staff when it is at least this similar; below it there is no answer.
+    pub hold_min_context_similarity: f32,
+    /// Without an approved answer, a sent draft must cite at least one passage.
+    pub require_citation: bool,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            mode: Mode::Autopilot,
+            canonical_min_similarity: 0.6,
+            send_min_context_similarity: 0.6,
+            hold_min_context_similarity: 0.4,
+            require_citation: true,
+        }
+    }
+}
+
+/// The policy's choice and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub action: Action,
+    pub mode: Mode,
+    /// The text sent (or proposed, when held).
+    pub proposal: Proposal,
+    /// The draft disagreed with its references and was not sent: staff see it in the review queue.
+    pub draft_blocked: bool,
+    pub reasons: Vec<Reason>,
+}
+
+/// Applies the policy (see the module documentation and DESIGN.md "Decision policy").
+pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
+    let mut reasons = Vec::new();
+    let decision = |action, proposal, draft_blocked, reasons| Decision {
+        action,
+        mode: settings.mode,
+        proposal,
+        draft_blocked,
+        reasons,
+    };
+
+    // 1. Handoff rules first: nothing the model wrote can override them.
+    if !input.handoff_rules.is_empty() {
+        reasons.extend(input.handoff_rules.iter().cloned());
+        return decision(Action::Handoff, Proposal::None, false, reasons);
+    }
+    let canonical = input
+        .canonical
+        .filter(|c| c.similarity >= settings.canonical_min_similarity);
+    if let Some(c) = canonical.filter(|c| c.handoff) {
+        reasons.push(Reason::new(
+            "canonical.handoff",
+            format!(
+                "the matched approved answer (similarity {:.2}) is marked handoff",
+                c.similarity
+            ),
+        ));
+        return decision(Action::Handoff, Proposal::None, false, reasons);
+    }
+
+    let status = input.verdict.map(|v| v.status);
+    if let Some(v) = input.verdict {
+        reasons.push(Reason::new(
+            "check.verdict",
+            format!(
+                "{} (score {:.2}, {} finding(s))",
+                status_str(v.status),
+                v.score,
+                v.findings.len()
+            ),
+        ));
+    }
+
+    let (action, proposal, blocked) = if let Some(c) = canonical {
+        // 2. An approved answer matched: the draft goes out only if it agrees with it.
+        reasons.push(Reason::new(
+            "canonical.match",
+            format!(
+                "approved answer matched with similarity {:.2}",
+                c.similarity
+            ),
+        ));
+        match (input.has_draft, status) {
+            (true, Some(Status::Consistent)) => (Action::Send, Proposal::Draft, false),
+            (true, Some(s)) => {
+                reasons.push(Reason::new(
+                    "draft.blocked",
+                    format!(
+                        "the draft is {}; the approved answer is sent",
+                        status_str(s)
+                    ),
+                ));
+                (Action::SendCanonical, Proposal::Canonical, true)
+            }
+            (true, None) | (false, _) => {
+                reasons.push(Reason::new("draft.missing", "no checked draft"));
+                (Action::SendCanonical, Proposal::Canonical, false)
+            }
+        }
+    } else {
+        // 3. No approved answer: only a grounded, cited draft on confident retrieval is sent.
+        let sim = input.context_similarity.unwrap_or(f32::NEG_INFINITY);
+        reasons.push(Reason::new(
+            "canonical.none",
+            match input.canonical {
+                Some(c) => format!(
+                    "best approved answer too far (similarity {:.2} < {:.2})",
+                    c.similarity, settings.canonical_min_similarity
+                ),
+                None => "no approved answer matched".to_string(),
+            },
+        ));
+        let grounded = input.has_draft && status == Some(Status::Consistent);
+        let cited = !settings.require_citation || input.cited > 0;
+        if grounded && cited && sim >= settings.send_min_context_similarity {
+            reasons.push(Reason::new(
+                "context.confident",
+                format!("best passage similarity {sim:.2}; every fact grounded, cited"),
+            ));
+            (Action::Send, Proposal::Draft, false)
+        } else if input.has_draft && sim >= settings.hold_min_context_similarity {
+            if !grounded {
+                reasons.push(Reason::new(
+                    "draft.ungrounded",
+                    "the draft states something the passages do not support",
+                ));
+            } else if !cited {
+                reasons.push(Reason::new("draft.uncited", "the draft cites no passage"));
+            } else {
+                reasons.push(Reason::new(
+                    "context.uncertain",
+                    format!(
+                        "best passage similarity {sim:.2} < {:.2}",
+                        settings.send_min_context_similarity
+                    ),
+                ));
+            }
+            (Action::Hold, Proposal::Draft, !grounded)
+        } else {
+            reasons.push(Reason::new(
+                "context.weak",
+                if input.context_similarity.is_some() {
+                    format!(
+                        "best passage similarity {sim:.2} < {:.2}",
+                        settings.hold_min_context_similarity
+                    )
+                } else {
+                    "no passage retrieved".to_string()
+                },
+            ));
+            (Action::NoAnswer, Proposal::None, false)
+        }
+    };
+
+    // 4. Copilot: whatever would be sent waits for staff instead.
+    if settings.mode == Mode::Copilot && action != Action::Hold {
+        reasons.push(Reason::new(
+            "mode.copilot",
+            format!(
+                "would have been `{}`; staff approve every answer",
+                action.as_str()
+            ),
+        ));
+        return decision(Action::Hold, proposal, blocked, reasons);
+    }
+    decision(action, proposal, blocked, reasons)
+}
+
+fn status_str(s: Status) -> &'static str {
+    match s {
+        Status::Consistent => "consistent",
+        Status::Contradiction => "a contradiction",
+        Status::Unsupported => "unsupported",
+        Status::Incomplete => "incomplete",
+        Status::NoReference => "without reference",
+    }
+}
