@@ -294,3 +294,180 @@ fn status_str(s: Status) -> &'static str {
         Status::NoReference => "without reference",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{check, CheckInput, CheckSettings};
+
+    const CANONICAL: &str = "Masz 30 dni na zwrot. Zwrot przez Paczkomat InPost jest bezpłatny.";
+
+    fn verdict(draft: &str, canonical: Option<&str>, context: &[&str]) -> Verdict {
+        check(
+            &CheckInput {
+                draft,
+                canonical,
+                context,
+                similarity: Some(0.9),
+            },
+            &CheckSettings::default(),
+        )
+    }
+
+    fn input<'a>(
+        canonical: Option<CanonicalInfo>,
+        context_similarity: Option<f32>,
+        verdict: Option<&'a Verdict>,
+        cited: usize,
+    ) -> PolicyInput<'a> {
+        PolicyInput {
+            handoff_rules: &[],
+            canonical,
+            context_similarity,
+            has_draft: verdict.is_some(),
+            cited,
+            verdict,
+        }
+    }
+
+    const MATCHED: Option<CanonicalInfo> = Some(CanonicalInfo {
+        similarity: 0.8,
+        handoff: false,
+    });
+
+    fn codes(d: &Decision) -> Vec<&str> {
+        d.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_consistent_draft_is_sent_and_a_contradicting_one_replaced() {
+        let s = PolicySettings::default();
+        let good = verdict(
+            "Na zwrot masz 30 dni, a przez Paczkomat InPost jest bezpłatny.",
+            Some(CANONICAL),
+            &[],
+        );
+        let d = decide(&input(MATCHED, Some(0.7), Some(&good), 1), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.draft_blocked),
+            (Action::Send, Proposal::Draft, false)
+        );
+        let bad = verdict("Masz 14 dni na zwrot.", Some(CANONICAL), &[]);
+        let d = decide(&input(MATCHED, Some(0.7), Some(&bad), 1), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.draft_blocked),
+            (Action::SendCanonical, Proposal::Canonical, true)
+        );
+        assert!(codes(&d).contains(&"draft.blocked"), "{d:?}");
+        // No draft at all (generation failed): the approved answer still goes out.
+        let d = decide(&input(MATCHED, None, None, 0), &s);
+        assert_eq!(d.action, Action::SendCanonical);
+        assert!(!d.draft_blocked);
+    }
+
+    #[test]
+    fn handoff_rules_win_over_everything() {
+        let s = PolicySettings::default();
+        let good = verdict(
+            "Masz 30 dni na zwrot przez Paczkomat InPost, bezpłatnie.",
+            Some(CANONICAL),
+            &[],
+        );
+        let rules = [Reason::new("triage.human_request", "asks for a person")];
+        let mut i = input(MATCHED, Some(0.9), Some(&good), 1);
+        i.handoff_rules = &rules;
+        let d = decide(&i, &s);
+        assert_eq!(d.action, Action::Handoff);
+        assert_eq!(codes(&d), ["triage.human_request"]);
+        let marked = Some(CanonicalInfo {
+            similarity: 0.8,
+            handoff: true,
+        });
+        let d = decide(&input(marked, Some(0.9), Some(&good), 1), &s);
+        assert_eq!(d.action, Action::Handoff);
+        assert_eq!(codes(&d), ["canonical.handoff"]);
+        // A handoff entry too far from the question does not fire.
+        let far = Some(CanonicalInfo {
+            similarity: 0.3,
+            handoff: true,
+        });
+        assert_ne!(
+            decide(&input(far, Some(0.9), Some(&good), 1), &s).action,
+            Action::Handoff
+        );
+        // Copilot does not delay a handoff.
+        let copilot = PolicySettings {
+            mode: Mode::Copilot,
+            ..s
+        };
+        assert_eq!(
+            decide(&input(marked, Some(0.9), Some(&good), 1), &copilot).action,
+            Action::Handoff
+        );
+    }
+
+    #[test]
+    fn without_an_approved_answer_only_grounded_cited_confident_drafts_go_out() {
+        let s = PolicySettings::default();
+        let ctx = ["Wysyłka kurierem DPD kosztuje 14,99 zł."];
+        let grounded = verdict("Kurier DPD kosztuje 14,99 zł [1].", None, &ctx);
+        let d = decide(&input(None, Some(0.7), Some(&grounded), 1), &s);
+        assert_eq!(d.action, Action::Send);
+        assert!(codes(&d).contains(&"context.confident"));
+        // Uncited: held for staff.
+        let d = decide(&input(None, Some(0.7), Some(&grounded), 0), &s);
+        assert_eq!((d.action, d.proposal), (Action::Hold, Proposal::Draft));
+        assert!(codes(&d).contains(&"draft.uncited"));
+        // Retrieval not confident enough: held.
+        let d = decide(&input(None, Some(0.5), Some(&grounded), 1), &s);
+        assert_eq!(d.action, Action::Hold);
+        // Ungrounded: held and marked as blocked.
+        let wrong = verdict("Kurier DPD kosztuje 19,99 zł [1].", None, &ctx);
+        let d = decide(&input(None, Some(0.7), Some(&wrong), 1), &s);
+        assert_eq!((d.action, d.draft_blocked), (Action::Hold, true));
+        // Nothing relevant retrieved: an honest "no answer".
+        let d = decide(&input(None, Some(0.2), Some(&grounded), 1), &s);
+        assert_eq!((d.action, d.proposal), (Action::NoAnswer, Proposal::None));
+        let d = decide(&input(None, None, None, 0), &s);
+        assert_eq!(d.action, Action::NoAnswer);
+    }
+
+    #[test]
+    fn copilot_holds_what_autopilot_would_send() {
+        let s = PolicySettings {
+            mode: Mode::Copilot,
+            ..PolicySettings::default()
+        };
+        let good = verdict(
+            "Masz 30 dni na zwrot przez Paczkomat InPost, bezpłatnie.",
+            Some(CANONICAL),
+            &[],
+        );
+        let d = decide(&input(MATCHED, Some(0.7), Some(&good), 1), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.mode),
+            (Action::Hold, Proposal::Draft, Mode::Copilot)
+        );
+        assert!(codes(&d).contains(&"mode.copilot"));
+        let bad = verdict("Masz 14 dni na zwrot.", Some(CANONICAL), &[]);
+        let d = decide(&input(MATCHED, Some(0.7), Some(&bad), 1), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.draft_blocked),
+            (Action::Hold, Proposal::Canonical, true)
+        );
+    }
+
+    #[test]
+    fn modes_parse_and_actions_name_themselves() {
+        assert_eq!(" Copilot ".parse::<Mode>(), Ok(Mode::Copilot));
+        assert!("yolo"
+            .parse::<Mode>()
+            .unwrap_err()
+            .contains("autopilot or copilot"));
+        assert_eq!(Action::SendCanonical.as_str(), "send_canonical");
+        assert_eq!(
+            serde_json::to_value(Action::SendCanonical).unwrap(),
+            serde_json::json!("send_canonical")
+        );
+    }
+}

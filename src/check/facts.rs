@@ -177,6 +177,17 @@ impl Fact {
         false
     }
 
+    /// Whether the reference fact `r` states this (draft) fact: as [`Fact::same_as`], except that
+    /// a fact with a unit needs the same unit in the reference ("4 zł" is not stated by step
+    /// "4"), while a bare number may take its unit from the reference.
+    pub fn stated_by(&self, r: &Fact) -> bool {
+        if matches!(self.kind, Kind::Number | Kind::Time) {
+            self.same_as(r)
+        } else {
+            self.kind == r.kind && self.unit == r.unit && self.same_as(r)
+        }
+    }
+
     /// Whether a different value of `other` would contradict this fact: the same kind (entities
     /// of the same group).
     pub fn comparable(&self, other: &Fact) -> bool {
@@ -811,10 +822,15 @@ fn names(chars: &[char], masked: &[bool], out: &mut Vec<Fact>) {
     let flush = |run: &mut Option<(usize, usize)>, out: &mut Vec<Fact>| {
         if let Some((s, e)) = run.take() {
             let text: String = chars[s..e].iter().collect();
+            let value = fold(&text)
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
             out.push(Fact {
                 kind: Kind::Name,
                 unit: None,
-                value: fold(&text),
+                value,
                 group: None,
                 span: Span::new(s, e),
                 text,

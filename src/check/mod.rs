@@ -153,6 +153,8 @@ struct Reference<'a> {
     text: &'a str,
     facts: Vec<Fact>,
     clauses: Vec<Clause>,
+    /// The folded words, for names written at a sentence start in the reference.
+    words: Vec<String>,
 }
 
 impl<'a> Reference<'a> {
@@ -162,8 +164,28 @@ impl<'a> Reference<'a> {
             text,
             facts: facts::extract(text),
             clauses: polarity::clauses(text),
+            words: crate::util::fold(text)
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
         }
     }
+}
+
+/// Whether `words` holds the (folded) name, each of its words matching by stem.
+fn mentions(words: &[String], name: &str) -> bool {
+    let parts: Vec<&str> = name.split_whitespace().collect();
+    if parts.is_empty() || parts.len() > words.len() {
+        return false;
+    }
+    let same = |w: &str, p: &str| {
+        let (sw, sp) = (facts::stem(w), facts::stem(p));
+        w == p || w.starts_with(sp) || p.starts_with(sw)
+    };
+    words
+        .windows(parts.len())
+        .any(|win| win.iter().zip(&parts).all(|(w, p)| same(w, p)))
 }
 
 /// Slots of an approved answer and the fact kinds a made-up value of each would show as.
@@ -234,7 +256,8 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
     let slot_kinds = input.canonical.map(slot_kinds).unwrap_or_default();
     let mut supported = 0usize;
     for f in &draft_facts {
-        if refs.iter().any(|r| r.facts.iter().any(|g| f.same_as(g))) {
+        let named = f.kind == Kind::Name && refs.iter().any(|r| mentions(&r.words, &f.value));
+        if named || refs.iter().any(|r| r.facts.iter().any(|g| f.stated_by(g))) {
             supported += 1;
             continue;
         }
@@ -299,43 +322,28 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
     for r in polarity_refs {
         for flip in polarity::flips(&draft_clauses, &r.clauses) {
             let d = &draft_clauses[flip.draft];
-            let rc = &r.clauses[flip.reference];
-            let (ds, rs) = if flip.what == "negation" {
-                (d.negator.unwrap_or(d.span), rc.negator.unwrap_or(rc.span))
+            let kind_word = if flip.what == "negation" {
+                "a negation"
             } else {
-                (
-                    d.restrictor.unwrap_or(d.span),
-                    rc.restrictor.unwrap_or(rc.span),
-                )
+                "a restriction"
             };
-            let said = |word: Option<Span>, text: &str| match word {
-                Some(w) => format!("with «{}»", w.slice(text)),
-                None => format!(
-                    "without {}",
-                    if flip.what == "negation" {
-                        "a negation"
-                    } else {
-                        "a restriction"
-                    }
-                ),
-            };
-            let (dw, rw) = if flip.what == "negation" {
-                (d.negator, rc.negator)
-            } else {
-                (d.restrictor, rc.restrictor)
+            let said = |marker: Option<Span>, text: &str| match marker {
+                Some(m) => format!("with «{}»", m.slice(text)),
+                None => format!("without {kind_word}"),
             };
             findings.push(Finding {
                 kind: FindingKind::NegationFlip,
                 message: format!(
-                    "the draft states «{}» {}, the {} states it {}",
+                    "the draft states «{}» {} on «{}», the {} {}",
                     d.span.slice(input.draft),
-                    said(dw, input.draft),
+                    said(flip.draft_marker, input.draft),
+                    flip.draft_word.slice(input.draft),
                     ref_name(r.source),
-                    said(rw, r.text)
+                    said(flip.reference_marker, r.text)
                 ),
-                draft_span: Some(ds),
+                draft_span: Some(flip.draft_marker.unwrap_or(flip.draft_word)),
                 reference: Some(r.source),
-                reference_span: Some(rs),
+                reference_span: Some(flip.reference_marker.unwrap_or(flip.reference_word)),
             });
         }
     }

@@ -43,23 +43,42 @@ const STOPWORDS: &[&str] = &[
     "then", "do", "does", "did", "can", "will", "would", "should", "may", "might", "must", "have",
     "has", "had", "so", "also", "just", "any", "all", "there", "here", "what", "which", "who",
     "when", "where", "how", "into", "about", "after", "before", "up", "out", "i", "my", "me",
+    "within", "around", "via", "through", "over", "under", "between", "per", "than", "yet",
 ];
+
+/// A negation or restriction marker and the content word it bears on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    /// The stemmed term it applies to (the next content word).
+    pub term: String,
+    /// The marker word ("nie", "not", "tylko").
+    pub marker: Span,
+}
 
 /// One clause of a text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clause {
     pub span: Span,
-    /// The first negator's span, when the clause is negated.
-    pub negator: Option<Span>,
-    /// The first restrictor's span ("tylko", "only").
-    pub restrictor: Option<Span>,
+    /// Negations in the clause, each with the term it negates.
+    pub negations: Vec<Marker>,
+    /// Restrictions ("tylko", "only"), each with the term it restricts.
+    pub restrictions: Vec<Marker>,
     /// Content terms, stemmed, without repeats.
     pub terms: Vec<String>,
+    /// Where each content term first appears.
+    pub term_spans: Vec<(String, Span)>,
 }
 
 impl Clause {
     pub fn negated(&self) -> bool {
-        self.negator.is_some()
+        !self.negations.is_empty()
+    }
+
+    fn term_span(&self, term: &str) -> Span {
+        self.term_spans
+            .iter()
+            .find(|(t, _)| t == term)
+            .map_or(self.span, |(_, s)| *s)
     }
 }
 
@@ -101,9 +120,60 @@ fn is_negator(w: &str) -> bool {
     NEGATORS.contains(&w) || w.ends_with("n't")
 }
 
-/// The stem used to match terms: the first five characters (Polish inflects the ending).
+fn is_restrictor(w: &str) -> bool {
+    RESTRICTORS.contains(&w)
+}
+
+fn is_content(w: &str) -> bool {
+    !is_negator(w)
+        && !is_restrictor(w)
+        && !STOPWORDS.contains(&w)
+        && (w.chars().count() >= 3 || w.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The stem used to match terms: English plural and third-person endings off ("applies" and
+/// "apply", "ships" and "ship"), then the first five characters (Polish inflects the ending).
 fn term(w: &str) -> String {
-    w.chars().take(5).collect()
+    // Forms of "może" (can, one can) say the same for matching.
+    if matches!(
+        w,
+        "mozna" | "mozesz" | "moze" | "mozemy" | "mozecie" | "moga" | "moge" | "mogl" | "mogla"
+    ) {
+        return "moze".to_string();
+    }
+    let n = w.chars().count();
+    let base = if n > 4 && w.ends_with("ies") {
+        format!("{}y", &w[..w.len() - 3])
+    } else if n > 3 && w.ends_with('s') && !w.ends_with("ss") {
+        w[..w.len() - 1].to_string()
+    } else {
+        w.to_string()
+    };
+    base.chars().take(5).collect()
+}
+
+/// Markers of one kind and the content word each bears on. A word repeated ("not not") cancels.
+fn markers(ws: &[Word], is_marker: fn(&str) -> bool) -> Vec<Marker> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < ws.len() {
+        if !is_marker(&ws[k].folded) {
+            k += 1;
+            continue;
+        }
+        if ws.get(k + 1).is_some_and(|n| n.folded == ws[k].folded) {
+            k += 2;
+            continue;
+        }
+        if let Some(target) = ws[k + 1..].iter().find(|w| is_content(&w.folded)) {
+            out.push(Marker {
+                term: term(&target.folded),
+                marker: Span::new(ws[k].start, ws[k].end),
+            });
+        }
+        k += 1;
+    }
+    out
 }
 
 /// Splits `text` into clauses: sentences, and their parts after `;`, a line break, or a comma
@@ -147,37 +217,22 @@ pub fn clauses(text: &str) -> Vec<Clause> {
         .into_iter()
         .filter_map(|(s, e)| {
             let ws = words(&chars, &folded, s, e);
-            if ws.is_empty() {
-                return None;
+            let (first, last) = (ws.first()?.start, ws.last()?.end);
+            let mut term_spans: Vec<(String, Span)> = Vec::new();
+            for w in ws.iter().filter(|w| is_content(&w.folded)) {
+                let t = term(&w.folded);
+                if !term_spans.iter().any(|(x, _)| *x == t) {
+                    term_spans.push((t, Span::new(w.start, w.end)));
+                }
             }
-            let negator = ws
-                .iter()
-                .find(|w| is_negator(&w.folded))
-                .map(|w| Span::new(w.start, w.end));
-            let restrictor = ws
-                .iter()
-                .find(|w| RESTRICTORS.contains(&w.folded.as_str()))
-                .map(|w| Span::new(w.start, w.end));
-            let mut terms: Vec<String> = ws
-                .iter()
-                .filter(|w| {
-                    !is_negator(&w.folded)
-                        && !RESTRICTORS.contains(&w.folded.as_str())
-                        && !STOPWORDS.contains(&w.folded.as_str())
-                        && (w.folded.chars().count() >= 3
-                            || w.folded.chars().all(|c| c.is_ascii_digit()))
-                })
-                .map(|w| term(&w.folded))
-                .collect();
+            let mut terms: Vec<String> = term_spans.iter().map(|(t, _)| t.clone()).collect();
             terms.sort();
-            terms.dedup();
-            let first = ws.first().map_or(s, |w| w.start);
-            let last = ws.last().map_or(e, |w| w.end);
             Some(Clause {
                 span: Span::new(first, last),
-                negator,
-                restrictor,
+                negations: markers(&ws, is_negator),
+                restrictions: markers(&ws, is_restrictor),
                 terms,
+                term_spans,
             })
         })
         .collect()
@@ -196,15 +251,33 @@ pub struct Flip {
     /// Index of the draft clause and of the reference clause it contradicts.
     pub draft: usize,
     pub reference: usize,
-    /// The polarity word that differs: "negation" or "restriction".
+    /// "negation" or "restriction".
     pub what: &'static str,
+    /// The word whose polarity differs, in the draft and in the reference.
+    pub draft_word: Span,
+    pub reference_word: Span,
+    /// The marker ("nie", "not", "only") on whichever side has it.
+    pub draft_marker: Option<Span>,
+    pub reference_marker: Option<Span>,
 }
 
 /// The least overlap for two clauses to state the same thing.
 pub const MIN_OVERLAP: f32 = 0.6;
 
-/// Draft clauses whose matching reference clauses (overlap ≥ [`MIN_OVERLAP`], two shared terms at
-/// least) all have the other polarity. A clause matching nothing is not compared.
+/// The first shared term that one clause marks more or fewer times than the other ("nigdy nie"
+/// marks its verb twice; "nigdy" alone once).
+fn differs(d: &[Marker], r: &[Marker], dc: &Clause, rc: &Clause) -> Option<String> {
+    let count = |ms: &[Marker], t: &str| ms.iter().filter(|m| m.term == t).count();
+    d.iter()
+        .chain(r)
+        .map(|m| &m.term)
+        .find(|t| dc.terms.contains(t) && rc.terms.contains(t) && count(d, t) != count(r, t))
+        .cloned()
+}
+
+/// Draft clauses that state a shared term with the other polarity than every reference clause
+/// on the same subject (overlap ≥ [`MIN_OVERLAP`], two shared terms at least). A clause matching
+/// nothing is not compared.
 pub fn flips(draft: &[Clause], reference: &[Clause]) -> Vec<Flip> {
     let mut out = Vec::new();
     for (di, d) in draft.iter().enumerate() {
@@ -213,33 +286,50 @@ pub fn flips(draft: &[Clause], reference: &[Clause]) -> Vec<Flip> {
             .enumerate()
             .filter_map(|(ri, r)| {
                 let (shared, ratio) = overlap(d, r);
-                (shared >= 2 && ratio >= MIN_OVERLAP).then_some((ri, ratio))
+                // Short clauses match when they have the very same terms.
+                let same = !d.terms.is_empty() && d.terms == r.terms;
+                (same || shared >= 2 && ratio >= MIN_OVERLAP).then_some((ri, ratio))
             })
             .collect();
-        let Some(&(best, _)) = matches
+        let Some(&(best, best_ratio)) = matches
             .iter()
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
         else {
             continue;
         };
-        let neg_agrees = matches
-            .iter()
-            .any(|&(ri, _)| reference[ri].negated() == d.negated());
-        let restr_agrees = matches
-            .iter()
-            .any(|&(ri, _)| reference[ri].restrictor.is_some() == d.restrictor.is_some());
-        if !neg_agrees {
+        // Only the clauses about as close as the best one decide.
+        let matches: Vec<(usize, f32)> = matches
+            .into_iter()
+            .filter(|&(_, r)| r >= best_ratio - 0.05)
+            .collect();
+        for (what, pick) in [
+            (
+                "negation",
+                (|c: &Clause| &c.negations) as fn(&Clause) -> &Vec<Marker>,
+            ),
+            ("restriction", |c: &Clause| &c.restrictions),
+        ] {
+            let agrees = matches.iter().any(|&(ri, _)| {
+                differs(pick(d), pick(&reference[ri]), d, &reference[ri]).is_none()
+            });
+            if agrees {
+                continue;
+            }
+            let r = &reference[best];
+            let Some(t) = differs(pick(d), pick(r), d, r) else {
+                continue;
+            };
+            let marker = |c: &Clause| pick(c).iter().find(|m| m.term == t).map(|m| m.marker);
             out.push(Flip {
                 draft: di,
                 reference: best,
-                what: "negation",
+                what,
+                draft_word: d.term_span(&t),
+                reference_word: r.term_span(&t),
+                draft_marker: marker(d),
+                reference_marker: marker(r),
             });
-        } else if !restr_agrees {
-            out.push(Flip {
-                draft: di,
-                reference: best,
-                what: "restriction",
-            });
+            break;
         }
     }
     out
@@ -263,7 +353,8 @@ mod tests {
         assert_eq!(c.len(), 3, "{c:?}");
         assert!(!c[0].negated() && c[1].negated() && !c[2].negated());
         let text = "Zwrot jest bezpłatny, ale nie dotyczy mebli na wymiar.";
-        assert_eq!(c[1].negator.unwrap().slice(text), "nie");
+        assert_eq!(c[1].negations[0].marker.slice(text), "nie");
+        assert_eq!(c[1].negations[0].term, "dotyc");
     }
 
     #[test]
@@ -332,7 +423,7 @@ mod tests {
             words in proptest::collection::vec("[a-z]{4,9}", 3..8),
             en in any::<bool>(),
         ) {
-            prop_assume!(words.iter().all(|w| !STOPWORDS.contains(&w.as_str()) && !is_negator(w) && !RESTRICTORS.contains(&w.as_str())));
+            prop_assume!(words.iter().all(|w| is_content(w)));
             let stems: std::collections::HashSet<String> = words.iter().map(|w| term(w)).collect();
             prop_assume!(stems.len() >= 2);
             let plain = format!("{}.", words.join(" "));

@@ -33,6 +33,25 @@ pub enum EvalCommand {
     /// The checker on a seeded perturbation suite built from a knowledge base's approved answers
     /// (swapped numbers, amounts, deadlines, entities, negations; and faithful variants).
     Perturb(PerturbArgs),
+    /// The whole gate on the knowledge base's own questions (each approved answer's first
+    /// phrasing): the share of each decision and any sent text that contradicts its approved answer.
+    Gate(GateArgs),
+}
+
+#[derive(Args)]
+pub struct GateArgs {
+    /// Only this language (default: both).
+    #[arg(long)]
+    lang: Option<Lang>,
+    /// Only the first N questions per language.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Generation model (manifest name; default: the configured one per language).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -125,7 +144,74 @@ pub fn run(config: &Config, command: EvalCommand) -> anyhow::Result<ExitCode> {
         EvalCommand::Drafts(args) => drafts(config, args),
         EvalCommand::Check(args) => check_pairs(config, args),
         EvalCommand::Perturb(args) => perturb(config, args),
+        EvalCommand::Gate(args) => gate(config, args),
     }
+}
+
+fn gate(config: &Config, args: GateArgs) -> anyhow::Result<ExitCode> {
+    use concord::eval::gate::{evaluate_gate, gate_cases};
+    let langs = match args.lang {
+        Some(l) => vec![l],
+        None => vec![Lang::Pl, Lang::En],
+    };
+    let pipeline = Pipeline::open(config)?;
+    let cases: Vec<_> = langs
+        .iter()
+        .map(|&lang| (lang, gate_cases(&pipeline.index, lang, args.limit)))
+        .collect();
+    anyhow::ensure!(
+        cases.iter().any(|(_, c)| !c.is_empty()),
+        "the index in {} has no approved answers to ask (run `concord ingest` on a knowledge base \
+         with canonical answers)",
+        config.data_dir.display()
+    );
+    let drafter = concord::answer::Drafter::from_config(config, args.model.as_deref())?;
+    let assistant = concord::assistant::Assistant::new(pipeline, drafter);
+    let mut reports = Vec::new();
+    for (lang, c) in &cases {
+        let bar = super::progress_bar(&format!("gate {lang}"));
+        reports.push(evaluate_gate(&assistant, *lang, c, &bar)?);
+    }
+    if args.json {
+        super::print_json(&json!({ "reports": reports }))?;
+    } else {
+        for r in &reports {
+            println!(
+                "{}: {} questions; send {:.0}%, send_canonical {:.0}%, hold {:.0}%, handoff {:.0}%, \
+                 no_answer {:.0}%",
+                r.lang,
+                r.questions,
+                100.0 * r.shares["send"],
+                100.0 * r.shares["send_canonical"],
+                100.0 * r.shares["hold"],
+                100.0 * r.shares["handoff"],
+                100.0 * r.shares["no_answer"]
+            );
+            println!(
+                "  drafts: {} — sent as written {:.0}%, replaced by the approved answer {:.0}%, \
+                 held {:.0}%",
+                r.drafted,
+                100.0 * r.draft_sent_share,
+                100.0 * r.draft_replaced_share,
+                100.0 * r.draft_held_share
+            );
+            println!(
+                "  sent texts contradicting their approved answer: {}; other approved answer \
+                 matched: {}; handoff entries handed off: {}/{}; p50 {:.0} ms",
+                r.sent_contradictions,
+                r.wrong_canonical,
+                r.handoff_entries_handed_off,
+                r.handoff_entries,
+                r.p50_ms
+            );
+        }
+    }
+    let contradictions: usize = reports.iter().map(|r| r.sent_contradictions).sum();
+    Ok(if contradictions == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn drafts(config: &Config, args: DraftsArgs) -> anyhow::Result<ExitCode> {

@@ -4,6 +4,7 @@
 
 pub mod checker;
 pub mod drafts;
+pub mod gate;
 pub mod metrics;
 pub mod perturb;
 

@@ -181,7 +181,13 @@ fn numbers(text: &str) -> Vec<NumberAt> {
             .rsplit(char::is_whitespace)
             .next()
             .is_some_and(|w| w.contains('.') && w.chars().any(char::is_alphabetic));
-        if glued || in_url {
+        // List markers ("1." or "2)" starting a line) number steps; they state no fact.
+        let line_start = text[..start]
+            .rsplit('\n')
+            .next()
+            .is_some_and(|l| l.trim().is_empty());
+        let list_marker = line_start && matches!(after, Some('.' | ')'));
+        if glued || in_url || list_marker {
             continue;
         }
         let next_word = text[end..]
@@ -458,8 +464,24 @@ fn split_sentences(text: &str) -> Vec<String> {
 }
 
 fn reorder(text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
+    if text.trim().contains('\n') {
+        // Line-structured answers (lists, tables): move one line, keeping lines whole.
+        let lines: Vec<&str> = text
+            .trim()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        if lines.len() < 2 {
+            return None;
+        }
+        let i = rng.random_range(1..lines.len());
+        let mut order = lines.clone();
+        let l = order.remove(i);
+        order.insert(0, l);
+        return Some(order.join("\n"));
+    }
     let sentences = split_sentences(text);
-    if sentences.len() < 2 || text.contains('\n') && text.trim().contains("\n-") {
+    if sentences.len() < 2 {
         return None;
     }
     // Move one sentence (not the first) to the front: the answer still states every fact.

@@ -173,7 +173,11 @@ fn check_cli_flags_a_changed_deadline_and_passes_a_faithful_answer() {
 fn perturbation_suite_on_the_demo_answers_is_deterministic_and_caught() {
     let data = tempfile::tempdir().unwrap();
     let run = || {
-        let out = common::concord(data.path(), &["eval", "perturb", "--seed", "3", "--json"]);
+        // Without the embedder: the facts, entities and negations alone must catch the changes.
+        let out = common::concord(
+            data.path(),
+            &["eval", "perturb", "--seed", "3", "--no-embed", "--json"],
+        );
         assert!(out.status.success(), "{}", common::stderr(&out));
         json_of(&out)
     };
@@ -195,12 +199,12 @@ fn perturbation_suite_on_the_demo_answers_is_deterministic_and_caught() {
     let recall = a["contradiction_recall"].as_f64().unwrap();
     let flagged = a["faithful_flag_rate"].as_f64().unwrap();
     assert!(
-        recall >= 0.95,
+        recall >= 0.98,
         "contradiction recall {recall}: {}",
         a["misses"]
     );
     assert!(
-        flagged <= 0.15,
+        flagged <= 0.10,
         "faithful variants flagged {flagged}: {}",
         a["misses"]
     );
