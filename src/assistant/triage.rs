@@ -565,7 +565,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             Signal::Complaint,
             "complains",
             &[
-                r"complain\w*|grievances?|formal complaint",
+                // Complaining, or filing one; a question that only mentions complaints (which
+                // address, warranty or complaint) is informational.
+                r"complain|complains|complained|complaining|grievances?|formal complaints?|(?:i|we) (?:have|got) (?:a |another )?complaint",
+                r"(?:file|filing|filed|make|making|lodge|lodging|lodged|submit|submitting|raise|raising|register|registering|open|opening|put in|send|sending|issue|place|report) ~ complaints?",
                 r"(?:claims?|reclamations?) against|reclamations?|(?:customer|consumer) claims?|(?:lodge|lodging|lodged) ~ claims?",
                 r"disappointed|dissatisfied|displeased|unhappy|not (?:\S+ )?(?:happy|satisfied|pleased) with|fed up|sick and tired|unacceptable|outrageous|disgrace\w*|disgusting|appalling|shameful|shame on you|ridiculous|pathetic|worst",
                 r"(?:terrible|awful|horrible|bad|poor|lousy|crappy|shitty|abysmal|rude|useless|incompetent) (?:customer )?(?:service|support|experience|company|shop|store|treatment|communication|help)",
@@ -1076,13 +1079,17 @@ mod tests {
     use super::*;
 
     fn run(message: &str) -> Triage {
+        run_with(message, &TriageSettings::default())
+    }
+
+    fn run_with(message: &str, settings: &TriageSettings) -> Triage {
         triage(
             &TriageInput {
                 message,
                 history: &[],
                 lang_hint: None,
             },
-            &TriageSettings::default(),
+            settings,
         )
     }
 
@@ -1246,6 +1253,8 @@ mod tests {
                 "Ile kosztuje reklamacja?",
                 "No complaints, thank you!",
                 "How do I return an item?",
+                "Which address do I use for a complaint and which for an order question?",
+                "What's the difference between a warranty and a complaint to the seller?",
             ],
         );
     }
@@ -1403,14 +1412,7 @@ mod tests {
             negative_sentiment: 0.2,
             ..TriageSettings::default()
         };
-        let t = triage(
-            &TriageInput {
-                message,
-                history: &[],
-                lang_hint: None,
-            },
-            &strict,
-        );
+        let t = run_with(message, &strict);
         assert!(t
             .signals
             .iter()
@@ -1419,14 +1421,7 @@ mod tests {
             negative_sentiment: 1.0,
             ..TriageSettings::default()
         };
-        let t = triage(
-            &TriageInput {
-                message,
-                history: &[],
-                lang_hint: None,
-            },
-            &lax,
-        );
+        let t = run_with(message, &lax);
         assert!(!t
             .signals
             .iter()
@@ -1573,14 +1568,7 @@ mod tests {
             handoff_on: vec![Signal::Fraud],
             ..TriageSettings::default()
         };
-        let t = triage(
-            &TriageInput {
-                message,
-                history: &[],
-                lang_hint: None,
-            },
-            &settings,
-        );
+        let t = run_with(message, &settings);
         let all: Vec<Signal> = t.signals.iter().map(|f| f.signal).collect();
         assert_eq!(
             all,
@@ -1594,14 +1582,7 @@ mod tests {
             handoff_on: vec![],
             ..TriageSettings::default()
         };
-        let t = triage(
-            &TriageInput {
-                message,
-                history: &[],
-                lang_hint: None,
-            },
-            &none,
-        );
+        let t = run_with(message, &none);
         assert_eq!(t.signals.len(), 3);
         assert!(t.handoff_signals.is_empty());
         assert!(!t.handoff);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::{check, CheckInput, CheckSettings, FindingKind, Status};
 
+use super::metrics::ratio;
 use super::EvalError;
 
 /// One labelled pair.
@@ -114,14 +115,6 @@ impl Prf {
             recall,
             f1,
         }
-    }
-}
-
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
     }
 }
 

@@ -137,7 +137,7 @@ pub fn evaluate_gate(
 /// The report from the records (`records[i]` answered `cases[i]`).
 pub fn summarise(lang: Lang, cases: &[GateCase], records: Vec<GateRecord>) -> GateReport {
     let n = records.len();
-    let share = |k: usize, of: usize| if of == 0 { 0.0 } else { k as f64 / of as f64 };
+    let share = super::metrics::ratio;
     let mut shares = BTreeMap::new();
     for a in [
         Action::Send,

@@ -55,6 +55,15 @@ pub fn percentile(samples: &[f64], p: f64) -> f64 {
     s[rank.clamp(1, s.len()) - 1]
 }
 
+/// `a / b`, or 0 when `b` is 0 (a rate over no cases).
+pub fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

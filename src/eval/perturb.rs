@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::metrics::ratio;
 use crate::knowledge::Lang;
 
 /// How an answer was changed.
@@ -665,14 +666,6 @@ pub fn evaluate(
             0.0
         },
         misses,
-    }
-}
-
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
     }
 }
 
