@@ -246,9 +246,11 @@ fn checker_on_halueval_pairs_reports_precision_and_recall() {
         assert_eq!(r["positives"], 100, "2 of 3 pairs are hallucinated");
         let p = r["overall"]["precision"].as_f64().unwrap();
         let rec = r["overall"]["recall"].as_f64().unwrap();
-        // Flagging more often than chance says the checker sees the difference.
-        assert!(p > 0.7, "{side}: precision {p}");
-        assert!(rec > 0.3, "{side}: recall {rec}");
+        // Measured on these 150 pairs: precision 1.0 on both sides, recall 0.98 against the
+        // approved answer and 0.50 against the knowledge text (only facts and names are seen).
+        let min_recall = if side == "against_canonical" { 0.9 } else { 0.4 };
+        assert!(p >= 0.95, "{side}: precision {p}");
+        assert!(rec >= min_recall, "{side}: recall {rec}");
     }
     // A broken pairs file is a clear error.
     let bad = data.path().join("bad.jsonl");
