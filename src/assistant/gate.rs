@@ -262,6 +262,14 @@ impl Assistant {
         let (reply, proposal) =
             self.compose(lang, &decision, draft.as_ref(), canonical.as_ref(), &slots);
         timings.total_ms = ms(started);
+        // Codes and scores only: never the customer's words at info level.
+        tracing::info!(
+            action = decision.action.as_str(),
+            verdict = verdict.as_ref().map(|v| v.status.as_str()),
+            canonical = canonical.as_ref().map(|c| c.id.0.as_str()),
+            total_ms = timings.total_ms,
+            "gate decided"
+        );
         Outcome {
             lang,
             triage,
@@ -309,6 +317,8 @@ impl Assistant {
             .iter()
             .filter_map(|s| chunks.iter().find(|c| c.id == s.chunk))
             .map(|c| c.text.as_str())
+            // The shop's own name is grounded whatever the passages say.
+            .chain(std::iter::once(self.settings.business_name.as_str()))
             .collect();
         let similarity = canonical.and_then(|c| {
             let e = self
@@ -371,6 +381,12 @@ impl Assistant {
         );
         let (reply, proposal) = self.compose(lang, &decision, None, canonical.as_ref(), slots);
         timings.total_ms = ms(started);
+        tracing::info!(
+            action = decision.action.as_str(),
+            rules = ?decision.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
+            total_ms = timings.total_ms,
+            "gate decided before drafting"
+        );
         Ok(Begun::Done(Box::new(Outcome {
             lang,
             triage,

@@ -369,7 +369,36 @@ pub fn extract(text: &str) -> Vec<Fact> {
     // Names: capitalised words that do not start a sentence.
     names(&chars, &masked, &mut out);
     out.sort_by_key(|f| (f.span.start, f.span.end));
+    share_units(&fchars, &mut out);
     out
+}
+
+/// In a list of numbers ending in a unit ("10, 20 lub 30 dni", "5 or 10%"), the bare numbers take
+/// the last one's unit. Weeks are left alone (their value was converted to days).
+fn share_units(fchars: &[char], facts: &mut [Fact]) {
+    const JOINERS: &[&str] = &[
+        "", ",", "lub", "albo", "i", "oraz", "or", "and", "to", "do", "-", "–",
+    ];
+    for i in (0..facts.len().saturating_sub(1)).rev() {
+        let (head, tail) = facts.split_at_mut(i + 1);
+        let (f, next) = (&mut head[i], &tail[0]);
+        if f.kind != Kind::Number
+            || !matches!(
+                next.kind,
+                Kind::Money | Kind::Duration | Kind::Quantity | Kind::Percent
+            )
+        {
+            continue;
+        }
+        let gap: String = fchars[f.span.end..next.span.start].iter().collect();
+        let weeks = ["tydz", "tygod", "week"]
+            .iter()
+            .any(|w| fold(&next.text).contains(w));
+        if !weeks && JOINERS.contains(&gap.trim()) && f.span.end <= next.span.start {
+            f.kind = next.kind;
+            f.unit = next.unit;
+        }
+    }
 }
 
 /// Byte offset → char offset for every byte boundary of `s` (and its end).
@@ -1039,6 +1068,14 @@ mod tests {
             for f in extract(&text) {
                 prop_assert!(f.span.start < f.span.end && f.span.end <= chars.len());
                 prop_assert_eq!(f.span.slice(&text), f.text.clone());
+            }
+        }
+
+        #[test]
+        fn extraction_terminates_on_dense_number_text(text in "[a-zA-Z0-9+ .,:;%€$#@/{}|-]{0,60}( (zł|dni|PLN|days|kg|%|marca|tygodnie))?") {
+            let n = text.chars().count();
+            for f in extract(&text) {
+                prop_assert!(f.span.end <= n);
             }
         }
 

@@ -328,7 +328,9 @@ fn numbers(chars: &[char], masked: &[bool], found: &mut Vec<(usize, usize, Fact)
         }
         let glued = i > 0 && !masked[i - 1] && chars[i - 1].is_alphanumeric();
         if glued {
-            // Digits inside a word (`Przelewy24`, `PL61`): skip the word.
+            // Digits inside a word (`Przelewy24`, `PL61`): skip the word. A `+` glued to a word
+            // (`a+1`) is skipped on its own, so the scan always moves on.
+            i += 1;
             while i < n && !masked[i] && chars[i].is_alphanumeric() {
                 i += 1;
             }
@@ -592,6 +594,12 @@ mod tests {
             ["12.99", "1"]
         );
         assert_eq!(values("jan2@xy.pl"), ["jan2@xy.pl"]);
+    }
+
+    #[test]
+    fn a_plus_glued_to_a_word_does_not_stall_the_scan() {
+        // Found by the property test of check::facts: "a+1" looped forever.
+        assert!(values("a+1 b+2 c+48").is_empty());
     }
 
     #[test]

@@ -631,6 +631,25 @@ mod tests {
         assert_eq!(v.findings[0].reference, Some(RefSource::Context(0)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_texts_get_a_verdict_with_spans_inside_them(
+            draft in "[a-zA-ZąęłóśżźćńĄĘŁ0-9+ .,:;%€#@/{}!?-]{0,80}",
+            canonical in "[a-zA-ZąęłóśżźćńĄĘŁ0-9+ .,:;%€#@/{}!?-]{0,80}",
+        ) {
+            let v = run(&draft, Some(&canonical), &[]);
+            proptest::prop_assert!((0.0..=1.0).contains(&v.score));
+            for f in &v.findings {
+                if let Some(s) = f.draft_span {
+                    proptest::prop_assert!(s.start <= s.end && s.end <= draft.chars().count());
+                }
+                if let (Some(s), Some(RefSource::Canonical)) = (f.reference_span, f.reference) {
+                    proptest::prop_assert!(s.end <= canonical.chars().count());
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_verdict_is_deterministic() {
         let a = run(
