@@ -1,14 +1,14 @@
 //! `concord demo`: the first-run experience on the bundled demo shop. Fetches the default models,
-//! indexes `knowledge/`, shows a few typical questions with their sources, and drafts two answers
-//! with the local generation model.
+//! indexes `knowledge/`, shows a few typical questions with their sources, and runs three through
+//! the whole gate (draft, check, decision).
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use concord::answer::{finish_draft, Drafter};
+use concord::answer::Drafter;
+use concord::assistant::{Assistant, Request, SlotValues};
 use concord::embed::Embedder;
 use concord::ingest::{ingest, KnowledgeSource};
-use concord::knowledge::{detect_lang, Lang};
 use concord::llm::queue::Event;
 use concord::models::ModelStore;
 use concord::{Config, Pipeline};
@@ -22,6 +22,9 @@ const QUESTIONS: &[&str] = &[
     "I forgot my password",
     "Do you ship to Germany?",
 ];
+
+/// A message the triage rules hand to a person before any model runs.
+const HANDOFF_QUESTION: &str = "Chcę rozmawiać z konsultantem, nie z botem";
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let store = ModelStore::new(&config.models)?;
@@ -77,39 +80,48 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "\n4/4 drafts by the local model (no checking yet: this shows what the model writes):"
+        "\n4/4 the whole gate: triage rules, a draft by the local model, the consistency check, \
+         the decision"
     );
-    let drafter = Drafter::from_config(config, None)?;
-    for q in [QUESTIONS[0], QUESTIONS[3]] {
-        let lang = detect_lang(q, Lang::Pl);
-        let r = retriever.retrieve(q, config.retrieval.mode, config.retrieval.k)?;
-        let (plan, mut ticket) = drafter.draft(&pipeline.index, q, lang, &r)?;
-        print!("\n  Q: {q}\n  A: ");
+    let assistant = Assistant::new(pipeline, Drafter::from_config(config, None)?);
+    let no_slots = SlotValues::new();
+    for q in [QUESTIONS[0], QUESTIONS[3], HANDOFF_QUESTION] {
+        print!("\n  Q: {q}\n  draft: ");
         std::io::stdout().flush()?;
-        let done = loop {
-            match ticket.blocking_next() {
-                Some(Event::Text(piece)) => {
+        let outcome = assistant.answer_blocking(
+            &Request {
+                message: q,
+                history: &[],
+                slots: &no_slots,
+                lang: None,
+            },
+            |event| {
+                if let Event::Text(piece) = event {
                     print!("{piece}");
-                    std::io::stdout().flush()?;
+                    let _ = std::io::stdout().flush();
                 }
-                Some(Event::Done(done)) => break done,
-                Some(Event::Failed(e)) => return Err(e.into()),
-                Some(Event::Queued { .. } | Event::Started) => {}
-                None => anyhow::bail!("the generation queue stopped without an answer"),
-            }
-        };
-        let draft = finish_draft(plan, done, &drafter.generator(lang).name);
+            },
+        )?;
+        if outcome.draft.is_none() {
+            print!("(none: a rule decided before the model)");
+        }
+        let verdict = outcome
+            .verdict
+            .as_ref()
+            .map(|v| format!("{} ({} finding(s))", v.status.as_str(), v.findings.len()))
+            .unwrap_or_else(|| "not checked".into());
+        let reasons: Vec<&str> = outcome
+            .decision
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect();
         println!(
-            "\n     ({}, first token after {:.1} s, {:.0} tokens/s; sources: {})",
-            draft.model,
-            draft.usage.ttft_ms / 1e3,
-            draft.usage.gen_tok_s,
-            draft
-                .sources
-                .iter()
-                .map(|s| s.chunk.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "\n  check: {verdict}\n  decision: {} ({})\n  sent ({:?}): {}",
+            outcome.decision.action.as_str(),
+            reasons.join(", "),
+            outcome.reply.provenance,
+            outcome.reply.text
         );
     }
     println!("\nTry your own: cargo run --release -- ask \"...\"  (or search \"...\" for retrieval only)");
