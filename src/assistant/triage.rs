@@ -1467,61 +1467,45 @@ mod tests {
         );
         assert!(t.handoff);
 
+        // Whether `message` after `history` counts as repeated under `settings`.
+        let repeats = |message: &str, history: &[Turn], settings: &TriageSettings| {
+            triage(
+                &TriageInput {
+                    message,
+                    history,
+                    lang_hint: None,
+                },
+                settings,
+            )
+            .signals
+            .iter()
+            .any(|f| f.signal == Signal::Repeated)
+        };
+        let default = TriageSettings::default();
         // Twice needed: only one earlier ask.
         let twice = TriageSettings {
             repeat_count: 2,
             ..TriageSettings::default()
         };
-        assert!(!triage(&input, &twice)
-            .signals
-            .iter()
-            .any(|f| f.signal == Signal::Repeated));
+        assert!(!repeats(input.message, &history, &twice));
         let history3 = vec![history[0].clone(), history[1].clone(), history[0].clone()];
-        let input3 = TriageInput {
-            history: &history3,
-            ..input
-        };
-        assert!(triage(&input3, &twice)
-            .signals
-            .iter()
-            .any(|f| f.signal == Signal::Repeated));
+        assert!(repeats(input.message, &history3, &twice));
 
         // The shop's own words do not count; a different question does not count.
-        let only_shop = vec![shop("Gdzie jest moja paczka z zamówienia 12345?")];
-        let t = triage(
-            &TriageInput {
-                history: &only_shop,
-                ..input
-            },
-            &TriageSettings::default(),
-        );
-        assert!(!t.signals.iter().any(|f| f.signal == Signal::Repeated));
-        let other = vec![customer("Jakie są formy płatności?")];
-        let t = triage(
-            &TriageInput {
-                history: &other,
-                ..input
-            },
-            &TriageSettings::default(),
-        );
-        assert!(!t.signals.iter().any(|f| f.signal == Signal::Repeated));
+        let only_shop = [shop("Gdzie jest moja paczka z zamówienia 12345?")];
+        assert!(!repeats(input.message, &only_shop, &default));
+        let other = [customer("Jakie są formy płatności?")];
+        assert!(!repeats(input.message, &other, &default));
 
         // English, reworded.
-        let history = vec![customer(
+        let history = [customer(
             "How can I change the delivery address for my order?",
         )];
-        let t = triage(
-            &TriageInput {
-                message: "how do I change delivery address on my order??",
-                history: &history,
-                lang_hint: None,
-            },
-            &TriageSettings::default(),
-        );
-        assert!(
-            t.signals.iter().any(|f| f.signal == Signal::Repeated),
-            "{t:?}"
-        );
+        assert!(repeats(
+            "how do I change delivery address on my order??",
+            &history,
+            &default
+        ));
     }
 
     #[test]
