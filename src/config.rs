@@ -37,6 +37,8 @@ struct RawConfig {
     policy: RawPolicy,
     check: crate::check::CheckSettings,
     triage: crate::assistant::TriageSettings,
+    server: crate::server::ServerSettings,
+    store: crate::store::StoreSettings,
     log: LogConfig,
 }
 
@@ -138,6 +140,10 @@ pub struct Config {
     pub check: crate::check::CheckSettings,
     /// Which triage signals hand a conversation to a person (`[triage]`).
     pub triage: crate::assistant::TriageSettings,
+    /// The HTTP service (`[server]`).
+    pub server: crate::server::ServerSettings,
+    /// The database (`[store]`); its file is [`Config::store_path`].
+    pub store: crate::store::StoreSettings,
     pub log: LogConfig,
 }
 
@@ -299,6 +305,11 @@ pub struct LogConfig {
 }
 
 impl Config {
+    /// The database file: `store.path`, or `concord.db` in the data directory.
+    pub fn store_path(&self) -> PathBuf {
+        self.store.resolve(&self.data_dir)
+    }
+
     /// Loads the defaults, then `file` if given, then `CONCORD__*` variables from the process
     /// environment, and validates the result.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -519,6 +530,10 @@ impl RawConfig {
             }
         }
         self.triage.validate().map_err(|m| invalid("triage", m))?;
+        self.server
+            .validate()
+            .map_err(|(key, m)| invalid(key, m))?;
+        self.store.validate().map_err(|m| invalid("store", m))?;
         let policy = crate::assistant::PolicySettings {
             mode: policy_mode,
             canonical_min_similarity: g.canonical_min_similarity,
@@ -631,6 +646,8 @@ impl RawConfig {
             policy,
             check: self.check,
             triage: self.triage,
+            server: self.server,
+            store: self.store,
             log: self.log,
         })
     }

@@ -11,6 +11,7 @@ use crate::knowledge::KnowledgeError;
 use crate::llm::LlmError;
 use crate::models::ModelError;
 use crate::retrieve::RetrieveError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,6 +35,14 @@ pub enum Error {
     Llm(Box<LlmError>),
     #[error(transparent)]
     Answer(Box<AnswerError>),
+    #[error(transparent)]
+    Store(Box<StoreError>),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(Box::new(e))
+    }
 }
 
 impl From<LlmError> for Error {

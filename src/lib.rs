@@ -7,7 +7,8 @@
 //!                                               |                    |
 //!                                      tantivy (BM25)          hnsw_rs (HNSW)
 //!                                               `--- hybrid fusion ---'
-//! question --> Retrieval (top passages + best canonical answer, with scores)
+//! question --> Triage --> Retrieval (top passages + best canonical answer, with scores)
+//!          --> Draft (local GGUF model) --> Check --> Decision --> Store --> widget (SSE)
 //! ```
 //!
 //! Pure stages ([`knowledge::parse`], [`knowledge::chunk`], [`retrieve::fusion`],
@@ -28,6 +29,8 @@ pub mod llm;
 pub mod models;
 pub mod pipeline;
 pub mod retrieve;
+pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod util;
 

@@ -47,8 +47,14 @@ enum Command {
     /// Fetch, list and verify model files.
     #[command(subcommand)]
     Models(cli::models::ModelsCommand),
-    /// Set everything up on the demo knowledge base and show a few searches.
-    Demo,
+    /// Serve the customer API, the chat widget and the demo shop page.
+    Serve(cli::serve::ServeArgs),
+    /// Staff actions from the command line (reply to a conversation).
+    #[command(subcommand)]
+    Staff(cli::staff::StaffCommand),
+    /// Set everything up on the demo knowledge base, show the gate on a few questions, then
+    /// serve the demo shop with the chat widget.
+    Demo(cli::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +87,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Bench(c) => cli::bench::run(&config, c),
         Command::Eval(c) => cli::eval::run(&config, c),
         Command::Models(c) => cli::models::run(&config, c),
-        Command::Demo => cli::demo::run(&config),
+        Command::Serve(a) => cli::serve::run(&config, a),
+        Command::Staff(c) => cli::staff::run(&config, c),
+        Command::Demo(a) => cli::demo::run(&config, a),
     }
 }

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::answer::{finish_draft, Draft, DraftPlan, Drafter};
+use crate::answer::{finish_draft, AnswerError, Draft, DraftPlan, Drafter, Source};
 use crate::check::{check, CheckInput, CheckSettings, Verdict};
 use crate::config::Config;
 use crate::knowledge::{CanonicalId, Lang};
 use crate::llm::queue::{Event, Ticket};
-use crate::llm::Completion;
+use crate::llm::{Completion, LlmError};
 use crate::pipeline::Pipeline;
 use crate::retrieve::Retrieval;
 
@@ -22,6 +22,7 @@ use super::policy::{
     decide, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal, Reason,
 };
 use super::slots::{fill_slots, SlotValues};
+use super::stream::CheckedStream;
 use super::triage::{triage, Triage, TriageInput, TriageSettings, Turn};
 
 /// Who wrote the text the customer receives (shown in the widget and kept with the message).
@@ -132,7 +133,7 @@ pub struct Pending {
     triage: Triage,
     canonical: Option<MatchedCanonical>,
     context_similarity: Option<f32>,
-    plan: DraftPlan,
+    plan: Option<DraftPlan>,
     model: String,
     slots: SlotValues,
     timings: GateTimings,
@@ -157,20 +158,41 @@ impl Assistant {
         }
     }
 
-    /// Rules, retrieval and, unless a rule ended it, the draft's submission to the queue.
-    pub fn begin(&self, req: &Request<'_>) -> crate::Result<Begun> {
-        let started = Instant::now();
-        let mut timings = GateTimings::default();
-        let t = Instant::now();
-        let tri = triage(
+    /// The triage rules alone (pure and fast; the server runs them before anything else).
+    pub fn triage(&self, req: &Request<'_>) -> Triage {
+        triage(
             &TriageInput {
                 message: req.message,
                 history: req.history,
                 lang_hint: req.lang,
             },
             &self.settings.triage,
-        );
-        timings.triage_ms = ms(t);
+        )
+    }
+
+    /// Rules, retrieval and, unless a rule ended it, the draft's submission to the queue.
+    pub fn begin(&self, req: &Request<'_>) -> crate::Result<Begun> {
+        let started = Instant::now();
+        let tri = self.triage(req);
+        let timings = GateTimings {
+            triage_ms: ms(started),
+            ..GateTimings::default()
+        };
+        self.continue_after_triage(req, tri, timings, started)
+    }
+
+    /// [`Assistant::begin`] after [`Assistant::triage`] ran.
+    pub fn begin_triaged(&self, req: &Request<'_>, tri: Triage) -> crate::Result<Begun> {
+        self.continue_after_triage(req, tri, GateTimings::default(), Instant::now())
+    }
+
+    fn continue_after_triage(
+        &self,
+        req: &Request<'_>,
+        tri: Triage,
+        mut timings: GateTimings,
+        started: Instant,
+    ) -> crate::Result<Begun> {
         let lang = req.lang.unwrap_or(tri.lang);
         if tri.handoff {
             let rules = handoff_reasons(&tri);
@@ -204,24 +226,36 @@ impl Assistant {
                 req.slots,
             );
         }
-        let (plan, ticket) =
-            self.drafter
-                .draft(&self.pipeline.index, req.message, lang, &retrieval)?;
-        Ok(Begun::Drafting {
-            pending: Box::new(Pending {
-                lang,
-                triage: tri,
-                canonical,
-                context_similarity,
-                plan,
-                model: self.drafter.generator(lang).name.clone(),
-                slots: req.slots.clone(),
-                timings,
-                started,
-                drafting: Instant::now(),
-            }),
-            ticket,
-        })
+        let mut pending = Pending {
+            lang,
+            triage: tri,
+            canonical,
+            context_similarity,
+            plan: None,
+            model: self.drafter.generator(lang).name.clone(),
+            slots: req.slots.clone(),
+            timings,
+            started,
+            drafting: Instant::now(),
+        };
+        match self
+            .drafter
+            .draft(&self.pipeline.index, req.message, lang, &retrieval)
+        {
+            Ok((plan, ticket)) => {
+                pending.plan = Some(plan);
+                Ok(Begun::Drafting {
+                    pending: Box::new(pending),
+                    ticket,
+                })
+            }
+            // A full queue does not stop an approved answer: it is sent without a draft.
+            Err(AnswerError::Llm(LlmError::Busy { capacity })) if pending.canonical.is_some() => {
+                tracing::info!(capacity, "generation queue full; the approved answer is sent without a draft");
+                Ok(Begun::Done(Box::new(self.finish(pending, None))))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Checks the draft (`None` when generation failed), decides and writes the reply.
@@ -239,7 +273,9 @@ impl Assistant {
             drafting,
         } = pending;
         timings.draft_ms = ms(drafting);
-        let draft = completion.map(|c| finish_draft(plan, c, &model));
+        let draft = plan
+            .zip(completion)
+            .map(|(plan, c)| finish_draft(plan, c, &model));
         let t = Instant::now();
         let verdict = draft
             .as_ref()
@@ -311,15 +347,7 @@ impl Assistant {
     /// The checker on a draft: the approved answer (when matched) and the passages given to the
     /// model as references, plus the embedding similarity of draft and approved answer.
     pub fn check_draft(&self, draft: &Draft, canonical: Option<&MatchedCanonical>) -> Verdict {
-        let chunks = &self.pipeline.index.chunks;
-        let context: Vec<&str> = draft
-            .sources
-            .iter()
-            .filter_map(|s| chunks.iter().find(|c| c.id == s.chunk))
-            .map(|c| c.text.as_str())
-            // The shop's own name is grounded whatever the passages say.
-            .chain(std::iter::once(self.settings.business_name.as_str()))
-            .collect();
+        let context = self.references(&draft.sources);
         let similarity = canonical.and_then(|c| {
             let e = self
                 .pipeline
@@ -336,6 +364,33 @@ impl Assistant {
                 similarity,
             },
             &self.settings.check,
+        )
+    }
+
+    /// The texts a draft is checked against besides the approved answer: the passages it was
+    /// written from, and the shop's own name (grounded whatever the passages say).
+    fn references(&self, sources: &[Source]) -> Vec<&str> {
+        let chunks = &self.pipeline.index.chunks;
+        sources
+            .iter()
+            .filter_map(|s| chunks.iter().find(|c| c.id == s.chunk))
+            .map(|c| c.text.as_str())
+            .chain(std::iter::once(self.settings.business_name.as_str()))
+            .collect()
+    }
+
+    /// A releaser for the draft `pending` waits for: it streams only sentences that pass the
+    /// checker against the same references as the final check.
+    pub fn checked_stream(&self, pending: &Pending) -> CheckedStream {
+        let context = pending
+            .plan
+            .as_ref()
+            .map(|p| self.references(&p.sources))
+            .unwrap_or_default();
+        CheckedStream::new(
+            pending.canonical.as_ref().map(|c| c.answer.clone()),
+            context.into_iter().map(str::to_string).collect(),
+            self.settings.check,
         )
     }
 

@@ -18,6 +18,15 @@ pub enum Mode {
     Copilot,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Autopilot => "autopilot",
+            Mode::Copilot => "copilot",
+        }
+    }
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -353,9 +353,12 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
     let mut swapped_missing = false;
     if has_canonical {
         let canon = &refs[0];
+        // Key facts: values and entities; names only when the answer has nothing else (a short
+        // answer that is a name), since a shop's own name is no fact a draft must repeat.
+        let has_values = canon.facts.iter().any(|f| f.kind != Kind::Name);
         let mut key: Vec<&Fact> = Vec::new();
         for f in &canon.facts {
-            if !key.iter().any(|k| k.same_as(f)) {
+            if (f.kind != Kind::Name || !has_values) && !key.iter().any(|k| k.same_as(f)) {
                 key.push(f);
             }
         }

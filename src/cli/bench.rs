@@ -16,6 +16,8 @@ use serde_json::json;
 pub enum BenchCommand {
     /// Generation speed on a fixed grounded prompt.
     Generate(GenerateArgs),
+    /// Load test of the customer HTTP API: chat over SSE, durability, throughput, server memory.
+    Serve(super::bench_serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -77,7 +79,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Generate(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Generate(args) => args,
+        BenchCommand::Serve(args) => return super::bench_serve::run(config, args),
+    };
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
     anyhow::ensure!(args.gen_tokens >= 2, "--gen-tokens must be at least 2");
     if let Some(n) = args.threads {

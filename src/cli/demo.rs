@@ -1,6 +1,6 @@
 //! `concord demo`: the first-run experience on the bundled demo shop. Fetches the default models,
-//! indexes `knowledge/`, shows a few typical questions with their sources, and runs three through
-//! the whole gate (draft, check, decision).
+//! indexes `knowledge/`, shows a few typical questions with their sources, runs three through the
+//! whole gate (draft, check, decision), then serves the demo shop page with the chat widget.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,17 +26,27 @@ const QUESTIONS: &[&str] = &[
 /// A message the triage rules hand to a person before any model runs.
 const HANDOFF_QUESTION: &str = "Chcę rozmawiać z konsultantem, nie z botem";
 
-pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Address to serve the demo shop on (default: `server.bind`, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<std::net::SocketAddr>,
+    /// Stop after the questions instead of serving.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let store = ModelStore::new(&config.models)?;
     println!(
-        "1/3 models: making sure the default models are present in {}",
+        "1/5 models: making sure the default models are present in {}",
         config.models.dir.display()
     );
     for name in [&config.models.embedder, &config.models.generator] {
         let m = store.ensure(name)?;
         println!("    {name}: {}", m.dir.display());
     }
-    println!("2/4 knowledge: indexing {}", config.knowledge_dir.display());
+    println!("2/5 knowledge: indexing {}", config.knowledge_dir.display());
     let embedder = Embedder::from_config(config)?;
     let report = ingest(
         config,
@@ -53,7 +63,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     );
     let pipeline = Pipeline::with_embedder(config, embedder)?;
     let retriever = pipeline.retriever();
-    println!("3/4 questions (hybrid retrieval):");
+    println!("3/5 questions (hybrid retrieval):");
     for q in QUESTIONS {
         let r = retriever.retrieve(q, config.retrieval.mode, 3)?;
         println!("\n  Q: {q}   ({:.1} ms)", r.timings.total_ms);
@@ -80,7 +90,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "\n4/4 the whole gate: triage rules, a draft by the local model, the consistency check, \
+        "\n4/5 the whole gate: triage rules, a draft by the local model, the consistency check, \
          the decision"
     );
     let assistant = Assistant::new(pipeline, Drafter::from_config(config, None)?);
@@ -124,6 +134,10 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             outcome.reply.text
         );
     }
-    println!("\nTry your own: cargo run --release -- ask \"...\"  (or search \"...\" for retrieval only)");
-    Ok(ExitCode::SUCCESS)
+    if args.no_serve {
+        println!("\nTry your own: cargo run --release -- ask \"...\"  (or search \"...\" for retrieval only)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("\n5/5 the chat service: the demo shop page with the widget (Ctrl-C stops)");
+    super::serve::serve_assistant(config, assistant, args.bind)
 }

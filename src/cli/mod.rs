@@ -3,12 +3,15 @@
 
 pub mod ask;
 pub mod bench;
+pub mod bench_serve;
 pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod ingest;
 pub mod models;
 pub mod search;
+pub mod serve;
+pub mod staff;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

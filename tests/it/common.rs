@@ -174,3 +174,34 @@ pub fn small_index(data: &Path) -> (tempfile::TempDir, Config, concord::index::I
         .unwrap();
     (kb, cfg, index)
 }
+
+/// The whole demo knowledge base (`knowledge/`), ingested once per test process into a
+/// temporary data directory. Servers started on it get their own database file
+/// (`CONCORD__STORE__PATH`), so they do not see each other's conversations.
+pub fn demo_index() -> &'static (tempfile::TempDir, Config, concord::index::Index) {
+    static DEMO: OnceLock<(tempfile::TempDir, Config, concord::index::Index)> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let report = concord::ingest::ingest(
+            &cfg,
+            &concord::ingest::KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
+            embedder(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert!(report.issues.is_empty());
+        assert_eq!(report.reused_chunks, 0);
+        let e = embedder();
+        let index = concord::index::IndexDir::new(&cfg.data_dir)
+            .open(
+                &concord::index::ExpectedEmbedder {
+                    name: e.name(),
+                    fingerprint: e.fingerprint(),
+                },
+                cfg.hnsw.ef_search,
+            )
+            .unwrap();
+        (dir, cfg, index)
+    })
+}

@@ -270,30 +270,3 @@ fn checker_on_halueval_pairs_reports_precision_and_recall() {
         common::stderr(&out)
     );
 }
-
-#[test]
-fn the_demo_runs_the_gate_end_to_end() {
-    // The README's first command. On the small knowledge base, already indexed, so that CI does not
-    // spend two minutes embedding the whole demo shop (`concord demo` on `knowledge/` is the same
-    // code with more files; its ingestion is tested in index.rs).
-    let data = tempfile::tempdir().unwrap();
-    let (kb, _cfg, _index) = common::small_index(data.path());
-    let kb_arg = kb.path().to_str().unwrap();
-    let out = common::concord(data.path(), &["--knowledge", kb_arg, "demo"]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let text = common::stdout(&out);
-    assert!(text.contains("4/4 the whole gate"), "{text}");
-    // Two drafted questions get a checked decision; the request for a person is handed off.
-    assert_eq!(text.matches("  check: ").count(), 3, "{text}");
-    assert!(
-        text.contains("decision: handoff (triage.human_request)"),
-        "{text}"
-    );
-    for line in text.lines().filter(|l| l.starts_with("  decision: ")) {
-        let action = line["  decision: ".len()..].split(' ').next().unwrap();
-        assert!(
-            ["send", "send_canonical", "hold", "handoff", "no_answer"].contains(&action),
-            "{line}"
-        );
-    }
-}

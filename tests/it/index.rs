@@ -25,24 +25,8 @@ fn open(cfg: &Config) -> Result<Index, IndexError> {
     IndexDir::new(&cfg.data_dir).open(&expected(common::embedder()), cfg.hnsw.ef_search)
 }
 
-/// The demo knowledge base, ingested once per test process.
 fn demo() -> &'static (tempfile::TempDir, Config, Index) {
-    static DEMO: OnceLock<(tempfile::TempDir, Config, Index)> = OnceLock::new();
-    DEMO.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = common::config(dir.path());
-        let report = ingest(
-            &cfg,
-            &KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
-            common::embedder(),
-            &ProgressBar::hidden(),
-        )
-        .unwrap();
-        assert!(report.issues.is_empty());
-        assert_eq!(report.reused_chunks, 0);
-        let index = open(&cfg).unwrap();
-        (dir, cfg, index)
-    })
+    common::demo_index()
 }
 
 fn ask(question: &str, mode: RetrievalMode) -> concord::retrieve::Retrieval {

@@ -12,3 +12,4 @@ mod index;
 mod knowledge;
 mod llm;
 mod models;
+mod server;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite (README "Quick start"; .ci/run calls exactly this). The browser test needs
+# headless Chromium and its WebDriver: the Debian packages chromium and chromium-driver are
+# installed here when missing. Models are fetched by the tests themselves on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (Debian packages) for the browser test" >&2
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "error: run as root or install chromium and chromium-driver yourself" >&2
+        exit 2
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        chromium chromium-driver fonts-dejavu-core >/dev/null
+fi
+exec cargo test --locked "$@"

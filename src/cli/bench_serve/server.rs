@@ -1,0 +1,172 @@
+//! The `concord serve` child process of `concord bench serve`: started with a temporary database
+//! and raised rate limits, waited for until it listens, killed when dropped; its memory from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use concord::Config;
+use tokio::sync::oneshot;
+
+/// How long the started server may take to print `listening on`.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `concord serve` started by the benchmark; killed when dropped, on every exit path.
+pub(super) struct ServerChild {
+    pub(super) child: Child,
+    ready: Option<oneshot::Receiver<String>>,
+    log: PathBuf,
+    /// Holds the temporary database and the server's log; removed after the child is killed.
+    _dir: tempfile::TempDir,
+}
+
+impl ServerChild {
+    pub(super) fn spawn(config: &Config) -> anyhow::Result<ServerChild> {
+        let dir = tempfile::Builder::new()
+            .prefix("concord-bench-")
+            .tempdir()
+            .context("creating a temporary directory for the benchmark database")?;
+        let log = dir.path().join("server.log");
+        let stderr = fs_err::File::create(&log)?.into_file();
+        let exe = std::env::current_exe().context("locating the concord binary")?;
+        let mut command = Command::new(exe);
+        if let Some(path) = global_config_arg() {
+            command.arg("--config").arg(path);
+        }
+        command
+            .arg("--data-dir")
+            .arg(&config.data_dir)
+            .arg("--knowledge")
+            .arg(&config.knowledge_dir)
+            .args(["serve", "--no-ingest", "--bind", "127.0.0.1:0"])
+            .env("CONCORD__STORE__PATH", dir.path().join("bench.db"))
+            .env("CONCORD__SERVER__IP_REQUESTS_PER_MINUTE", "100000000")
+            .env("CONCORD__SERVER__IP_BURST", "1000000")
+            .env(
+                "CONCORD__SERVER__CONVERSATION_MESSAGES_PER_MINUTE",
+                "100000",
+            )
+            .env("CONCORD__SERVER__CONVERSATION_BURST", "1000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let mut child = command.spawn().context("starting `concord serve`")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = oneshot::channel();
+        // Reads stdout to its end (so the pipe never fills); reports the `listening on` line.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = listening_url(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url);
+                    }
+                }
+            }
+        });
+        Ok(ServerChild {
+            child,
+            ready: Some(rx),
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// The server's base URL once it prints `listening on`; its log if it exits or takes too long.
+    pub(super) async fn wait_ready(&mut self) -> anyhow::Result<String> {
+        let ready = self.ready.take().expect("wait_ready is called once");
+        match tokio::time::timeout(READY_TIMEOUT, ready).await {
+            Ok(Ok(url)) => Ok(url),
+            Ok(Err(_)) => {
+                // Stdout closed without the line: the server is exiting.
+                let mut status = None;
+                for _ in 0..50 {
+                    status = self.child.try_wait().ok().flatten();
+                    if status.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let status = status.map_or("still running".to_string(), |s| s.to_string());
+                bail!(
+                    "`concord serve` stopped before it was ready ({status}); its log ends with:\n{}",
+                    self.log_tail()
+                )
+            }
+            Err(_) => bail!(
+                "`concord serve` did not print `listening on` within {} s; its log ends with:\n{}",
+                READY_TIMEOUT.as_secs(),
+                self.log_tail()
+            ),
+        }
+    }
+
+    /// The last lines of the server's stderr.
+    pub(super) fn log_tail(&self) -> String {
+        let text = fs_err::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        if tail.trim().is_empty() {
+            "(nothing)".to_string()
+        } else {
+            tail
+        }
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The URL of a `listening on http://127.0.0.1:PORT` line.
+fn listening_url(line: &str) -> Option<String> {
+    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
+    let url = rest.split_whitespace().next()?;
+    url.starts_with("http")
+        .then(|| url.trim_end_matches('/').to_string())
+}
+
+/// The global `--config FILE` this process was given (the loaded `Config` does not keep it).
+fn global_config_arg() -> Option<std::ffi::OsString> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config" {
+            return args.next();
+        }
+        if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(value.into());
+        }
+    }
+    None
+}
+
+/// A line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`) in MiB.
+pub(super) fn proc_status_mb(pid: u32, key: &str) -> Option<f64> {
+    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_line() {
+        assert_eq!(
+            listening_url("listening on http://127.0.0.1:40123").as_deref(),
+            Some("http://127.0.0.1:40123")
+        );
+        assert_eq!(listening_url("loading models"), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! Throughput phases of `concord bench serve`: concurrent clients sending requests that need no
+//! generation (start conversation, feedback, healthz) over one keep-alive client.
+
+use std::time::Duration;
+
+use concord::eval::metrics::percentile;
+use concord::knowledge::Lang;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::chat::{start_conversation, Conversation};
+use super::{round1, round2, ServeArgs, REQUEST_TIMEOUT};
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    StartConversation,
+    Feedback,
+    Healthz,
+}
+
+impl Target {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Target::StartConversation => "start_conversation",
+            Target::Feedback => "feedback",
+            Target::Healthz => "healthz",
+        }
+    }
+}
+
+pub(super) struct Phase {
+    pub(super) requests: usize,
+    pub(super) errors: usize,
+    /// Latencies of the 2xx answers.
+    ok_ms: Vec<f64>,
+    elapsed_s: f64,
+}
+
+impl Phase {
+    pub(super) fn to_json(&self) -> Value {
+        let ok = !self.ok_ms.is_empty();
+        json!({
+            "requests": self.requests,
+            "req_s": round1(self.requests as f64 / self.elapsed_s.max(1e-9)),
+            "p50_ms": ok.then(|| round2(percentile(&self.ok_ms, 50.0))),
+            "p95_ms": ok.then(|| round2(percentile(&self.ok_ms, 95.0))),
+            "errors": self.errors,
+        })
+    }
+}
+
+/// `--throughput-clients` concurrent clients sending `target` requests for `--throughput-seconds`.
+pub(super) async fn throughput_phase(
+    client: &reqwest::Client,
+    base: &str,
+    args: &ServeArgs,
+    target: Target,
+) -> Phase {
+    let mut phase = Phase {
+        requests: 0,
+        errors: 0,
+        ok_ms: Vec::new(),
+        elapsed_s: 0.0,
+    };
+    // Feedback goes to conversations created beforehand, one per client.
+    let mut convs = Vec::new();
+    if let Target::Feedback = target {
+        for i in 0..args.throughput_clients {
+            let lang = if i % 2 == 0 { Lang::Pl } else { Lang::En };
+            match start_conversation(client, base, lang).await {
+                Ok(conv) => convs.push(Some(conv)),
+                Err(_) => {
+                    phase.errors += 1;
+                    convs.push(None);
+                }
+            }
+        }
+    }
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(args.throughput_seconds);
+    let mut clients = JoinSet::new();
+    for i in 0..args.throughput_clients {
+        let conv = convs.get_mut(i).and_then(Option::take);
+        if matches!(target, Target::Feedback) && conv.is_none() {
+            continue;
+        }
+        let client = client.clone();
+        let base = base.to_string();
+        clients.spawn(async move {
+            let mut ok_ms = Vec::new();
+            let (mut requests, mut errors) = (0usize, 0usize);
+            while Instant::now() < stop {
+                let t = Instant::now();
+                let ok = one_request(&client, &base, target, conv.as_ref()).await;
+                requests += 1;
+                if ok {
+                    ok_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    errors += 1;
+                }
+            }
+            (requests, errors, ok_ms)
+        });
+    }
+    while let Some(joined) = clients.join_next().await {
+        if let Ok((requests, errors, ok_ms)) = joined {
+            phase.requests += requests;
+            phase.errors += errors;
+            phase.ok_ms.extend(ok_ms);
+        }
+    }
+    phase.elapsed_s = started.elapsed().as_secs_f64();
+    phase
+}
+
+/// One request, its body read to the end (so the connection is reused); true on 2xx.
+async fn one_request(
+    client: &reqwest::Client,
+    base: &str,
+    target: Target,
+    conv: Option<&Conversation>,
+) -> bool {
+    let request = match (target, conv) {
+        (Target::StartConversation, _) => client
+            .post(format!("{base}/api/conversations"))
+            .json(&json!({"lang": "pl"})),
+        (Target::Feedback, Some(conv)) => client
+            .post(format!("{base}/api/conversations/{}/feedback", conv.id))
+            .bearer_auth(&conv.token)
+            .json(&json!({"csat": 5})),
+        (Target::Feedback, None) => return false,
+        (Target::Healthz, _) => client.get(format!("{base}/healthz")),
+    };
+    match request.timeout(REQUEST_TIMEOUT).send().await {
+        Ok(resp) => {
+            let ok = resp.status().is_success();
+            resp.bytes().await.is_ok() && ok
+        }
+        Err(_) => false,
+    }
+}

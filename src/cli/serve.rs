@@ -1,0 +1,105 @@
+//! `concord serve`: updates the index from the knowledge base, loads the models, opens the
+//! database and serves the customer API, the widget and the demo shop page until Ctrl-C/SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use concord::answer::Drafter;
+use concord::assistant::Assistant;
+use concord::embed::Embedder;
+use concord::ingest::{ingest, KnowledgeSource};
+use concord::server::{serve, shutdown_signal, AppState};
+use concord::store::Store;
+use concord::{Config, Pipeline};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: `server.bind`, 127.0.0.1:8080); port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Serve the index as it is, without updating it from the knowledge base first.
+    #[arg(long)]
+    pub no_ingest: bool,
+}
+
+/// Models, index (updated from the knowledge base unless `no_ingest`) and the assistant.
+pub fn prepare(config: &Config, update_index: bool) -> anyhow::Result<Assistant> {
+    let embedder = Embedder::from_config(config)?;
+    if update_index {
+        let report = ingest(
+            config,
+            &KnowledgeSource::Dir(config.knowledge_dir.clone()),
+            &embedder,
+            &super::progress_bar("embedding"),
+        )
+        .with_context(|| format!("indexing {}", config.knowledge_dir.display()))?;
+        for issue in &report.issues {
+            eprintln!("    skipped: {issue}");
+        }
+        eprintln!(
+            "index: {} articles -> {} passages, {} canonical answers ({} embedded, {} reused)",
+            report.articles,
+            report.chunks,
+            report.canonicals,
+            report.embedded_chunks,
+            report.reused_chunks
+        );
+    }
+    let pipeline = Pipeline::with_embedder(config, embedder)?;
+    let drafter = Drafter::from_config(config, None)?;
+    Ok(Assistant::new(pipeline, drafter))
+}
+
+pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let assistant = prepare(config, !args.no_ingest)?;
+    serve_assistant(config, assistant, args.bind)
+}
+
+/// Serves an assistant that is already loaded (shared with `concord demo`).
+pub fn serve_assistant(
+    config: &Config,
+    assistant: Assistant,
+    bind: Option<SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    let addr = bind.unwrap_or_else(|| config.server.bind_addr());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("concord-http")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let store_path = config.store_path();
+        let store = Store::open(&store_path, &config.store).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (in use? try --bind 127.0.0.1:0)"))?;
+        let local = listener.local_addr()?;
+        let state = AppState::new(Arc::new(assistant), store.clone(), config.server.clone());
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{local}")?;
+            writeln!(
+                out,
+                "open http://{local}/ for the demo shop with the chat widget; Ctrl-C stops"
+            )?;
+            out.flush()?;
+        }
+        tracing::info!(%local, database = %store_path.display(), "serving");
+        let grace = Duration::from_millis(config.server.shutdown_grace_ms) + Duration::from_secs(5);
+        let watch = state.clone();
+        tokio::select! {
+            r = serve(state, listener, shutdown_signal()) => r.context("serving HTTP")?,
+            () = async { watch.shutting_down().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
+            }
+        }
+        store.close().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

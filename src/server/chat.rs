@@ -1,0 +1,333 @@
+//! The customer API (docs/api.md): start a conversation, read it, send a message and stream the
+//! answer, ask for a person, feedback, close. Every call but the first needs the conversation's
+//! token; bodies are validated before anything is stored.
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::answer::{spawn_answer, AnswerEvent};
+use super::error::ApiError;
+use super::metrics::StreamGuard;
+use super::state::SharedState;
+use crate::assistant::SlotValues;
+use crate::knowledge::Lang;
+use crate::store::{Conversation, ConversationStatus};
+
+const MAX_CONTEXT_KEYS: usize = 20;
+const MAX_CONTEXT_VALUE_CHARS: usize = 200;
+const MAX_COMMENT_CHARS: usize = 2000;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    context: SlotValues,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    text: String,
+    #[serde(default)]
+    context: SlotValues,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    #[serde(default)]
+    message_id: Option<i64>,
+    #[serde(default)]
+    thumb: Option<String>,
+    #[serde(default)]
+    csat: Option<i64>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Accepts a missing or empty body as `{}`, else JSON.
+fn body_or_default<T: Default>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match body {
+        Ok(Json(b)) => Ok(b),
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(T::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn validate_context(context: &SlotValues) -> Result<(), ApiError> {
+    if context.len() > MAX_CONTEXT_KEYS {
+        return Err(ApiError::InvalidRequest(format!(
+            "context has {} keys; at most {MAX_CONTEXT_KEYS} are accepted",
+            context.len()
+        )));
+    }
+    for (k, v) in context {
+        let key_ok = (1..=40).contains(&k.len())
+            && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+        if !key_ok {
+            return Err(ApiError::InvalidRequest(format!(
+                "context key `{}` must be 1-40 characters of a-z, 0-9 and _",
+                k.chars().take(40).collect::<String>()
+            )));
+        }
+        if v.chars().count() > MAX_CONTEXT_VALUE_CHARS {
+            return Err(ApiError::InvalidRequest(format!(
+                "context value of `{k}` is longer than {MAX_CONTEXT_VALUE_CHARS} characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The conversation, when the request carries its token.
+pub(super) async fn authorize(
+    state: &SharedState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Conversation, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(state.store.authenticate(id, token).await?)
+}
+
+pub(super) fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    Ok(p?.0)
+}
+
+pub async fn start(
+    State(state): State<SharedState>,
+    body: Result<Json<StartBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body_or_default(body)?;
+    let lang = match body.lang.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(l) => Some(
+            l.parse::<Lang>()
+                .map_err(|_| ApiError::InvalidRequest(format!("lang must be `pl` or `en`, got `{l}`")))?,
+        ),
+    };
+    validate_context(&body.context)?;
+    if state.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let created = state.store.create_conversation(lang, &body.context).await?;
+    let c = &created.conversation;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "conversation_id": c.id,
+            "token": created.token,
+            "status": c.status,
+            "lang": c.lang,
+            "created_at": c.created_at,
+        })),
+    ))
+}
+
+pub async fn get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(id)?;
+    let conversation = authorize(&state, &headers, &id).await?;
+    let messages = state.store.messages_after(&conversation.id, 0).await?;
+    let mut v = serde_json::to_value(&conversation).map_err(ApiError::internal)?;
+    v["messages"] = serde_json::to_value(&messages).map_err(ApiError::internal)?;
+    Ok(Json(v))
+}
+
+pub async fn send(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<MessageBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let received = Instant::now();
+    let id = path_id(id)?;
+    let Json(body) = body?;
+    let conversation = authorize(&state, &headers, &id).await?;
+    let text = body.text.trim();
+    if text.is_empty() {
+        return Err(ApiError::InvalidMessage("the message is empty".into()));
+    }
+    let chars = text.chars().count();
+    if chars > state.settings.max_message_chars {
+        return Err(ApiError::InvalidMessage(format!(
+            "the message has {chars} characters; at most {} are accepted",
+            state.settings.max_message_chars
+        )));
+    }
+    validate_context(&body.context)?;
+    if conversation.status == ConversationStatus::Closed {
+        return Err(ApiError::ConversationClosed);
+    }
+    state.limits.check_conversation(&conversation.id.0).inspect_err(|_| {
+        state
+            .metrics
+            .rate_limited
+            .get_or_create(&super::metrics::Metrics::kind("conversation"))
+            .inc();
+    })?;
+    if state.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let guard = state.stream_slot("answer")?;
+    // Durable before anything is said about it.
+    let message = state
+        .store
+        .add_customer_message(&conversation.id, text, &body.context)
+        .await?;
+    state.metrics.messages_stored.inc();
+    state.notify(&conversation.id);
+    let mut conversation = conversation;
+    conversation.context.extend(body.context);
+    let events = spawn_answer(state.clone(), conversation, message, received);
+    Ok(sse(answer_stream(events, guard), state.settings.keepalive_s).into_response())
+}
+
+fn answer_stream(
+    events: tokio::sync::mpsc::UnboundedReceiver<AnswerEvent>,
+    guard: StreamGuard,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::unfold(
+        (events, guard, false),
+        |(mut events, guard, done)| async move {
+            if done {
+                return None;
+            }
+            let e = events.recv().await?;
+            let terminal = e.is_terminal();
+            let (name, data) = e.to_sse();
+            let event = SseEvent::default().event(name).data(data.to_string());
+            Some((Ok(event), (events, guard, terminal)))
+        },
+    )
+}
+
+/// An SSE response with a comment line every `keepalive_s` seconds.
+pub fn sse<S>(stream: S, keepalive_s: u64) -> impl IntoResponse
+where
+    S: Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+{
+    let mut headers = HeaderMap::new();
+    // Tell buffering proxies (nginx) to pass events through at once.
+    headers.insert("x-accel-buffering", header::HeaderValue::from_static("no"));
+    (
+        headers,
+        Sse::new(stream).keep_alive(
+            KeepAlive::new()
+                .interval(std::time::Duration::from_secs(keepalive_s))
+                .text("ping"),
+        ),
+    )
+}
+
+pub async fn handoff(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(id)?;
+    let conversation = authorize(&state, &headers, &id).await?;
+    let lang = conversation.lang.unwrap_or(Lang::Pl);
+    let text = state
+        .assistant
+        .drafter
+        .prompts()
+        .render_message("handoff", lang, &state.assistant.settings.business_name)
+        .map_err(ApiError::internal)?;
+    let (message, status) = state.store.request_handoff(&conversation.id, &text).await?;
+    state.notify(&conversation.id);
+    tracing::info!(conversation = %conversation.id, "customer asked for a person");
+    Ok(Json(json!({ "status": status, "message": message })))
+}
+
+pub async fn feedback(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<FeedbackBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(id)?;
+    let Json(body) = body?;
+    let conversation = authorize(&state, &headers, &id).await?;
+    let feedback_id = match (&body.thumb, body.csat) {
+        (Some(thumb), None) => {
+            let up = match thumb.as_str() {
+                "up" => true,
+                "down" => false,
+                other => {
+                    return Err(ApiError::InvalidFeedback(format!(
+                        "thumb must be `up` or `down`, got `{other}`"
+                    )))
+                }
+            };
+            let message = body.message_id.ok_or_else(|| {
+                ApiError::InvalidFeedback("a thumb needs the message_id it is about".into())
+            })?;
+            state
+                .store
+                .add_thumb(&conversation.id, message, up)
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::NotFound { .. } => ApiError::InvalidFeedback(format!(
+                        "message {message} is not an answer in this conversation"
+                    )),
+                    other => other.into(),
+                })?
+        }
+        (None, Some(score)) => {
+            if !(1..=5).contains(&score) {
+                return Err(ApiError::InvalidFeedback(format!(
+                    "csat must be between 1 and 5, got {score}"
+                )));
+            }
+            let comment = body.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
+                return Err(ApiError::InvalidFeedback(format!(
+                    "the comment is longer than {MAX_COMMENT_CHARS} characters"
+                )));
+            }
+            state.store.set_csat(&conversation.id, score, comment).await?
+        }
+        _ => {
+            return Err(ApiError::InvalidFeedback(
+                "send either `thumb` (with `message_id`) or `csat`".into(),
+            ))
+        }
+    };
+    Ok((StatusCode::CREATED, Json(json!({ "feedback_id": feedback_id }))))
+}
+
+pub async fn close(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = path_id(id)?;
+    let conversation = authorize(&state, &headers, &id).await?;
+    state
+        .store
+        .set_status(&conversation.id, ConversationStatus::Closed)
+        .await?;
+    state.notify(&conversation.id);
+    Ok(Json(json!({ "status": ConversationStatus::Closed })))
+}

@@ -1,0 +1,236 @@
+//! `concord serve`: the customer chat service. axum routes for the customer API with SSE
+//! streaming, the widget and demo shop assets, health, readiness and metrics; rate limits, CORS,
+//! security headers, body limits, request ids, and a graceful shutdown that ends open streams.
+
+pub mod answer;
+pub mod assets;
+pub mod chat;
+pub mod error;
+pub mod events;
+pub mod limits;
+pub mod metrics;
+pub mod ops;
+pub mod settings;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use settings::ServerSettings;
+pub use state::{AppState, SharedState};
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: a per-process counter (short, sortable, no randomness needed).
+#[derive(Clone, Default)]
+struct Counter(std::sync::Arc<AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        HeaderValue::from_str(&format!("r{n}")).ok().map(RequestId::new)
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: SharedState) -> Router {
+    let s = &state.settings;
+    let mut api = Router::new()
+        .route("/api/conversations", post(chat::start))
+        .route("/api/conversations/{id}", get(chat::get))
+        .route("/api/conversations/{id}/messages", post(chat::send))
+        .route("/api/conversations/{id}/events", get(events::events))
+        .route("/api/conversations/{id}/handoff", post(chat::handoff))
+        .route("/api/conversations/{id}/feedback", post(chat::feedback))
+        .route("/api/conversations/{id}/close", post(chat::close))
+        .layer(from_fn_with_state(state.clone(), ip_limit))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    if !s.allowed_origins.is_empty() {
+        let origins: Vec<HeaderValue> = s
+            .allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        api = api.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    HeaderName::from_static("last-event-id"),
+                ])
+                .max_age(Duration::from_secs(3600)),
+        );
+    }
+    let pages = Router::new()
+        .route("/", get(assets::shop))
+        .route("/shop.css", get(assets::shop_css))
+        .route("/widget.js", get(assets::widget_js))
+        .route("/widget.css", get(assets::widget_css))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(from_fn_with_state(state.clone(), track))
+        .layer(DefaultBodyLimit::max(s.max_body_bytes))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::Internal("a request handler panicked".into()).into_response()
+        }))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let path = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("");
+                let id = req
+                    .headers()
+                    .get(&X_REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                // The path template only: ids and customer text stay out of the logs.
+                tracing::info_span!("request", method = %req.method(), matched_path = path, request_id = id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), Counter::default()))
+        .with_state(state)
+}
+
+/// Counts requests by route and status, and their time to the response head.
+async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let m = &state.metrics;
+    m.requests
+        .get_or_create(&metrics::RouteLabels {
+            route: route.clone(),
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    m.request_seconds
+        .get_or_create(&metrics::RouteOnly { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The per-address rate limit of the API.
+async fn ip_limit(
+    State(state): State<SharedState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)), |c| c.0);
+    let ip = state.limits.client_ip(peer, req.headers());
+    if let Err(e) = state.limits.check_ip(ip) {
+        state
+            .metrics
+            .rate_limited
+            .get_or_create(&metrics::Metrics::kind("ip"))
+            .inc();
+        return Err(e);
+    }
+    Ok(next.run(req).await)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then open streams end (answers being
+/// written get `server.shutdown_grace_ms`) and the function returns when connections are done.
+pub async fn serve(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state.clone());
+    let housekeeping = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.limits.shrink();
+            }
+        })
+    };
+    let st = state.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new requests, open streams end");
+        st.begin_shutdown();
+    };
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await;
+    housekeeping.abort();
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

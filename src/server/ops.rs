@@ -1,0 +1,60 @@
+//! Operations endpoints: liveness (`/healthz`), readiness (`/readyz`: index, embedder, models and
+//! database usable, not shutting down) and Prometheus metrics (`/metrics`).
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use super::state::SharedState;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
+    let index = &state.assistant.pipeline.index;
+    let db = state.store.ping().await.is_ok();
+    let (waiting, running) = state.assistant.drafter.queue().load();
+    let ready = db && !index.chunks.is_empty() && !state.is_shutting_down();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "ready": ready,
+            "database": db,
+            "passages": index.chunks.len(),
+            "canonical_answers": index.canonicals.len(),
+            "embedder": state.assistant.pipeline.embedder.name(),
+            "models": {
+                "pl": state.assistant.drafter.generator(crate::knowledge::Lang::Pl).name,
+                "en": state.assistant.drafter.generator(crate::knowledge::Lang::En).name,
+            },
+            "queue": { "waiting": waiting, "running": running },
+            "shutting_down": state.is_shutting_down(),
+            "uptime_s": state.started.elapsed().as_secs(),
+        })),
+    )
+}
+
+pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let (waiting, running) = state.assistant.drafter.queue().load();
+    m.queue_waiting.set(waiting as i64);
+    m.queue_running.set(running as i64);
+    if let Some(mb) = crate::util::peak_rss_mb() {
+        m.peak_rss_bytes.set(mb * 1024.0 * 1024.0);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+}

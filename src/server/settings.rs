@@ -1,0 +1,98 @@
+//! `[server]` settings: where to listen, who may embed the widget, request limits, rate limits,
+//! streaming and shutdown timings. Validated once at start.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub max_message_chars: usize,
+    pub ip_requests_per_minute: u32,
+    pub ip_burst: u32,
+    pub conversation_messages_per_minute: u32,
+    pub conversation_burst: u32,
+    pub trust_forwarded_for: bool,
+    pub keepalive_s: u64,
+    pub events_poll_ms: u64,
+    pub shutdown_grace_ms: u64,
+    pub stream_checked_text: bool,
+    pub max_streams: usize,
+}
+
+impl ServerSettings {
+    /// Checks ranges and formats; the message names the key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.bind
+            .parse::<SocketAddr>()
+            .map_err(|e| ("server.bind", format!("`{}` is not an address such as 127.0.0.1:8080: {e}", self.bind)))?;
+        for o in &self.allowed_origins {
+            if !is_origin(o) {
+                return Err((
+                    "server.allowed_origins",
+                    format!("`{o}` is not an origin such as https://shop.example (scheme, host, optional port; no path)"),
+                ));
+            }
+        }
+        let ranges: [(&'static str, u64, u64, u64); 10] = [
+            ("server.max_streams", self.max_streams as u64, 1, 100_000),
+            ("server.max_body_bytes", self.max_body_bytes as u64, 1024, 1 << 20),
+            ("server.max_message_chars", self.max_message_chars as u64, 1, 20_000),
+            ("server.ip_requests_per_minute", u64::from(self.ip_requests_per_minute), 1, u64::from(u32::MAX)),
+            ("server.ip_burst", u64::from(self.ip_burst), 1, u64::from(u32::MAX)),
+            ("server.conversation_messages_per_minute", u64::from(self.conversation_messages_per_minute), 1, u64::from(u32::MAX)),
+            ("server.conversation_burst", u64::from(self.conversation_burst), 1, u64::from(u32::MAX)),
+            ("server.keepalive_s", self.keepalive_s, 1, 300),
+            ("server.events_poll_ms", self.events_poll_ms, 50, 60_000),
+            ("server.shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000),
+        ];
+        for (key, v, lo, hi) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return Err((key, format!("must be between {lo} and {hi}, got {v}")));
+            }
+        }
+        if self.max_message_chars * 4 > self.max_body_bytes {
+            return Err((
+                "server.max_body_bytes",
+                format!(
+                    "must leave room for a message of server.max_message_chars ({}) characters of up to 4 bytes each, got {}",
+                    self.max_message_chars, self.max_body_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind.parse().expect("validated at start")
+    }
+}
+
+fn is_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', ' '])
+        && rest.parse::<axum::http::uri::Authority>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for ok in ["https://shop.example", "http://127.0.0.1:8080", "https://sklep.pl:443"] {
+            assert!(is_origin(ok), "{ok}");
+        }
+        for bad in ["shop.example", "https://shop.example/", "ftp://x", "https://", "https://a b", "*"] {
+            assert!(!is_origin(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! What every request handler shares: the assistant (index, embedder, models), the store, the
+//! settings, metrics, rate limits, the notifier for new messages and the shutdown signal.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{broadcast, watch};
+
+use super::limits::Limits;
+use super::error::ApiError;
+use super::metrics::{Metrics, StreamGuard};
+use super::settings::ServerSettings;
+use crate::assistant::Assistant;
+use crate::store::{ConversationId, Store};
+
+pub struct AppState {
+    pub assistant: Arc<Assistant>,
+    pub store: Store,
+    pub settings: ServerSettings,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    /// A conversation got a new message or status (wakes its open event streams).
+    pub changed: broadcast::Sender<ConversationId>,
+    shutdown: watch::Sender<bool>,
+    pub started: Instant,
+    /// Streams open now (bounded by `server.max_streams`).
+    open_streams: Arc<AtomicUsize>,
+}
+
+/// The state as handlers hold it.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(assistant: Arc<Assistant>, store: Store, settings: ServerSettings) -> SharedState {
+        let (changed, _) = broadcast::channel(1024);
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(AppState {
+            limits: Limits::new(&settings),
+            assistant,
+            store,
+            settings,
+            metrics: Metrics::new(),
+            changed,
+            shutdown,
+            started: Instant::now(),
+            open_streams: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// A slot for one more open stream, or `busy` when `server.max_streams` are open.
+    pub fn stream_slot(&self, kind: &str) -> Result<StreamGuard, ApiError> {
+        StreamGuard::try_new(&self.metrics, &self.open_streams, self.settings.max_streams, kind)
+            .ok_or(ApiError::Busy)
+    }
+
+    /// Tells open streams that the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        let mut rx = self.shutdown.subscribe();
+        // An Err means the sender is gone, which only happens when the state is dropped.
+        let _ = rx.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Wakes the event streams of a conversation.
+    pub fn notify(&self, conversation: &ConversationId) {
+        // No receiver is fine: nobody is listening right now.
+        let _ = self.changed.send(conversation.clone());
+    }
+}

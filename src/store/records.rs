@@ -1,0 +1,289 @@
+//! What the gate decided, stored in one transaction (draft, verdict, decision, reply), the fixed
+//! handoff message, staff replies and the audit log of staff actions.
+
+use serde::Serialize;
+
+use super::conversations::ShopMessage;
+use super::{json, now_ms, ConversationId, ConversationStatus, Message, Role, SourceLink, Store, StoreError};
+use crate::assistant::{Action, Outcome, Provenance};
+
+/// One answered customer message: the gate's outcome and the sources shown with the reply.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeRecord<'a> {
+    pub customer_message: i64,
+    pub outcome: &'a Outcome,
+    pub sources: &'a [SourceLink],
+}
+
+/// A person's reply in a conversation.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffReply<'a> {
+    pub author: &'a str,
+    pub text: &'a str,
+}
+
+fn role_of(p: Provenance) -> Role {
+    match p {
+        Provenance::Canonical | Provenance::Generated => Role::Assistant,
+        Provenance::Human => Role::Staff,
+        Provenance::System => Role::System,
+    }
+}
+
+impl Store {
+    /// Stores the draft (if any), the reply and the decision with its reasons, atomically; a
+    /// handoff also moves the conversation to `waiting_staff`. Returns the reply as stored.
+    pub async fn record_outcome(
+        &self,
+        conversation: &ConversationId,
+        rec: OutcomeRecord<'_>,
+    ) -> Result<Message, StoreError> {
+        let o = rec.outcome;
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let draft_id: Option<i64> = match &o.draft {
+            Some(d) => Some(
+                sqlx::query_scalar(
+                    "INSERT INTO drafts (message_id, model, text, finish, sources_json, cited_json, canonical_id, \
+                     verdict_status, verdict_json, prompt_tokens, completion_tokens, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                )
+                .bind(rec.customer_message)
+                .bind(&d.model)
+                .bind(&d.text)
+                .bind(json(&d.finish).trim_matches('"').to_string())
+                .bind(json(&d.sources))
+                .bind(json(&d.cited))
+                .bind(d.canonical.as_ref().map(|c| c.0.clone()))
+                .bind(o.verdict.as_ref().map(|v| v.status.as_str()))
+                .bind(o.verdict.as_ref().map(json))
+                .bind(d.usage.prompt_tokens as i64)
+                .bind(d.usage.generated_tokens as i64)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?,
+            ),
+            None => None,
+        };
+        let action = o.decision.action.as_str();
+        let reply = Store::insert_message(
+            &mut *tx,
+            conversation,
+            &ShopMessage {
+                role: role_of(o.reply.provenance),
+                provenance: o.reply.provenance,
+                text: &o.reply.text,
+                reply_to: Some(rec.customer_message),
+                sources: rec.sources,
+                decision: Some(action),
+                author: None,
+            },
+        )
+        .await?;
+        let pending = matches!(o.decision.action, Action::Hold | Action::Handoff)
+            || o.decision.draft_blocked;
+        sqlx::query(
+            "INSERT INTO decisions (message_id, reply_id, draft_id, action, mode, draft_blocked, reasons_json, \
+             canonical_id, canonical_similarity, context_similarity, proposal, triage_json, timings_json, \
+             review_status, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(rec.customer_message)
+        .bind(reply.id)
+        .bind(draft_id)
+        .bind(action)
+        .bind(o.decision.mode.as_str())
+        .bind(o.decision.draft_blocked)
+        .bind(json(&o.decision.reasons))
+        .bind(o.canonical.as_ref().map(|c| c.id.0.clone()))
+        .bind(o.canonical.as_ref().map(|c| f64::from(c.similarity)))
+        .bind(o.context_similarity.map(f64::from))
+        .bind(o.proposal.as_deref())
+        .bind(json(&o.triage))
+        .bind(json(&o.timings))
+        .bind(if pending { "pending" } else { "none" })
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let status = if o.decision.action == Action::Handoff {
+            "waiting_staff"
+        } else {
+            "bot"
+        };
+        // A conversation a person has already joined stays with them.
+        sqlx::query(
+            "UPDATE conversations SET updated_ms = $1, \
+             status = CASE WHEN status = 'bot' THEN $2 ELSE status END WHERE id = $3",
+        )
+        .bind(now)
+        .bind(status)
+        .bind(&conversation.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(reply)
+    }
+
+    /// The customer asked for a person: the fixed handoff message is stored and the
+    /// conversation waits for staff (unless a person is already there).
+    pub async fn request_handoff(
+        &self,
+        conversation: &ConversationId,
+        message: &str,
+    ) -> Result<(Message, ConversationStatus), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
+                .bind(&conversation.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let status: ConversationStatus = status
+            .ok_or_else(|| StoreError::NotFound {
+                what: "conversation",
+                id: conversation.0.clone(),
+            })?
+            .parse()?;
+        let next = match status {
+            ConversationStatus::Closed => return Err(StoreError::Closed),
+            ConversationStatus::Bot => ConversationStatus::WaitingStaff,
+            other => other,
+        };
+        let m = Store::insert_message(
+            &mut *tx,
+            conversation,
+            &ShopMessage {
+                role: Role::System,
+                provenance: Provenance::System,
+                text: message,
+                reply_to: None,
+                sources: &[],
+                decision: Some("handoff"),
+                author: None,
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE conversations SET status = $1, updated_ms = $2 WHERE id = $3")
+            .bind(next.as_str())
+            .bind(now_ms())
+            .bind(&conversation.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((m, next))
+    }
+
+    /// A person answers in a conversation: the message is stored, the conversation is marked as
+    /// with staff, and the action goes to the audit log.
+    pub async fn staff_reply(
+        &self,
+        conversation: &ConversationId,
+        reply: StaffReply<'_>,
+    ) -> Result<Message, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
+                .bind(&conversation.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match status.as_deref() {
+            None => {
+                return Err(StoreError::NotFound {
+                    what: "conversation",
+                    id: conversation.0.clone(),
+                })
+            }
+            Some("closed") => return Err(StoreError::Closed),
+            Some(_) => {}
+        }
+        let m = Store::insert_message(
+            &mut *tx,
+            conversation,
+            &ShopMessage {
+                role: Role::Staff,
+                provenance: Provenance::Human,
+                text: reply.text,
+                reply_to: None,
+                sources: &[],
+                decision: None,
+                author: Some(reply.author),
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE conversations SET status = 'staff', updated_ms = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(&conversation.0)
+            .execute(&mut *tx)
+            .await?;
+        audit_in(
+            &mut *tx,
+            reply.author,
+            "staff_reply",
+            Some(conversation),
+            &serde_json::json!({ "message_id": m.id, "chars": reply.text.chars().count() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    /// Records a staff action in the audit log.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        conversation: Option<&ConversationId>,
+        detail: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        audit_in(self.pool(), actor, action, conversation, detail).await
+    }
+
+    /// Audit events, newest first: (actor, action, conversation, detail JSON).
+    pub async fn audit_events(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, Option<String>, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT actor, action, conversation_id, detail_json FROM audit_events ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The decision stored for a customer message: (action, review status, verdict status).
+    pub async fn decision_for(
+        &self,
+        customer_message: i64,
+    ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.action, d.review_status, dr.verdict_status FROM decisions d \
+             LEFT JOIN drafts dr ON dr.id = d.draft_id WHERE d.message_id = $1 ORDER BY d.id DESC LIMIT 1",
+        )
+        .bind(customer_message)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}
+
+async fn audit_in<'e, E>(
+    executor: E,
+    actor: &str,
+    action: &str,
+    conversation: Option<&ConversationId>,
+    detail: &impl Serialize,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO audit_events (at_ms, actor, action, conversation_id, detail_json) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(now_ms())
+    .bind(actor)
+    .bind(action)
+    .bind(conversation.map(|c| c.0.clone()))
+    .bind(json(detail))
+    .execute(executor)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Store tests on a real SQLite file in a temporary directory.
+
+use super::*;
+use crate::assistant::SlotValues;
+use crate::knowledge::Lang;
+
+fn settings() -> StoreSettings {
+    StoreSettings {
+        path: String::new(),
+        max_connections: 2,
+        busy_timeout_ms: 5000,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn conversations_are_opened_only_with_their_token() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings()).await.unwrap();
+        let mut ctx = SlotValues::new();
+        ctx.insert("customer_name".into(), "Anna".into());
+        let a = store.create_conversation(Some(Lang::Pl), &ctx).await.unwrap();
+        let b = store.create_conversation(None, &SlotValues::new()).await.unwrap();
+        assert_ne!(a.conversation.id, b.conversation.id);
+        assert_ne!(a.token, b.token);
+        let got = store.authenticate(&a.conversation.id.0, &a.token).await.unwrap();
+        assert_eq!(got.lang, Some(Lang::Pl));
+        assert_eq!(got.context.get("customer_name").map(String::as_str), Some("Anna"));
+        assert_eq!(got.status, ConversationStatus::Bot);
+        // Another conversation's token, a changed token and an unknown id are all refused.
+        for (id, token) in [
+            (&a.conversation.id.0, &b.token),
+            (&a.conversation.id.0, &format!("{}x", a.token)),
+            (&"c_nope".to_string(), &a.token),
+        ] {
+            assert!(matches!(
+                store.authenticate(id, token).await,
+                Err(StoreError::Unauthorized)
+            ));
+        }
+    });
+}
+
+#[test]
+fn acknowledged_messages_survive_reopening_and_closed_conversations_refuse_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let (id, first) = rt().block_on(async {
+        let store = Store::open(&path, &settings()).await.unwrap();
+        let c = store.create_conversation(None, &SlotValues::new()).await.unwrap();
+        let id = c.conversation.id;
+        let m = store
+            .add_customer_message(&id, "Ile kosztuje dostawa?", &SlotValues::new())
+            .await
+            .unwrap();
+        // No close(): the process could die here; the commit is on disk already.
+        (id, m)
+    });
+    rt().block_on(async {
+        let store = Store::open(&path, &settings()).await.unwrap();
+        let all = store.messages_after(&id, 0).await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0], first);
+        assert_eq!(all[0].role, Role::Customer);
+        let (handoff, status) = store.request_handoff(&id, "Łączę z konsultantem.").await.unwrap();
+        assert_eq!(status, ConversationStatus::WaitingStaff);
+        assert_eq!(handoff.role, Role::System);
+        let staff = store
+            .staff_reply(&id, StaffReply { author: "ewa", text: "Dzień dobry, tu Ewa." })
+            .await
+            .unwrap();
+        assert_eq!(store.conversation(&id.0).await.unwrap().status, ConversationStatus::Staff);
+        assert_eq!(store.messages_after(&id, handoff.id).await.unwrap(), vec![staff.clone()]);
+        let audit = store.audit_events(10).await.unwrap();
+        assert_eq!(audit[0].0, "ewa");
+        assert_eq!(audit[0].1, "staff_reply");
+        store.set_status(&id, ConversationStatus::Closed).await.unwrap();
+        assert!(matches!(
+            store.add_customer_message(&id, "halo?", &SlotValues::new()).await,
+            Err(StoreError::Closed)
+        ));
+        // Feedback still works after closing; a second score replaces the first.
+        store.set_csat(&id, 2, None).await.unwrap();
+        store.set_csat(&id, 5, Some("dzięki")).await.unwrap();
+        assert_eq!(store.conversation(&id.0).await.unwrap().csat, Some(5));
+        // Thumbs go on the shop's messages only.
+        store.add_thumb(&id, staff.id, true).await.unwrap();
+        assert!(store.add_thumb(&id, first.id, true).await.is_err());
+    });
+}
+
+#[test]
+fn a_database_from_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    rt().block_on(async {
+        let store = Store::open(&path, &settings()).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99, 'future', TRUE, x'00', 0)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        let err = Store::open(&path, &settings()).await.unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    });
+}

@@ -1,0 +1,437 @@
+//! The chat widget in a real browser: `concord serve` on the demo knowledge base, headless Chromium
+//! on a phone-sized screen driven through chromedriver (fantoccini). Ask, get a cited answer as
+//! text, reload the page, and the conversation is still there.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::common;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "chromedriver";
+const INSTALL_HINT: &str = "install the Debian packages `chromium chromium-driver` (.ci/run installs them)";
+/// Loading the embedder and the generator comes before `listening on`.
+const SERVER_READY: Duration = Duration::from_secs(300);
+const DRIVER_READY: Duration = Duration::from_secs(30);
+/// Generation on two CPU cores, possibly behind other tests' work.
+const ANSWER: Duration = Duration::from_secs(240);
+const UI: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(250);
+const QUESTION: &str = "Ile kosztuje dostawa do paczkomatu?";
+/// Phone-sized (a Pixel 7 in CSS pixels): below the widget's 480px breakpoint, so full screen.
+const PHONE: (u32, u32) = (412, 915);
+
+/// Kills the server and chromedriver when the test ends, also when it panics.
+struct Children(Vec<(&'static str, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (name, child) in &mut self.0 {
+            if let Err(e) = child.kill() {
+                eprintln!("could not kill {name}: {e}");
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local address").port()
+}
+
+fn artefacts() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp; keep the screenshots beside it, in <target>/test-artefacts.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent (the target directory)")
+        .join("test-artefacts");
+    fs_err::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts `concord serve` on the demo index with a fresh database; returns it, its stdout and
+/// the temporary directory of the database.
+fn spawn_server(data_dir: &Path) -> (Child, ChildStdout, tempfile::TempDir) {
+    let db = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("CONCORD__MODELS__DIR", common::repo().join("models"))
+        .env("CONCORD__STORE__PATH", db.path().join("concord.db"))
+        .env("CONCORD__LOG__FILTER", "concord=warn")
+        .current_dir(common::repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the concord binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    (child, stdout, db)
+}
+
+/// Reads the server's stdout until `listening on http://...`; the reader thread then keeps
+/// draining it so the server never blocks on a full pipe.
+fn wait_listening(server: &mut Child, stdout: ChildStdout) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line.clone()).is_err() {
+                eprintln!("[concord] {line}");
+            }
+        }
+    });
+    let deadline = Instant::now() + SERVER_READY;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                if let Some(url) = line.trim().strip_prefix("listening on ") {
+                    return url.trim_end_matches('/').to_string();
+                }
+                eprintln!("[concord] {line}");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("concord serve closed its stdout before `listening on` (see its stderr above)")
+            }
+        }
+        if let Some(status) = server.try_wait().expect("server status") {
+            panic!("concord serve exited with {status} before `listening on` (see its stderr above)");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "concord serve did not print `listening on` within {SERVER_READY:?}"
+        );
+    }
+}
+
+fn spawn_chromedriver(port: u16) -> Child {
+    Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{CHROMEDRIVER}` ({e}): {INSTALL_HINT}"))
+}
+
+async fn wait_driver(driver: &mut Child, url: &str) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + DRIVER_READY;
+    loop {
+        if let Ok(r) = http.get(format!("{url}/status")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        if let Some(status) = driver.try_wait().expect("chromedriver status") {
+            panic!("chromedriver exited with {status} before it answered /status");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not answer {url}/status within {DRIVER_READY:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connect(driver_url: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     format!("--window-size={},{}", PHONE.0, PHONE.1)],
+            // Desktop Chromium keeps windows at least 500px wide, so --window-size alone gives a
+            // 500px viewport, above the widget's phone breakpoint; emulation gives the real size.
+            "mobileEmulation": {"deviceMetrics": {"width": PHONE.0, "height": PHONE.1, "pixelRatio": 1.0}},
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(driver_url)
+        .await
+        .unwrap_or_else(|e| panic!("chromedriver creates a Chromium session ({e}); {INSTALL_HINT}"))
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Polls `script` until it returns something truthy (not null/false/empty), or panics with
+/// `what` and the last value.
+async fn poll(client: &Client, what: &str, timeout: Duration, script: &str) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let v = js(client, script).await;
+        let ready = !matches!(&v, Value::Null | Value::Bool(false))
+            && v.as_array().is_none_or(|a| !a.is_empty());
+        if ready {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {timeout:?}; last value {v}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let path = artefacts().join(name);
+    fs_err::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// The messages in the widget: role, id, text (of the text element only) and source links.
+const MESSAGES: &str = r#"
+return Array.from(document.querySelectorAll('[data-concord="message"]')).map(function (b) {
+  var t = b.querySelector('[data-concord="text"]');
+  return {
+    role: b.getAttribute('data-role'),
+    id: b.getAttribute('data-message-id'),
+    provisional: b.hasAttribute('data-provisional'),
+    text: t ? t.textContent : null,
+    links: Array.from(b.querySelectorAll('[data-concord="sources"] a')).map(function (a) {
+      return {href: a.getAttribute('href'), text: a.textContent, target: a.getAttribute('target'),
+              rel: a.getAttribute('rel')};
+    })
+  };
+});"#;
+
+/// The first final assistant answer with text and an http(s) source link, if any; an error
+/// notice from the widget (busy, network...) ends the wait at once.
+const ANSWERED: &str = r#"
+var err = document.querySelector('[data-concord="notice"].concord-notice--error');
+if (err) return {error: err.textContent};
+var found = null;
+document.querySelectorAll('[data-concord="message"][data-role="assistant"][data-message-id]').forEach(function (b) {
+  var t = b.querySelector('[data-concord="text"]');
+  var ok = Array.from(b.querySelectorAll('[data-concord="sources"] a')).some(function (a) {
+    return /^https?:\/\//.test(a.getAttribute('href') || '');
+  });
+  if (!found && t && t.textContent.trim() && ok) found = {id: b.getAttribute('data-message-id')};
+});
+return found;"#;
+
+/// Every element inside the chat log is the widget's own: a known tag with a `concord-` class
+/// (or an icon's svg/path); server text never became markup.
+const FOREIGN_ELEMENTS: &str = r#"
+var bad = [];
+document.querySelectorAll('[data-concord="log"] *').forEach(function (n) {
+  var tag = n.tagName.toLowerCase();
+  var own = (n.getAttribute('class') || '').split(/\s+/).some(function (c) { return c.indexOf('concord-') === 0; });
+  var inSources = !!n.closest('[data-concord="sources"] li');
+  var ok = (own && ['div', 'p', 'span', 'ul', 'button', 'svg'].indexOf(tag) >= 0)
+    || (tag === 'path' && n.parentNode.tagName.toLowerCase() === 'svg')
+    || (inSources && (tag === 'li' || tag === 'a' || tag === 'span'));
+  if (!ok) bad.push(n.outerHTML.slice(0, 200));
+});
+document.querySelectorAll('[data-concord="message"] [data-concord="text"]').forEach(function (t) {
+  if (t.childElementCount) bad.push('markup in message text: ' + t.innerHTML.slice(0, 200));
+});
+return bad;"#;
+
+async fn open_widget(client: &Client) {
+    let launcher = client
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css(r#"[data-concord="launcher"]"#))
+        .await
+        .expect("the widget adds its launcher button to the page");
+    let window = client
+        .find(Locator::Css(r#"[data-concord="window"]"#))
+        .await
+        .expect("the widget has a chat window");
+    if !window.is_displayed().await.unwrap() {
+        launcher.click().await.expect("click the launcher");
+    }
+    poll(
+        client,
+        "the chat window opens",
+        UI,
+        r#"var w = document.querySelector('[data-concord="window"]'); return !w.hidden && w.getClientRects().length > 0;"#,
+    )
+    .await;
+}
+
+/// The test proper; `run` closes the WebDriver session whatever happens here.
+async fn widget_flow(client: Client, base: String) {
+    client.goto(&format!("{base}/")).await.expect("open the shop page");
+    assert_eq!(
+        client.title().await.unwrap(),
+        "Polna Półka — dom, kuchnia i ogród",
+        "`/` serves the demo shop page"
+    );
+    client
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css(r#"[data-concord="launcher"]"#))
+        .await
+        .expect("the widget adds its launcher button to the page");
+    let hidden = js(
+        &client,
+        r#"var w = document.querySelector('[data-concord="window"]'); return w ? w.hidden : 'no window';"#,
+    )
+    .await;
+    assert_eq!(hidden, json!(true), "the chat window starts closed");
+    open_widget(&client).await;
+
+    // widget.css was loaded (the page's CSP allows it) and the window is full screen on a phone
+    let layout = js(
+        &client,
+        r#"var l = document.querySelector('[data-concord="launcher"]');
+           var r = document.querySelector('[data-concord="window"]').getBoundingClientRect();
+           return {launcher: getComputedStyle(l).position, width: r.width, vw: window.innerWidth,
+                   focus: document.activeElement.getAttribute('data-concord')};"#,
+    )
+    .await;
+    assert_eq!(layout["launcher"], "fixed", "widget.css styles the launcher: {layout}");
+    let vw = layout["vw"].as_f64().unwrap();
+    assert_eq!(vw, f64::from(PHONE.0), "the viewport is phone-sized: {layout}");
+    assert!(
+        (layout["width"].as_f64().unwrap() - vw).abs() < 1.0,
+        "the window is full screen on a phone: {layout}"
+    );
+    assert_eq!(layout["focus"], "input", "focus moves into the window on open: {layout}");
+
+    // EU AI Act art. 50: the customer is told first that this is an AI, and that a person can take over
+    let disclosure = client
+        .find(Locator::Css(r#"[data-concord="disclosure"]"#))
+        .await
+        .expect("the window has an AI disclosure");
+    assert!(disclosure.is_displayed().await.unwrap(), "the AI disclosure is visible");
+    let said = disclosure.text().await.unwrap();
+    assert!(
+        said.to_lowercase().contains("asystent") && said.contains("AI"),
+        "the disclosure says it is an AI assistant: {said:?}"
+    );
+    assert!(
+        said.contains("konsultant") || said.contains("człowie"),
+        "the disclosure says a person can take over: {said:?}"
+    );
+
+    let input = client
+        .find(Locator::Css(r#"[data-concord="input"]"#))
+        .await
+        .expect("the window has a message input");
+    input.send_keys(QUESTION).await.unwrap();
+    input.send_keys(&Key::Enter).await.unwrap();
+
+    let answered = poll(&client, "a cited assistant answer", ANSWER, ANSWERED).await;
+    assert!(
+        answered.get("error").is_none(),
+        "the widget showed an error instead of an answer: {answered}; messages: {}",
+        js(&client, MESSAGES).await
+    );
+    let before = js(&client, MESSAGES).await;
+    let messages = before.as_array().unwrap();
+    eprintln!("messages: {before:#}");
+    let customer: Vec<&Value> = messages.iter().filter(|m| m["role"] == "customer").collect();
+    assert_eq!(customer.len(), 1, "one customer message: {before}");
+    assert_eq!(customer[0]["text"], QUESTION, "the question is shown as typed");
+    assert!(customer[0]["id"].is_string(), "the stored question has its id: {before}");
+    let answer = messages
+        .iter()
+        .find(|m| m["id"] == answered["id"])
+        .expect("the answer is in the list");
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        text.chars().any(|c| c.is_ascii_digit()),
+        "the answer about parcel-locker delivery names a price: {text:?}"
+    );
+    assert!(
+        messages.iter().all(|m| !m["provisional"].as_bool().unwrap()),
+        "no provisional bubble is left once the answer is final: {before}"
+    );
+    for link in answer["links"].as_array().unwrap() {
+        let href = link["href"].as_str().unwrap();
+        assert!(
+            href.starts_with("https://") || href.starts_with("http://"),
+            "only http(s) sources are links: {link}"
+        );
+        assert_eq!(link["target"], "_blank", "sources open in a new tab: {link}");
+        assert_eq!(link["rel"], "noopener noreferrer", "sources carry rel=noopener: {link}");
+        assert!(!link["text"].as_str().unwrap().trim().is_empty(), "a link has its title: {link}");
+    }
+    let foreign = js(&client, FOREIGN_ELEMENTS).await;
+    assert_eq!(foreign, json!([]), "message text was rendered as text, never as markup");
+    screenshot(&client, "browser-widget-answer.png").await;
+
+    // a reload keeps the conversation (localStorage + GET /api/conversations/{id})
+    client.refresh().await.expect("reload the page");
+    open_widget(&client).await;
+    let restored_script = format!(
+        r#"var m = document.querySelector('[data-concord="message"][data-message-id="{}"]');
+           return m && m.querySelector('[data-concord="text"]').textContent.length > 0;"#,
+        answered["id"].as_str().unwrap()
+    );
+    poll(&client, "the answer is restored after a reload", UI, &restored_script).await;
+    let after = js(&client, MESSAGES).await;
+    let strip = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["id"].is_string())
+            .map(|m| json!({"role": m["role"], "id": m["id"], "text": m["text"], "links": m["links"]}))
+            .collect()
+    };
+    assert_eq!(
+        strip(&after),
+        strip(&before),
+        "after a reload the same question and answer are shown"
+    );
+    let foreign = js(&client, FOREIGN_ELEMENTS).await;
+    assert_eq!(foreign, json!([]), "restored text was rendered as text, never as markup");
+    screenshot(&client, "browser-widget-reload.png").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn widget_answers_with_sources_and_survives_a_reload() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: {INSTALL_HINT}"
+    );
+    let (dir, _cfg, _index) = tokio::task::block_in_place(common::demo_index);
+    let (server, stdout, _db) = spawn_server(dir.path());
+    let mut children = Children(vec![("concord serve", server)]);
+
+    let port = free_port();
+    children.0.push(("chromedriver", spawn_chromedriver(port)));
+    let driver_url = format!("http://127.0.0.1:{port}");
+    wait_driver(&mut children.0[1].1, &driver_url).await;
+
+    let base = tokio::task::block_in_place(|| wait_listening(&mut children.0[0].1, stdout));
+    let client = connect(&driver_url).await;
+
+    // the flow runs as its own task so that a panic in it still lets us close the session
+    let outcome = tokio::spawn(widget_flow(client.clone(), base)).await;
+    if let Err(e) = client.close().await {
+        eprintln!("closing the WebDriver session: {e}");
+    }
+    drop(children);
+    match outcome {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the browser flow did not finish: {e}"),
+    }
+}

@@ -1,0 +1,627 @@
+//! The chat service on a real loopback socket with the real models and the whole demo knowledge
+//! base: conversations, streamed answers, handoffs with a person's reply arriving live, feedback,
+//! bad input, limits, headers, health and metrics; and `concord serve` stopping gracefully.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use concord::answer::Drafter;
+use concord::assistant::Assistant;
+use concord::server::{AppState, SharedState};
+use concord::store::Store;
+use concord::{Config, Pipeline};
+use serde_json::{json, Value};
+
+use crate::common;
+
+/// One in-process server per test process, shared by the tests (each uses its own
+/// conversations). Limits are raised so that tests do not throttle each other; the limits
+/// themselves are tested on a second app with tight settings.
+struct TestServer {
+    rt: tokio::runtime::Runtime,
+    base: String,
+    state: SharedState,
+    config: Config,
+    _db: tempfile::TempDir,
+}
+
+fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (_dir, cfg, _) = common::demo_index();
+        let db = tempfile::tempdir().unwrap();
+        let mut config = cfg.clone();
+        config.store.path = db.path().join("concord.db").to_string_lossy().into_owned();
+        config.server.ip_requests_per_minute = 1_000_000;
+        config.server.ip_burst = 100_000;
+        config.server.conversation_messages_per_minute = 10_000;
+        config.server.conversation_burst = 1_000;
+        config.server.events_poll_ms = 200;
+        let assistant = Assistant::new(
+            Pipeline::open(&config).expect("pipeline opens on the demo index"),
+            Drafter::from_config(&config, None).expect("generation models load"),
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (state, base) = rt.block_on(async {
+            let store = Store::open(&config.store_path(), &config.store).await.unwrap();
+            let state = AppState::new(Arc::new(assistant), store, config.server.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(concord::server::serve(
+                state.clone(),
+                listener,
+                std::future::pending(),
+            ));
+            (state, base)
+        });
+        TestServer {
+            rt,
+            base,
+            state,
+            config,
+            _db: db,
+        }
+    })
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap()
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+struct Sse {
+    event: String,
+    data: Value,
+    id: Option<String>,
+}
+
+/// Parses complete events from `buf`, leaving a trailing partial event in it.
+fn parse_sse(buf: &mut String) -> Vec<Sse> {
+    let mut out = Vec::new();
+    let normalized = buf.replace("\r\n", "\n");
+    let mut rest = normalized.as_str();
+    while let Some(end) = rest.find("\n\n") {
+        let block = &rest[..end];
+        rest = &rest[end + 2..];
+        let (mut event, mut data, mut id) = (String::from("message"), String::new(), None);
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_string());
+            }
+        }
+        if !data.is_empty() {
+            let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+            out.push(Sse { event, data, id });
+        }
+    }
+    *buf = rest.to_string();
+    out
+}
+
+/// Reads an SSE response until `done` says so, the stream ends, or `timeout`.
+async fn read_sse(
+    resp: reqwest::Response,
+    timeout: Duration,
+    done: impl Fn(&[Sse]) -> bool,
+) -> Vec<Sse> {
+    use futures_util::StreamExt;
+    let deadline = Instant::now() + timeout;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    while !done(&events) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(Ok(bytes))) => {
+                buf.push_str(std::str::from_utf8(&bytes).expect("SSE is UTF-8 (whole chunks)"));
+                events.extend(parse_sse(&mut buf));
+            }
+            Ok(Some(Err(e))) => panic!("stream failed: {e}"),
+            Ok(None) => break,
+            Err(_) => panic!("no complete answer within {timeout:?}; got {events:?}"),
+        }
+    }
+    events
+}
+
+async fn start(c: &reqwest::Client, body: Value) -> (String, String) {
+    let r = c
+        .post(format!("{}/api/conversations", server().base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    (
+        v["conversation_id"].as_str().unwrap().to_string(),
+        v["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Sends a message and reads its stream to the end.
+async fn ask(c: &reqwest::Client, id: &str, token: &str, text: &str) -> Vec<Sse> {
+    let r = c
+        .post(format!("{}/api/conversations/{id}/messages", server().base))
+        .bearer_auth(token)
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    read_sse(r, Duration::from_secs(300), |_| false).await
+}
+
+async fn history(c: &reqwest::Client, id: &str, token: &str) -> Value {
+    let r = c
+        .get(format!("{}/api/conversations/{id}", server().base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn names(events: &[Sse]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+#[test]
+fn a_polish_question_streams_a_checked_answer_with_sources_and_is_stored() {
+    let s = server();
+    s.rt.block_on(async {
+        let c = client();
+        let (id, token) = start(&c, json!({"lang": "pl", "context": {"customer_name": "Anna"}})).await;
+        let events = ask(&c, &id, &token, "Ile kosztuje dostawa do paczkomatu?").await;
+        let kinds = names(&events);
+        assert_eq!(kinds[0], "accepted", "{kinds:?}");
+        assert_eq!(*kinds.last().unwrap(), "final", "{events:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "final").count(), 1);
+        assert!(kinds.contains(&"queued"), "{kinds:?}");
+        let accepted = events[0].data["message_id"].as_i64().unwrap();
+        let fin = &events.last().unwrap().data;
+        let decision = fin["decision"].as_str().unwrap();
+        assert!(["send", "send_canonical"].contains(&decision), "{fin}");
+        let provenance = fin["provenance"].as_str().unwrap();
+        assert_eq!(provenance, if decision == "send" { "generated" } else { "canonical" });
+        let text = fin["text"].as_str().unwrap();
+        assert!(text.chars().any(|c| c.is_ascii_digit()), "a price: {text}");
+        let sources = fin["sources"].as_array().expect("sources");
+        assert!(!sources.is_empty(), "{fin}");
+        assert!(sources
+            .iter()
+            .all(|s| s["url"].as_str().is_some_and(|u| u.starts_with("https://"))));
+        // Streamed pieces are only text that passed the checker; when the draft is sent, they
+        // are a prefix of what was sent.
+        let streamed: String = events
+            .iter()
+            .filter(|e| e.event == "token")
+            .map(|e| e.data["text"].as_str().unwrap())
+            .collect();
+        if decision == "send" {
+            assert!(text.starts_with(streamed.trim_end()), "{streamed:?} vs {text:?}");
+        }
+        let h = history(&c, &id, &token).await;
+        let msgs = h["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 2, "{h}");
+        assert_eq!(msgs[0]["id"].as_i64(), Some(accepted));
+        assert_eq!(msgs[0]["role"], "customer");
+        assert_eq!(msgs[0]["text"], "Ile kosztuje dostawa do paczkomatu?");
+        assert_eq!(msgs[1]["id"], fin["message_id"]);
+        assert_eq!(msgs[1]["text"], fin["text"]);
+        assert_eq!(msgs[1]["role"], "assistant");
+        // The decision, draft and verdict are kept for the console.
+        let (action, _review, _verdict) = s
+            .state
+            .store
+            .decision_for(accepted)
+            .await
+            .unwrap()
+            .expect("a decision is stored");
+        assert_eq!(action, decision);
+    });
+}
+
+#[test]
+fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
+    let s = server();
+    s.rt.block_on(async {
+        let c = client();
+        let (id, token) = start(&c, json!({"lang": "pl"})).await;
+        let events = ask(&c, &id, &token, "Chcę rozmawiać z konsultantem, nie z botem").await;
+        assert_eq!(names(&events), vec!["accepted", "handoff"], "{events:?}");
+        let handoff = &events[1].data;
+        assert_eq!(handoff["reason"], "human_request");
+        assert!(!handoff["text"].as_str().unwrap().is_empty());
+        let last = handoff["message_id"].as_i64().unwrap();
+        assert_eq!(history(&c, &id, &token).await["status"], "waiting_staff");
+
+        // The customer's widget listens; a person replies from another process (the CLI on the
+        // same database), which the stream finds by polling.
+        let resp = c
+            .get(format!("{}/api/conversations/{id}/events?after={last}", s.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let reply = tokio::task::spawn_blocking({
+            let (id, db) = (id.clone(), s.config.store_path());
+            move || {
+                Command::new(env!("CARGO_BIN_EXE_concord"))
+                    .args(["staff", "reply", &id, "Dzień dobry, tu Ewa. W czym mogę pomóc?", "--author", "Ewa"])
+                    .env("CONCORD__STORE__PATH", db)
+                    .env("CONCORD__LOG__FILTER", "concord=warn")
+                    .current_dir(common::repo())
+                    .output()
+                    .unwrap()
+            }
+        });
+        let live = read_sse(resp, Duration::from_secs(60), |ev| {
+            ev.iter().any(|e| e.event == "message" && e.data["role"] == "staff")
+                && ev.iter().any(|e| e.event == "status")
+        })
+        .await;
+        let out = reply.await.unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let staff = live.iter().find(|e| e.event == "message").unwrap();
+        assert_eq!(staff.data["text"], "Dzień dobry, tu Ewa. W czym mogę pomóc?");
+        assert_eq!(staff.data["provenance"], "human");
+        assert_eq!(staff.data["author"], "Ewa");
+        assert_eq!(staff.id.as_deref(), Some(staff.data["id"].to_string().as_str()));
+        let status = live.iter().find(|e| e.event == "status").unwrap();
+        assert_eq!(status.data["status"], "staff");
+
+        // With a person in the conversation the assistant stays quiet.
+        let events = ask(&c, &id, &token, "Ile kosztuje dostawa?").await;
+        assert_eq!(names(&events), vec!["accepted", "handoff"]);
+        assert!(events[1].data["message_id"].is_null());
+        let h = history(&c, &id, &token).await;
+        let roles: Vec<&str> = h["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, vec!["customer", "system", "staff", "customer"]);
+    });
+}
+
+#[test]
+fn the_person_button_feedback_and_closing() {
+    let s = server();
+    s.rt.block_on(async {
+        let c = client();
+        let (id, token) = start(&c, json!({"lang": "en"})).await;
+        let events = ask(&c, &id, &token, "How long does delivery take?").await;
+        let fin = events.last().unwrap();
+        assert_eq!(fin.event, "final", "{events:?}");
+        let answer = fin.data["message_id"].as_i64().unwrap();
+        let url = |p: &str| format!("{}/api/conversations/{id}/{p}", s.base);
+        let r = c.post(url("feedback")).bearer_auth(&token).json(&json!({"message_id": answer, "thumb": "up"})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        // A thumb on the customer's own message, a csat out of range, both at once: refused.
+        for bad in [
+            json!({"message_id": events[0].data["message_id"], "thumb": "up"}),
+            json!({"csat": 6}),
+            json!({"csat": 4, "thumb": "down", "message_id": answer}),
+            json!({}),
+        ] {
+            let r = c.post(url("feedback")).bearer_auth(&token).json(&bad).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{bad}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["code"], "invalid_feedback", "{bad}");
+        }
+        let r = c.post(url("handoff")).bearer_auth(&token).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "waiting_staff");
+        assert_eq!(v["message"]["role"], "system");
+        let r = c.post(url("close")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = c.post(url("feedback")).bearer_auth(&token).json(&json!({"csat": 5, "comment": "Quick and clear"})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let r = c.post(url("messages")).bearer_auth(&token).json(&json!({"text": "one more thing"})).send().await.unwrap();
+        assert_eq!(r.status(), 409);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "conversation_closed");
+        let h = history(&c, &id, &token).await;
+        assert_eq!(h["status"], "closed");
+        assert_eq!(h["csat"], 5);
+        assert_eq!(h["messages"].as_array().unwrap().len(), 3, "{h}");
+    });
+}
+
+#[test]
+fn bad_requests_get_a_code_and_a_message_and_lose_nothing() {
+    let s = server();
+    s.rt.block_on(async {
+        let c = client();
+        let (id, token) = start(&c, json!({})).await;
+        let (other, other_token) = start(&c, json!({})).await;
+        let msg_url = format!("{}/api/conversations/{id}/messages", s.base);
+        let check = |r: reqwest::Response, status: u16, code: &'static str| async move {
+            assert_eq!(r.status(), status, "expected {code}");
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["code"], code, "{v}");
+            let message = v["message"].as_str().unwrap();
+            assert!(!message.is_empty());
+            assert!(!message.contains("sqlx") && !message.contains("src/"), "{message}");
+        };
+        let body = json!({"text": "Ile kosztuje dostawa?"});
+        check(c.post(&msg_url).json(&body).send().await.unwrap(), 401, "unauthorized").await;
+        check(c.post(&msg_url).bearer_auth(&other_token).json(&body).send().await.unwrap(), 401, "unauthorized").await;
+        check(c.post(&msg_url).bearer_auth("t_guess").json(&body).send().await.unwrap(), 401, "unauthorized").await;
+        check(
+            c.post(&msg_url).bearer_auth(&token).header("content-type", "application/json").body("{\"text\": ").send().await.unwrap(),
+            400,
+            "invalid_request",
+        )
+        .await;
+        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": "hi", "extra": 1})).send().await.unwrap(), 400, "invalid_request").await;
+        check(c.post(&msg_url).bearer_auth(&token).body("text=hi").send().await.unwrap(), 415, "unsupported_media_type").await;
+        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": "   "})).send().await.unwrap(), 400, "invalid_message").await;
+        let long = "a".repeat(s.config.server.max_message_chars + 1);
+        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": long})).send().await.unwrap(), 400, "invalid_message").await;
+        let huge = "a".repeat(s.config.server.max_body_bytes + 10);
+        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": huge})).send().await.unwrap(), 413, "payload_too_large").await;
+        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": "hi", "context": {"Bad Key": "x"}})).send().await.unwrap(), 400, "invalid_request").await;
+        check(c.post(format!("{}/api/conversations", s.base)).json(&json!({"lang": "de"})).send().await.unwrap(), 400, "invalid_request").await;
+        check(c.get(format!("{}/api/nothing", s.base)).send().await.unwrap(), 404, "not_found").await;
+        check(c.delete(format!("{}/api/conversations", s.base)).send().await.unwrap(), 405, "method_not_allowed").await;
+        // Nothing was stored by the refused requests; both conversations are empty and usable.
+        for (i, t) in [(&id, &token), (&other, &other_token)] {
+            assert_eq!(history(&c, i, t).await["messages"], json!([]));
+        }
+    });
+}
+
+#[test]
+fn rate_limits_cors_and_security_headers() {
+    let s = server();
+    s.rt.block_on(async {
+        // A second app on the same assistant with tight limits and one allowed origin.
+        let mut settings = s.config.server.clone();
+        settings.ip_requests_per_minute = 60;
+        settings.ip_burst = 3;
+        settings.allowed_origins = vec!["https://polnapolka.example".into()];
+        let db = tempfile::tempdir().unwrap();
+        let store = Store::open(&db.path().join("db.sqlite"), &s.config.store).await.unwrap();
+        let state = AppState::new(s.state.assistant.clone(), store, settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(concord::server::serve(state, listener, std::future::pending()));
+        let c = client();
+        let start = || c.post(format!("{base}/api/conversations")).json(&json!({})).send();
+        for _ in 0..3 {
+            assert_eq!(start().await.unwrap().status(), 201);
+        }
+        let r = start().await.unwrap();
+        assert_eq!(r.status(), 429);
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry));
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "rate_limited");
+        // Health and assets are not rate limited.
+        assert_eq!(c.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+
+        let page = c.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let h = page.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h.contains_key("x-request-id"));
+        let html = page.text().await.unwrap();
+        assert!(html.contains("src=\"/widget.js\""), "the demo page embeds the widget with one tag");
+        let js = c.get(format!("{base}/widget.js")).send().await.unwrap();
+        assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        assert_eq!(js.headers()["cross-origin-resource-policy"], "cross-origin");
+        assert!(js.text().await.unwrap().contains("/api/conversations"));
+
+        // CORS: the configured origin may call the API, another may not.
+        let preflight = |origin: &'static str| {
+            c.request(reqwest::Method::OPTIONS, format!("{base}/api/conversations"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type")
+                .send()
+        };
+        let ok = preflight("https://polnapolka.example").await.unwrap();
+        assert_eq!(ok.headers()["access-control-allow-origin"], "https://polnapolka.example");
+        let no = preflight("https://evil.example").await.unwrap();
+        assert!(!no.headers().contains_key("access-control-allow-origin"));
+        server.abort();
+    });
+}
+
+#[test]
+fn health_readiness_and_metrics() {
+    let s = server();
+    s.rt.block_on(async {
+        let c = client();
+        let r = c.get(format!("{}/healthz", s.base)).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "ok");
+        let r = c.get(format!("{}/readyz", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["ready"], true);
+        assert!(v["passages"].as_u64().unwrap() > 100, "{v}");
+        let (id, token) = start(&c, json!({"lang": "en"})).await;
+        let events = ask(&c, &id, &token, "Do you ship to Germany?").await;
+        let decision = events.last().unwrap().data["decision"].as_str().unwrap_or("handoff").to_string();
+        let text = c.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+        for needle in [
+            "concord_http_requests_total{",
+            "route=\"/api/conversations/{id}/messages\"",
+            "concord_generation_queue_waiting",
+            "concord_time_to_queued_seconds_count",
+            "concord_process_peak_rss_bytes",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+        assert!(text.contains(&format!("concord_decisions_total{{kind=\"{decision}\"}}")), "{text}");
+        // Customer text never reaches metrics.
+        assert!(!text.contains("Germany"));
+    });
+}
+
+/// Kills the child on drop (also when the test fails).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the `concord` binary with `args` and waits for its `listening on` line; returns the
+/// child, the base URL and what it printed before.
+fn spawn_serving(
+    args: &[&str],
+    data: &std::path::Path,
+    db: &std::path::Path,
+) -> (Killed, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("CONCORD__MODELS__DIR", common::repo().join("models"))
+        .env("CONCORD__STORE__PATH", db)
+        .env("CONCORD__LOG__FILTER", "concord=warn")
+        .current_dir(common::repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                let _ = tx.send(Ok((addr.trim().to_string(), lines.join("\n"))));
+            }
+            lines.push(line);
+        }
+        let _ = tx.send(Err(lines.join("\n")));
+    });
+    match rx.recv_timeout(Duration::from_secs(600)) {
+        Ok(Ok((base, before))) => (child, base, before),
+        Ok(Err(out)) => panic!("concord exited before listening:\n{out}"),
+        Err(_) => panic!("concord did not start listening within 10 minutes"),
+    }
+}
+
+#[test]
+fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
+    let (dir, _, _) = common::demo_index();
+    let db = tempfile::tempdir().unwrap();
+    let (mut child, base, _) = spawn_serving(
+        &["serve", "--no-ingest", "--bind", "127.0.0.1:0"],
+        dir.path(),
+        &db.path().join("concord.db"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = client();
+        let r = c.post(format!("{base}/api/conversations")).json(&json!({"lang": "en"})).send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        let (id, token) = (v["conversation_id"].as_str().unwrap(), v["token"].as_str().unwrap());
+        let events_stream = c
+            .get(format!("{base}/api/conversations/{id}/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let answer = c
+            .post(format!("{base}/api/conversations/{id}/messages"))
+            .bearer_auth(token)
+            .json(&json!({"text": "How can I return an item?"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        // Stop the server while the answer is being written.
+        let kill = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        let events = read_sse(answer, Duration::from_secs(120), |_| false).await;
+        let last = events.last().expect("the stream ended with an event");
+        assert!(
+            last.event == "final" || (last.event == "error" && last.data["code"] == "shutting_down"),
+            "{events:?}"
+        );
+        // The events stream ends instead of holding the shutdown up.
+        let _ = read_sse(events_stream, Duration::from_secs(60), |_| false).await;
+    });
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "concord did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The acknowledged message is in the database after the restart-worthy stop.
+    let store = rt.block_on(async {
+        let config = common::config(dir.path());
+        let store = Store::open(&db.path().join("concord.db"), &config.store).await.unwrap();
+        store.count_conversations().await.unwrap()
+    });
+    assert_eq!(store, 1);
+}
+
+#[test]
+fn the_demo_shows_the_gate_then_serves_the_shop() {
+    // The README's first command, on the small knowledge base already indexed, so that CI does
+    // not embed the whole demo shop twice (`concord demo` on `knowledge/` is the same code with
+    // more files; its ingestion is tested in index.rs).
+    let data = tempfile::tempdir().unwrap();
+    let (kb, _cfg, _index) = common::small_index(data.path());
+    let kb_arg = kb.path().to_str().unwrap();
+    let (_child, base, text) = spawn_serving(
+        &["--knowledge", kb_arg, "demo", "--bind", "127.0.0.1:0"],
+        data.path(),
+        &data.path().join("concord.db"),
+    );
+    assert!(text.contains("4/5 the whole gate"), "{text}");
+    // Two drafted questions get a checked decision; the request for a person is handed off.
+    assert_eq!(text.matches("  check: ").count(), 3, "{text}");
+    assert!(text.contains("decision: handoff (triage.human_request)"), "{text}");
+    for line in text.lines().filter(|l| l.starts_with("  decision: ")) {
+        let action = line["  decision: ".len()..].split(' ').next().unwrap();
+        assert!(
+            ["send", "send_canonical", "hold", "handoff", "no_answer"].contains(&action),
+            "{line}"
+        );
+    }
+    assert!(text.contains("5/5 the chat service"), "{text}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let page = client().get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("/widget.js"));
+        let ready = client().get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+    });
+}
