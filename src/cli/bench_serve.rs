@@ -8,6 +8,7 @@ mod sse;
 mod throughput;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub struct ServeArgs {
     /// Concurrent clients in each throughput phase.
     #[arg(long, default_value_t = 32)]
     throughput_clients: usize,
+    /// Keep the started server's log (stderr) in this file (default: a temporary file, removed).
+    #[arg(long, value_name = "FILE")]
+    server_log: Option<PathBuf>,
     /// Seed of the question choice (each conversation slot draws from its own seeded stream).
     #[arg(long, default_value_t = 2026)]
     seed: u64,
@@ -68,7 +72,7 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let questions = Questions::load(config)?;
     let mut server = match &args.url {
         Some(_) => None,
-        None => Some(ServerChild::spawn(config)?),
+        None => Some(ServerChild::spawn(config, args.server_log.as_deref())?),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +94,15 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .failures
                 .push(format!("the server exited during the benchmark ({status})"));
             eprintln!("the server's log ends with:\n{}", server.log_tail());
+        } else if !report.failures.is_empty() {
+            let kept = match &args.server_log {
+                Some(path) => format!("all of it in {}", path.display()),
+                None => "--server-log FILE keeps all of it".to_string(),
+            };
+            eprintln!(
+                "errors and warnings in the server's log ({kept}):\n{}",
+                server.log_problems()
+            );
         }
     }
     report.value["failures"] = json!(report.failures);
@@ -272,18 +285,33 @@ fn counts_text(counts: &BTreeMap<String, usize>) -> String {
 fn print_summary(r: &Value) {
     let m = &r["messages"];
     let num = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.0}"));
+    // `{"a": 1, "b": 2}` as `a 1, b 2`.
+    let counts = |v: &Value| match v.as_object() {
+        Some(o) if !o.is_empty() => o
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "none".to_string(),
+    };
     println!(
-        "chat load: {} conversations for {} s ({} s with the drain) against {}",
-        r["conversations"], r["seconds"], r["load_s"], r["url"]
+        "chat load: {} conversations, new messages for {} s, {} s in all, against {}",
+        r["conversations"],
+        r["seconds"],
+        r["load_s"],
+        r["url"].as_str().unwrap_or_default()
     );
     println!(
-        "  messages: {} sent, {} acknowledged, {} final, {} handoff, {} busy, errors {}",
-        m["sent"], m["acknowledged"], m["final"], m["handoff"], m["busy"], m["errors"]
+        "  messages: {} sent, {} acknowledged, {} final, {} handoff, {} busy; errors: {}",
+        m["sent"],
+        m["acknowledged"],
+        m["final"],
+        m["handoff"],
+        m["busy"],
+        counts(&m["errors"])
     );
-    if m["http_errors"].as_object().is_some_and(|o| !o.is_empty()) {
-        println!("  HTTP errors: {}", m["http_errors"]);
-    }
-    println!("  decisions: {}", r["decisions"]);
+    println!("  HTTP errors: {}", counts(&m["http_errors"]));
+    println!("  decisions: {}", counts(&r["decisions"]));
     for (name, key) in [
         ("accepted", "ttf_accepted_ms"),
         ("first queued", "ttf_queued_ms"),
@@ -304,16 +332,19 @@ fn print_summary(r: &Value) {
         d["acknowledged"], d["stored"], d["missing"]
     );
     println!("throughput:");
-    if let Some(phases) = r["throughput"].as_object() {
-        for (name, p) in phases {
-            println!(
-                "  {name:>18}: {} req/s, p50 {} ms, p95 {} ms, {} errors",
-                p["req_s"], p["p50_ms"], p["p95_ms"], p["errors"]
-            );
-        }
+    for target in [Target::StartConversation, Target::Feedback, Target::Healthz] {
+        let p = &r["throughput"][target.name()];
+        println!(
+            "  {:>18}: {:>8} req/s, p50 {} ms, p95 {} ms, {} errors",
+            target.name(),
+            num(&p["req_s"]),
+            p["p50_ms"],
+            p["p95_ms"],
+            p["errors"]
+        );
     }
     println!(
-        "server memory: peak {} MB, now {} MB, max during chat {} MB",
+        "server memory: peak {} MB, now {} MB, at most {} MB during the chat load",
         num(&r["server_peak_rss_mb"]),
         num(&r["server_rss_mb"]),
         num(&r["rss_max_mb"])

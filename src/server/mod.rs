@@ -49,7 +49,7 @@ impl MakeRequestId for Counter {
 /// The whole HTTP application.
 pub fn app(state: SharedState) -> Router {
     let s = &state.settings;
-    let mut api = Router::new()
+    let api = Router::new()
         .route("/api/conversations", post(chat::start))
         .route("/api/conversations/{id}", get(chat::get))
         .route("/api/conversations/{id}/messages", post(chat::send))
@@ -62,13 +62,27 @@ pub fn app(state: SharedState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
+    let pages = Router::new()
+        .route("/", get(assets::shop))
+        .route("/shop.css", get(assets::shop_css))
+        .route("/widget.js", get(assets::widget_js))
+        .route("/widget.css", get(assets::widget_css))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    let mut app = Router::new()
+        .merge(api)
+        .merge(pages)
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    // Outside the routes, so that preflight requests (OPTIONS) are answered before routing.
     if !s.allowed_origins.is_empty() {
         let origins: Vec<HeaderValue> = s
             .allowed_origins
             .iter()
             .filter_map(|o| HeaderValue::from_str(o).ok())
             .collect();
-        api = api.layer(
+        app = app.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods([Method::GET, Method::POST])
@@ -80,20 +94,7 @@ pub fn app(state: SharedState) -> Router {
                 .max_age(Duration::from_secs(3600)),
         );
     }
-    let pages = Router::new()
-        .route("/", get(assets::shop))
-        .route("/shop.css", get(assets::shop_css))
-        .route("/widget.js", get(assets::widget_js))
-        .route("/widget.css", get(assets::widget_css))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
-    Router::new()
-        .merge(api)
-        .merge(pages)
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(from_fn_with_state(state.clone(), track))
+    app.layer(from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(s.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -193,7 +193,7 @@ impl Store {
         context: &SlotValues,
     ) -> Result<Message, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
                 .bind(&conversation.0)
@@ -344,7 +344,7 @@ impl Store {
                 id: message_id.to_string(),
             });
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM feedback WHERE message_id = $1 AND kind = 'thumb'")
             .bind(message_id)
             .execute(&mut *tx)
@@ -370,7 +370,7 @@ impl Store {
         score: i64,
         comment: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM feedback WHERE conversation_id = $1 AND kind = 'csat'")
             .bind(&conversation.0)
             .execute(&mut *tx)

@@ -290,6 +290,15 @@ impl Store {
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// A transaction that writes: it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// concurrent writer makes it wait (`busy_timeout_ms`) instead of failing when a read inside
+    /// the transaction would later have to be upgraded.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 /// Unix time in milliseconds.

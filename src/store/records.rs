@@ -40,7 +40,7 @@ impl Store {
     ) -> Result<Message, StoreError> {
         let o = rec.outcome;
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let draft_id: Option<i64> = match &o.draft {
             Some(d) => Some(
                 sqlx::query_scalar(
@@ -131,7 +131,7 @@ impl Store {
         conversation: &ConversationId,
         message: &str,
     ) -> Result<(Message, ConversationStatus), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
                 .bind(&conversation.0)
@@ -179,7 +179,7 @@ impl Store {
         conversation: &ConversationId,
         reply: StaffReply<'_>,
     ) -> Result<Message, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
                 .bind(&conversation.0)

@@ -3,7 +3,6 @@
 //! damaged files and a different embedding model are refused.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use concord::config::RetrievalMode;
 use concord::index::{ExpectedEmbedder, Index, IndexDir, IndexError};

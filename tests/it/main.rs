@@ -2,6 +2,7 @@
 //! real knowledge files in temporary directories, and the `concord` binary itself.
 
 mod answer;
+mod browser;
 mod common;
 mod drafts;
 mod embed;

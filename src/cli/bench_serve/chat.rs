@@ -277,11 +277,7 @@ async fn conversation_slot(slot: usize, ctx: Arc<LoadCtx>, tx: mpsc::UnboundedSe
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed.wrapping_add(slot as u64));
     let mut n = 0;
     'conversations: while Instant::now() < ctx.stop {
-        let lang = if (slot + n) % 2 == 0 {
-            Lang::Pl
-        } else {
-            Lang::En
-        };
+        let lang = alternate_lang(slot + n);
         let key = (slot, n);
         n += 1;
         let conv = match timeout_at(
@@ -328,6 +324,15 @@ async fn conversation_slot(slot: usize, ctx: Arc<LoadCtx>, tx: mpsc::UnboundedSe
             }
         }
         break;
+    }
+}
+
+/// Polish for even `i`, English for odd: conversations alternate languages.
+pub(super) fn alternate_lang(i: usize) -> Lang {
+    if i.is_multiple_of(2) {
+        Lang::Pl
+    } else {
+        Lang::En
     }
 }
 

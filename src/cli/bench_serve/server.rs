@@ -2,7 +2,7 @@
 //! and raised rate limits, waited for until it listens, killed when dropped; its memory from /proc.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,12 +23,13 @@ pub(super) struct ServerChild {
 }
 
 impl ServerChild {
-    pub(super) fn spawn(config: &Config) -> anyhow::Result<ServerChild> {
+    /// Starts the server; its stderr goes to `log` if given, else to the temporary directory.
+    pub(super) fn spawn(config: &Config, log: Option<&Path>) -> anyhow::Result<ServerChild> {
         let dir = tempfile::Builder::new()
             .prefix("concord-bench-")
             .tempdir()
             .context("creating a temporary directory for the benchmark database")?;
-        let log = dir.path().join("server.log");
+        let log = log.map_or_else(|| dir.path().join("server.log"), Path::to_path_buf);
         let stderr = fs_err::File::create(&log)?.into_file();
         let exe = std::env::current_exe().context("locating the concord binary")?;
         let mut command = Command::new(exe);
@@ -106,8 +107,18 @@ impl ServerChild {
 
     /// The last lines of the server's stderr.
     pub(super) fn log_tail(&self) -> String {
-        let text = fs_err::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        self.log_lines(|_| true)
+    }
+
+    /// The last ERROR and WARN lines of the server's stderr.
+    pub(super) fn log_problems(&self) -> String {
+        self.log_lines(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+    }
+
+    /// The last 30 lines of the server's stderr that `keep` selects, without colour codes.
+    fn log_lines(&self, keep: impl Fn(&str) -> bool) -> String {
+        let text = strip_ansi(&fs_err::read_to_string(&self.log).unwrap_or_default());
+        let lines: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
         let tail = lines[lines.len().saturating_sub(30)..].join("\n");
         if tail.trim().is_empty() {
             "(nothing)".to_string()
@@ -122,6 +133,26 @@ impl Drop for ServerChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`), as tracing colours its log.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The URL of a `listening on http://127.0.0.1:PORT` line.
@@ -168,5 +199,9 @@ mod tests {
             Some("http://127.0.0.1:40123")
         );
         assert_eq!(listening_url("loading models"), None);
+        assert_eq!(
+            strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m x"),
+            "2026 ERROR x"
+        );
     }
 }

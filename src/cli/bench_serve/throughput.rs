@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use concord::eval::metrics::percentile;
-use concord::knowledge::Lang;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::chat::{start_conversation, Conversation};
+use super::chat::{alternate_lang, start_conversation, Conversation};
 use super::{round1, round2, ServeArgs, REQUEST_TIMEOUT};
 
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +66,7 @@ pub(super) async fn throughput_phase(
     let mut convs = Vec::new();
     if let Target::Feedback = target {
         for i in 0..args.throughput_clients {
-            let lang = if i % 2 == 0 { Lang::Pl } else { Lang::En };
-            match start_conversation(client, base, lang).await {
+            match start_conversation(client, base, alternate_lang(i)).await {
                 Ok(conv) => convs.push(Some(conv)),
                 Err(_) => {
                     phase.errors += 1;
