@@ -530,9 +530,7 @@ impl RawConfig {
             }
         }
         self.triage.validate().map_err(|m| invalid("triage", m))?;
-        self.server
-            .validate()
-            .map_err(|(key, m)| invalid(key, m))?;
+        self.server.validate().map_err(|(key, m)| invalid(key, m))?;
         self.store.validate().map_err(|m| invalid("store", m))?;
         let policy = crate::assistant::PolicySettings {
             mode: policy_mode,

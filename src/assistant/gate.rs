@@ -251,7 +251,10 @@ impl Assistant {
             }
             // A full queue does not stop an approved answer: it is sent without a draft.
             Err(AnswerError::Llm(LlmError::Busy { capacity })) if pending.canonical.is_some() => {
-                tracing::info!(capacity, "generation queue full; the approved answer is sent without a draft");
+                tracing::info!(
+                    capacity,
+                    "generation queue full; the approved answer is sent without a draft"
+                );
                 Ok(Begun::Done(Box::new(self.finish(pending, None))))
             }
             Err(e) => Err(e.into()),

@@ -41,10 +41,8 @@ fn last_sentence_end(text: &str, from: usize) -> Option<usize> {
         let at = from + i + c.len_utf8();
         match c {
             '\n' => end = Some(at),
-            '.' | '!' | '?' | '…' => {
-                if chars.peek().is_some_and(|(_, n)| n.is_whitespace()) {
-                    end = Some(at);
-                }
+            '.' | '!' | '?' | '…' if chars.peek().is_some_and(|(_, n)| n.is_whitespace()) => {
+                end = Some(at);
             }
             _ => {}
         }
@@ -130,7 +128,8 @@ mod tests {
             .collect()
     }
 
-    const CANON: &str = "Zwrot jest możliwy w ciągu 30 dni od dostawy. Pieniądze oddajemy w ciągu 14 dni.";
+    const CANON: &str =
+        "Zwrot jest możliwy w ciągu 30 dni od dostawy. Pieniądze oddajemy w ciągu 14 dni.";
 
     #[test]
     fn consistent_sentences_are_released_one_by_one() {
@@ -158,7 +157,10 @@ mod tests {
             &mut s,
             "Zwrot jest możliwy w ciągu 30 dni od dostawy. Pieniądze oddajemy w ciągu 60 dni. Zwrot jest możliwy w ciągu 30 dni od dostawy. ",
         );
-        assert_eq!(out, vec!["Zwrot jest możliwy w ciągu 30 dni od dostawy.".to_string()]);
+        assert_eq!(
+            out,
+            vec!["Zwrot jest możliwy w ciągu 30 dni od dostawy.".to_string()]
+        );
         assert!(s.is_blocked());
         assert!(!s.released().contains("60"));
     }
@@ -169,14 +171,22 @@ mod tests {
         let mut s = CheckedStream::new(None, ctx.clone(), settings());
         assert!(feed(&mut s, "Call us at +48 500 600 700 any time. ").is_empty());
         let mut s = CheckedStream::new(None, ctx, settings());
-        assert!(feed(&mut s, "Returns are not accepted within 30 days of delivery. ").is_empty());
+        assert!(feed(
+            &mut s,
+            "Returns are not accepted within 30 days of delivery. "
+        )
+        .is_empty());
     }
 
     #[test]
     fn decimal_points_and_placeholders_do_not_release() {
         assert_eq!(last_sentence_end("Koszt 12.99 zł", 0), None);
         assert_eq!(last_sentence_end("Tak. Nie", 0), Some(4));
-        let mut s = CheckedStream::new(Some("Dzień dobry {{customer_name}}.".into()), vec![], settings());
+        let mut s = CheckedStream::new(
+            Some("Dzień dobry {{customer_name}}.".into()),
+            vec![],
+            settings(),
+        );
         assert!(feed(&mut s, "Dzień dobry {{customer_name}}. ").is_empty());
         assert!(s.is_blocked());
     }

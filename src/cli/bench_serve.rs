@@ -171,6 +171,13 @@ async fn bench(
                 target.name()
             ));
         }
+        if phase.setup_errors > 0 {
+            failures.push(format!(
+                "{} conversations for the {} phase could not be started",
+                phase.setup_errors,
+                target.name()
+            ));
+        }
         throughput.insert(target.name().to_string(), phase.to_json());
     }
     let peak = pid.and_then(|p| proc_status_mb(p, "VmHWM:"));
@@ -285,6 +292,7 @@ fn counts_text(counts: &BTreeMap<String, usize>) -> String {
 fn print_summary(r: &Value) {
     let m = &r["messages"];
     let num = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.0}"));
+    let ms = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
     // `{"a": 1, "b": 2}` as `a 1, b 2`.
     let counts = |v: &Value| match v.as_object() {
         Some(o) if !o.is_empty() => o
@@ -334,12 +342,16 @@ fn print_summary(r: &Value) {
     println!("throughput:");
     for target in [Target::StartConversation, Target::Feedback, Target::Healthz] {
         let p = &r["throughput"][target.name()];
+        let statuses = match counts(&p["error_statuses"]).as_str() {
+            "none" => String::new(),
+            text => format!(" ({text})"),
+        };
         println!(
-            "  {:>18}: {:>8} req/s, p50 {} ms, p95 {} ms, {} errors",
+            "  {:>18}: {:>8} req/s, p50 {} ms, p95 {} ms, {} errors{statuses}",
             target.name(),
             num(&p["req_s"]),
-            p["p50_ms"],
-            p["p95_ms"],
+            ms(&p["p50_ms"]),
+            ms(&p["p95_ms"]),
             p["errors"]
         );
     }

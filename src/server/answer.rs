@@ -254,7 +254,9 @@ async fn record(
     let m = &state.metrics;
     m.messages_stored.inc();
     m.decisions
-        .get_or_create(&super::metrics::Metrics::kind(outcome.decision.action.as_str()))
+        .get_or_create(&super::metrics::Metrics::kind(
+            outcome.decision.action.as_str(),
+        ))
         .inc();
     m.answer_seconds.observe(received.elapsed().as_secs_f64());
     if let Some(d) = &outcome.draft {
@@ -292,7 +294,10 @@ pub fn reply_sources(assistant: &Assistant, outcome: &Outcome) -> Vec<SourceLink
     let index: &Index = &assistant.pipeline.index;
     let mut links: Vec<SourceLink> = Vec::new();
     let mut push = |title: &str, url: Option<&str>| {
-        if !links.iter().any(|l| l.title == title && l.url.as_deref() == url) {
+        if !links
+            .iter()
+            .any(|l| l.title == title && l.url.as_deref() == url)
+        {
             links.push(SourceLink {
                 title: title.to_string(),
                 url: url.map(str::to_string),

@@ -16,7 +16,10 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 fn asset(body: &'static str, content_type: &'static str, embeddable: bool) -> Response {
     let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     if embeddable {
         // The widget is loaded by the shop's own pages, on another origin.
         h.insert(
@@ -41,7 +44,9 @@ pub async fn shop_css() -> Response {
 
 pub async fn shop() -> Response {
     let mut r = asset(SHOP_HTML, "text/html; charset=utf-8", false);
-    r.headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     r
 }

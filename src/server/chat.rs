@@ -75,7 +75,8 @@ fn validate_context(context: &SlotValues) -> Result<(), ApiError> {
     }
     for (k, v) in context {
         let key_ok = (1..=40).contains(&k.len())
-            && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
         if !key_ok {
             return Err(ApiError::InvalidRequest(format!(
                 "context key `{}` must be 1-40 characters of a-z, 0-9 and _",
@@ -118,10 +119,9 @@ pub async fn start(
     let body = body_or_default(body)?;
     let lang = match body.lang.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(l) => Some(
-            l.parse::<Lang>()
-                .map_err(|_| ApiError::InvalidRequest(format!("lang must be `pl` or `en`, got `{l}`")))?,
-        ),
+        Some(l) => Some(l.parse::<Lang>().map_err(|_| {
+            ApiError::InvalidRequest(format!("lang must be `pl` or `en`, got `{l}`"))
+        })?),
     };
     validate_context(&body.context)?;
     if state.is_shutting_down() {
@@ -179,13 +179,16 @@ pub async fn send(
     if conversation.status == ConversationStatus::Closed {
         return Err(ApiError::ConversationClosed);
     }
-    state.limits.check_conversation(&conversation.id.0).inspect_err(|_| {
-        state
-            .metrics
-            .rate_limited
-            .get_or_create(&super::metrics::Metrics::kind("conversation"))
-            .inc();
-    })?;
+    state
+        .limits
+        .check_conversation(&conversation.id.0)
+        .inspect_err(|_| {
+            state
+                .metrics
+                .rate_limited
+                .get_or_create(&super::metrics::Metrics::kind("conversation"))
+                .inc();
+        })?;
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
@@ -288,10 +291,16 @@ pub async fn feedback(
                 .add_thumb(&conversation.id, message, up)
                 .await
                 .map_err(|e| match e {
-                    crate::store::StoreError::NotFound { .. } => ApiError::InvalidFeedback(format!(
-                        "message {message} is not an answer in this conversation"
-                    )),
-                    other => other.into(),
+                    crate::store::StoreError::NotFound { .. } => ApiError::InvalidFeedback(
+                        format!("message {message} is not an answer in this conversation"),
+                    ),
+                    other @ (crate::store::StoreError::Open { .. }
+                    | crate::store::StoreError::TooNew { .. }
+                    | crate::store::StoreError::Migrate(_)
+                    | crate::store::StoreError::Db(_)
+                    | crate::store::StoreError::Unauthorized
+                    | crate::store::StoreError::Closed
+                    | crate::store::StoreError::Corrupt { .. }) => other.into(),
                 })?
         }
         (None, Some(score)) => {
@@ -300,13 +309,20 @@ pub async fn feedback(
                     "csat must be between 1 and 5, got {score}"
                 )));
             }
-            let comment = body.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let comment = body
+                .comment
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty());
             if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
                 return Err(ApiError::InvalidFeedback(format!(
                     "the comment is longer than {MAX_COMMENT_CHARS} characters"
                 )));
             }
-            state.store.set_csat(&conversation.id, score, comment).await?
+            state
+                .store
+                .set_csat(&conversation.id, score, comment)
+                .await?
         }
         _ => {
             return Err(ApiError::InvalidFeedback(
@@ -314,7 +330,10 @@ pub async fn feedback(
             ))
         }
     };
-    Ok((StatusCode::CREATED, Json(json!({ "feedback_id": feedback_id }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "feedback_id": feedback_id })),
+    ))
 }
 
 pub async fn close(

@@ -27,9 +27,15 @@ pub struct ServerSettings {
 impl ServerSettings {
     /// Checks ranges and formats; the message names the key.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        self.bind
-            .parse::<SocketAddr>()
-            .map_err(|e| ("server.bind", format!("`{}` is not an address such as 127.0.0.1:8080: {e}", self.bind)))?;
+        self.bind.parse::<SocketAddr>().map_err(|e| {
+            (
+                "server.bind",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080: {e}",
+                    self.bind
+                ),
+            )
+        })?;
         for o in &self.allowed_origins {
             if !is_origin(o) {
                 return Err((
@@ -40,15 +46,50 @@ impl ServerSettings {
         }
         let ranges: [(&'static str, u64, u64, u64); 10] = [
             ("server.max_streams", self.max_streams as u64, 1, 100_000),
-            ("server.max_body_bytes", self.max_body_bytes as u64, 1024, 1 << 20),
-            ("server.max_message_chars", self.max_message_chars as u64, 1, 20_000),
-            ("server.ip_requests_per_minute", u64::from(self.ip_requests_per_minute), 1, u64::from(u32::MAX)),
-            ("server.ip_burst", u64::from(self.ip_burst), 1, u64::from(u32::MAX)),
-            ("server.conversation_messages_per_minute", u64::from(self.conversation_messages_per_minute), 1, u64::from(u32::MAX)),
-            ("server.conversation_burst", u64::from(self.conversation_burst), 1, u64::from(u32::MAX)),
+            (
+                "server.max_body_bytes",
+                self.max_body_bytes as u64,
+                1024,
+                1 << 20,
+            ),
+            (
+                "server.max_message_chars",
+                self.max_message_chars as u64,
+                1,
+                20_000,
+            ),
+            (
+                "server.ip_requests_per_minute",
+                u64::from(self.ip_requests_per_minute),
+                1,
+                u64::from(u32::MAX),
+            ),
+            (
+                "server.ip_burst",
+                u64::from(self.ip_burst),
+                1,
+                u64::from(u32::MAX),
+            ),
+            (
+                "server.conversation_messages_per_minute",
+                u64::from(self.conversation_messages_per_minute),
+                1,
+                u64::from(u32::MAX),
+            ),
+            (
+                "server.conversation_burst",
+                u64::from(self.conversation_burst),
+                1,
+                u64::from(u32::MAX),
+            ),
             ("server.keepalive_s", self.keepalive_s, 1, 300),
             ("server.events_poll_ms", self.events_poll_ms, 50, 60_000),
-            ("server.shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000),
+            (
+                "server.shutdown_grace_ms",
+                self.shutdown_grace_ms,
+                0,
+                600_000,
+            ),
         ];
         for (key, v, lo, hi) in ranges {
             if !(lo..=hi).contains(&v) {
@@ -88,10 +129,21 @@ mod tests {
 
     #[test]
     fn origins_are_scheme_host_and_port_only() {
-        for ok in ["https://shop.example", "http://127.0.0.1:8080", "https://sklep.pl:443"] {
+        for ok in [
+            "https://shop.example",
+            "http://127.0.0.1:8080",
+            "https://sklep.pl:443",
+        ] {
             assert!(is_origin(ok), "{ok}");
         }
-        for bad in ["shop.example", "https://shop.example/", "ftp://x", "https://", "https://a b", "*"] {
+        for bad in [
+            "shop.example",
+            "https://shop.example/",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "*",
+        ] {
             assert!(!is_origin(bad), "{bad}");
         }
     }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use tokio::sync::{broadcast, watch};
 
-use super::limits::Limits;
 use super::error::ApiError;
+use super::limits::Limits;
 use super::metrics::{Metrics, StreamGuard};
 use super::settings::ServerSettings;
 use crate::assistant::Assistant;
@@ -50,8 +50,13 @@ impl AppState {
 
     /// A slot for one more open stream, or `busy` when `server.max_streams` are open.
     pub fn stream_slot(&self, kind: &str) -> Result<StreamGuard, ApiError> {
-        StreamGuard::try_new(&self.metrics, &self.open_streams, self.settings.max_streams, kind)
-            .ok_or(ApiError::Busy)
+        StreamGuard::try_new(
+            &self.metrics,
+            &self.open_streams,
+            self.settings.max_streams,
+            kind,
+        )
+        .ok_or(ApiError::Busy)
     }
 
     /// Tells open streams that the server is stopping.

@@ -146,11 +146,7 @@ impl Store {
 
     /// The conversation, when `token` is its token. Unknown ids and wrong tokens both answer
     /// [`StoreError::Unauthorized`], so ids cannot be probed.
-    pub async fn authenticate(
-        &self,
-        id: &str,
-        token: &str,
-    ) -> Result<Conversation, StoreError> {
+    pub async fn authenticate(&self, id: &str, token: &str) -> Result<Conversation, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1"
         ))

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use super::conversations::ShopMessage;
-use super::{json, now_ms, ConversationId, ConversationStatus, Message, Role, SourceLink, Store, StoreError};
+use super::{
+    json, now_ms, ConversationId, ConversationStatus, Message, Role, SourceLink, Store, StoreError,
+};
 use crate::assistant::{Action, Outcome, Provenance};
 
 /// One answered customer message: the gate's outcome and the sources shown with the reply.
@@ -80,8 +82,8 @@ impl Store {
             },
         )
         .await?;
-        let pending = matches!(o.decision.action, Action::Hold | Action::Handoff)
-            || o.decision.draft_blocked;
+        let pending =
+            matches!(o.decision.action, Action::Hold | Action::Handoff) || o.decision.draft_blocked;
         sqlx::query(
             "INSERT INTO decisions (message_id, reply_id, draft_id, action, mode, draft_blocked, reasons_json, \
              canonical_id, canonical_similarity, context_similarity, proposal, triage_json, timings_json, \
@@ -146,7 +148,7 @@ impl Store {
         let next = match status {
             ConversationStatus::Closed => return Err(StoreError::Closed),
             ConversationStatus::Bot => ConversationStatus::WaitingStaff,
-            other => other,
+            other @ (ConversationStatus::WaitingStaff | ConversationStatus::Staff) => other,
         };
         let m = Store::insert_message(
             &mut *tx,

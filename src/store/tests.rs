@@ -23,16 +23,30 @@ fn rt() -> tokio::runtime::Runtime {
 fn conversations_are_opened_only_with_their_token() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.sqlite"), &settings()).await.unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
         let mut ctx = SlotValues::new();
         ctx.insert("customer_name".into(), "Anna".into());
-        let a = store.create_conversation(Some(Lang::Pl), &ctx).await.unwrap();
-        let b = store.create_conversation(None, &SlotValues::new()).await.unwrap();
+        let a = store
+            .create_conversation(Some(Lang::Pl), &ctx)
+            .await
+            .unwrap();
+        let b = store
+            .create_conversation(None, &SlotValues::new())
+            .await
+            .unwrap();
         assert_ne!(a.conversation.id, b.conversation.id);
         assert_ne!(a.token, b.token);
-        let got = store.authenticate(&a.conversation.id.0, &a.token).await.unwrap();
+        let got = store
+            .authenticate(&a.conversation.id.0, &a.token)
+            .await
+            .unwrap();
         assert_eq!(got.lang, Some(Lang::Pl));
-        assert_eq!(got.context.get("customer_name").map(String::as_str), Some("Anna"));
+        assert_eq!(
+            got.context.get("customer_name").map(String::as_str),
+            Some("Anna")
+        );
         assert_eq!(got.status, ConversationStatus::Bot);
         // Another conversation's token, a changed token and an unknown id are all refused.
         for (id, token) in [
@@ -54,7 +68,10 @@ fn acknowledged_messages_survive_reopening_and_closed_conversations_refuse_more(
     let path = dir.path().join("db.sqlite");
     let (id, first) = rt().block_on(async {
         let store = Store::open(&path, &settings()).await.unwrap();
-        let c = store.create_conversation(None, &SlotValues::new()).await.unwrap();
+        let c = store
+            .create_conversation(None, &SlotValues::new())
+            .await
+            .unwrap();
         let id = c.conversation.id;
         let m = store
             .add_customer_message(&id, "Ile kosztuje dostawa?", &SlotValues::new())
@@ -69,21 +86,41 @@ fn acknowledged_messages_survive_reopening_and_closed_conversations_refuse_more(
         assert_eq!(all.len(), 1);
         assert_eq!(all[0], first);
         assert_eq!(all[0].role, Role::Customer);
-        let (handoff, status) = store.request_handoff(&id, "Łączę z konsultantem.").await.unwrap();
+        let (handoff, status) = store
+            .request_handoff(&id, "Łączę z konsultantem.")
+            .await
+            .unwrap();
         assert_eq!(status, ConversationStatus::WaitingStaff);
         assert_eq!(handoff.role, Role::System);
         let staff = store
-            .staff_reply(&id, StaffReply { author: "ewa", text: "Dzień dobry, tu Ewa." })
+            .staff_reply(
+                &id,
+                StaffReply {
+                    author: "ewa",
+                    text: "Dzień dobry, tu Ewa.",
+                },
+            )
             .await
             .unwrap();
-        assert_eq!(store.conversation(&id.0).await.unwrap().status, ConversationStatus::Staff);
-        assert_eq!(store.messages_after(&id, handoff.id).await.unwrap(), vec![staff.clone()]);
+        assert_eq!(
+            store.conversation(&id.0).await.unwrap().status,
+            ConversationStatus::Staff
+        );
+        assert_eq!(
+            store.messages_after(&id, handoff.id).await.unwrap(),
+            vec![staff.clone()]
+        );
         let audit = store.audit_events(10).await.unwrap();
         assert_eq!(audit[0].0, "ewa");
         assert_eq!(audit[0].1, "staff_reply");
-        store.set_status(&id, ConversationStatus::Closed).await.unwrap();
+        store
+            .set_status(&id, ConversationStatus::Closed)
+            .await
+            .unwrap();
         assert!(matches!(
-            store.add_customer_message(&id, "halo?", &SlotValues::new()).await,
+            store
+                .add_customer_message(&id, "halo?", &SlotValues::new())
+                .await,
             Err(StoreError::Closed)
         ));
         // Feedback still works after closing; a second score replaces the first.

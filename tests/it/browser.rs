@@ -17,7 +17,8 @@ use crate::common;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "chromedriver";
-const INSTALL_HINT: &str = "install the Debian packages `chromium chromium-driver` (.ci/run installs them)";
+const INSTALL_HINT: &str =
+    "install the Debian packages `chromium chromium-driver` (.ci/run installs them)";
 /// Loading the embedder and the generator comes before `listening on`.
 const SERVER_READY: Duration = Duration::from_secs(300);
 const DRIVER_READY: Duration = Duration::from_secs(30);
@@ -101,11 +102,15 @@ fn wait_listening(server: &mut Child, stdout: ChildStdout) -> String {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                panic!("concord serve closed its stdout before `listening on` (see its stderr above)")
+                panic!(
+                    "concord serve closed its stdout before `listening on` (see its stderr above)"
+                )
             }
         }
         if let Some(status) = server.try_wait().expect("server status") {
-            panic!("concord serve exited with {status} before `listening on` (see its stderr above)");
+            panic!(
+                "concord serve exited with {status} before `listening on` (see its stderr above)"
+            );
         }
         assert!(
             Instant::now() < deadline,
@@ -276,7 +281,10 @@ async fn open_widget(client: &Client) {
 
 /// The test proper; `run` closes the WebDriver session whatever happens here.
 async fn widget_flow(client: Client, base: String) {
-    client.goto(&format!("{base}/")).await.expect("open the shop page");
+    client
+        .goto(&format!("{base}/"))
+        .await
+        .expect("open the shop page");
     assert_eq!(
         client.title().await.unwrap(),
         "Polna Półka — dom, kuchnia i ogród",
@@ -305,21 +313,34 @@ async fn widget_flow(client: Client, base: String) {
                    focus: document.activeElement.getAttribute('data-concord')};"#,
     )
     .await;
-    assert_eq!(layout["launcher"], "fixed", "widget.css styles the launcher: {layout}");
+    assert_eq!(
+        layout["launcher"], "fixed",
+        "widget.css styles the launcher: {layout}"
+    );
     let vw = layout["vw"].as_f64().unwrap();
-    assert_eq!(vw, f64::from(PHONE.0), "the viewport is phone-sized: {layout}");
+    assert_eq!(
+        vw,
+        f64::from(PHONE.0),
+        "the viewport is phone-sized: {layout}"
+    );
     assert!(
         (layout["width"].as_f64().unwrap() - vw).abs() < 1.0,
         "the window is full screen on a phone: {layout}"
     );
-    assert_eq!(layout["focus"], "input", "focus moves into the window on open: {layout}");
+    assert_eq!(
+        layout["focus"], "input",
+        "focus moves into the window on open: {layout}"
+    );
 
     // EU AI Act art. 50: the customer is told first that this is an AI, and that a person can take over
     let disclosure = client
         .find(Locator::Css(r#"[data-concord="disclosure"]"#))
         .await
         .expect("the window has an AI disclosure");
-    assert!(disclosure.is_displayed().await.unwrap(), "the AI disclosure is visible");
+    assert!(
+        disclosure.is_displayed().await.unwrap(),
+        "the AI disclosure is visible"
+    );
     let said = disclosure.text().await.unwrap();
     assert!(
         said.to_lowercase().contains("asystent") && said.contains("AI"),
@@ -346,10 +367,19 @@ async fn widget_flow(client: Client, base: String) {
     let before = js(&client, MESSAGES).await;
     let messages = before.as_array().unwrap();
     eprintln!("messages: {before:#}");
-    let customer: Vec<&Value> = messages.iter().filter(|m| m["role"] == "customer").collect();
+    let customer: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["role"] == "customer")
+        .collect();
     assert_eq!(customer.len(), 1, "one customer message: {before}");
-    assert_eq!(customer[0]["text"], QUESTION, "the question is shown as typed");
-    assert!(customer[0]["id"].is_string(), "the stored question has its id: {before}");
+    assert_eq!(
+        customer[0]["text"], QUESTION,
+        "the question is shown as typed"
+    );
+    assert!(
+        customer[0]["id"].is_string(),
+        "the stored question has its id: {before}"
+    );
     let answer = messages
         .iter()
         .find(|m| m["id"] == answered["id"])
@@ -360,7 +390,9 @@ async fn widget_flow(client: Client, base: String) {
         "the answer about parcel-locker delivery names a price: {text:?}"
     );
     assert!(
-        messages.iter().all(|m| !m["provisional"].as_bool().unwrap()),
+        messages
+            .iter()
+            .all(|m| !m["provisional"].as_bool().unwrap()),
         "no provisional bubble is left once the answer is final: {before}"
     );
     for link in answer["links"].as_array().unwrap() {
@@ -369,12 +401,25 @@ async fn widget_flow(client: Client, base: String) {
             href.starts_with("https://") || href.starts_with("http://"),
             "only http(s) sources are links: {link}"
         );
-        assert_eq!(link["target"], "_blank", "sources open in a new tab: {link}");
-        assert_eq!(link["rel"], "noopener noreferrer", "sources carry rel=noopener: {link}");
-        assert!(!link["text"].as_str().unwrap().trim().is_empty(), "a link has its title: {link}");
+        assert_eq!(
+            link["target"], "_blank",
+            "sources open in a new tab: {link}"
+        );
+        assert_eq!(
+            link["rel"], "noopener noreferrer",
+            "sources carry rel=noopener: {link}"
+        );
+        assert!(
+            !link["text"].as_str().unwrap().trim().is_empty(),
+            "a link has its title: {link}"
+        );
     }
     let foreign = js(&client, FOREIGN_ELEMENTS).await;
-    assert_eq!(foreign, json!([]), "message text was rendered as text, never as markup");
+    assert_eq!(
+        foreign,
+        json!([]),
+        "message text was rendered as text, never as markup"
+    );
     screenshot(&client, "browser-widget-answer.png").await;
 
     // a reload keeps the conversation (localStorage + GET /api/conversations/{id})
@@ -385,7 +430,13 @@ async fn widget_flow(client: Client, base: String) {
            return m && m.querySelector('[data-concord="text"]').textContent.length > 0;"#,
         answered["id"].as_str().unwrap()
     );
-    poll(&client, "the answer is restored after a reload", UI, &restored_script).await;
+    poll(
+        &client,
+        "the answer is restored after a reload",
+        UI,
+        &restored_script,
+    )
+    .await;
     let after = js(&client, MESSAGES).await;
     let strip = |v: &Value| -> Vec<Value> {
         v.as_array()
@@ -401,7 +452,11 @@ async fn widget_flow(client: Client, base: String) {
         "after a reload the same question and answer are shown"
     );
     let foreign = js(&client, FOREIGN_ELEMENTS).await;
-    assert_eq!(foreign, json!([]), "restored text was rendered as text, never as markup");
+    assert_eq!(
+        foreign,
+        json!([]),
+        "restored text was rendered as text, never as markup"
+    );
     screenshot(&client, "browser-widget-reload.png").await;
 }
 

@@ -48,7 +48,9 @@ fn server() -> &'static TestServer {
             .build()
             .unwrap();
         let (state, base) = rt.block_on(async {
-            let store = Store::open(&config.store_path(), &config.store).await.unwrap();
+            let store = Store::open(&config.store_path(), &config.store)
+                .await
+                .unwrap();
             let state = AppState::new(Arc::new(assistant), store, config.server.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
@@ -188,7 +190,11 @@ fn a_polish_question_streams_a_checked_answer_with_sources_and_is_stored() {
     let s = server();
     s.rt.block_on(async {
         let c = client();
-        let (id, token) = start(&c, json!({"lang": "pl", "context": {"customer_name": "Anna"}})).await;
+        let (id, token) = start(
+            &c,
+            json!({"lang": "pl", "context": {"customer_name": "Anna"}}),
+        )
+        .await;
         let events = ask(&c, &id, &token, "Ile kosztuje dostawa do paczkomatu?").await;
         let kinds = names(&events);
         assert_eq!(kinds[0], "accepted", "{kinds:?}");
@@ -200,7 +206,14 @@ fn a_polish_question_streams_a_checked_answer_with_sources_and_is_stored() {
         let decision = fin["decision"].as_str().unwrap();
         assert!(["send", "send_canonical"].contains(&decision), "{fin}");
         let provenance = fin["provenance"].as_str().unwrap();
-        assert_eq!(provenance, if decision == "send" { "generated" } else { "canonical" });
+        assert_eq!(
+            provenance,
+            if decision == "send" {
+                "generated"
+            } else {
+                "canonical"
+            }
+        );
         let text = fin["text"].as_str().unwrap();
         assert!(text.chars().any(|c| c.is_ascii_digit()), "a price: {text}");
         let sources = fin["sources"].as_array().expect("sources");
@@ -216,7 +229,10 @@ fn a_polish_question_streams_a_checked_answer_with_sources_and_is_stored() {
             .map(|e| e.data["text"].as_str().unwrap())
             .collect();
         if decision == "send" {
-            assert!(text.starts_with(streamed.trim_end()), "{streamed:?} vs {text:?}");
+            assert!(
+                text.starts_with(streamed.trim_end()),
+                "{streamed:?} vs {text:?}"
+            );
         }
         let h = history(&c, &id, &token).await;
         let msgs = h["messages"].as_array().unwrap();
@@ -245,7 +261,13 @@ fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
     s.rt.block_on(async {
         let c = client();
         let (id, token) = start(&c, json!({"lang": "pl"})).await;
-        let events = ask(&c, &id, &token, "Chcę rozmawiać z konsultantem, nie z botem").await;
+        let events = ask(
+            &c,
+            &id,
+            &token,
+            "Chcę rozmawiać z konsultantem, nie z botem",
+        )
+        .await;
         assert_eq!(names(&events), vec!["accepted", "handoff"], "{events:?}");
         let handoff = &events[1].data;
         assert_eq!(handoff["reason"], "human_request");
@@ -256,7 +278,10 @@ fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
         // The customer's widget listens; a person replies from another process (the CLI on the
         // same database), which the stream finds by polling.
         let resp = c
-            .get(format!("{}/api/conversations/{id}/events?after={last}", s.base))
+            .get(format!(
+                "{}/api/conversations/{id}/events?after={last}",
+                s.base
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -266,7 +291,14 @@ fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
             let (id, db) = (id.clone(), s.config.store_path());
             move || {
                 Command::new(env!("CARGO_BIN_EXE_concord"))
-                    .args(["staff", "reply", &id, "Dzień dobry, tu Ewa. W czym mogę pomóc?", "--author", "Ewa"])
+                    .args([
+                        "staff",
+                        "reply",
+                        &id,
+                        "Dzień dobry, tu Ewa. W czym mogę pomóc?",
+                        "--author",
+                        "Ewa",
+                    ])
                     .env("CONCORD__STORE__PATH", db)
                     .env("CONCORD__LOG__FILTER", "concord=warn")
                     .current_dir(common::repo())
@@ -275,17 +307,24 @@ fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
             }
         });
         let live = read_sse(resp, Duration::from_secs(60), |ev| {
-            ev.iter().any(|e| e.event == "message" && e.data["role"] == "staff")
+            ev.iter()
+                .any(|e| e.event == "message" && e.data["role"] == "staff")
                 && ev.iter().any(|e| e.event == "status")
         })
         .await;
         let out = reply.await.unwrap();
         assert!(out.status.success(), "{}", common::stderr(&out));
         let staff = live.iter().find(|e| e.event == "message").unwrap();
-        assert_eq!(staff.data["text"], "Dzień dobry, tu Ewa. W czym mogę pomóc?");
+        assert_eq!(
+            staff.data["text"],
+            "Dzień dobry, tu Ewa. W czym mogę pomóc?"
+        );
         assert_eq!(staff.data["provenance"], "human");
         assert_eq!(staff.data["author"], "Ewa");
-        assert_eq!(staff.id.as_deref(), Some(staff.data["id"].to_string().as_str()));
+        assert_eq!(
+            staff.id.as_deref(),
+            Some(staff.data["id"].to_string().as_str())
+        );
         let status = live.iter().find(|e| e.event == "status").unwrap();
         assert_eq!(status.data["status"], "staff");
 
@@ -315,7 +354,13 @@ fn the_person_button_feedback_and_closing() {
         assert_eq!(fin.event, "final", "{events:?}");
         let answer = fin.data["message_id"].as_i64().unwrap();
         let url = |p: &str| format!("{}/api/conversations/{id}/{p}", s.base);
-        let r = c.post(url("feedback")).bearer_auth(&token).json(&json!({"message_id": answer, "thumb": "up"})).send().await.unwrap();
+        let r = c
+            .post(url("feedback"))
+            .bearer_auth(&token)
+            .json(&json!({"message_id": answer, "thumb": "up"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
         // A thumb on the customer's own message, a csat out of range, both at once: refused.
         for bad in [
@@ -324,21 +369,50 @@ fn the_person_button_feedback_and_closing() {
             json!({"csat": 4, "thumb": "down", "message_id": answer}),
             json!({}),
         ] {
-            let r = c.post(url("feedback")).bearer_auth(&token).json(&bad).send().await.unwrap();
+            let r = c
+                .post(url("feedback"))
+                .bearer_auth(&token)
+                .json(&bad)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 400, "{bad}");
             let v: Value = r.json().await.unwrap();
             assert_eq!(v["code"], "invalid_feedback", "{bad}");
         }
-        let r = c.post(url("handoff")).bearer_auth(&token).json(&json!({})).send().await.unwrap();
+        let r = c
+            .post(url("handoff"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["status"], "waiting_staff");
         assert_eq!(v["message"]["role"], "system");
-        let r = c.post(url("close")).bearer_auth(&token).send().await.unwrap();
+        let r = c
+            .post(url("close"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
-        let r = c.post(url("feedback")).bearer_auth(&token).json(&json!({"csat": 5, "comment": "Quick and clear"})).send().await.unwrap();
+        let r = c
+            .post(url("feedback"))
+            .bearer_auth(&token)
+            .json(&json!({"csat": 5, "comment": "Quick and clear"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
-        let r = c.post(url("messages")).bearer_auth(&token).json(&json!({"text": "one more thing"})).send().await.unwrap();
+        let r = c
+            .post(url("messages"))
+            .bearer_auth(&token)
+            .json(&json!({"text": "one more thing"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 409);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["code"], "conversation_closed");
@@ -359,34 +433,156 @@ fn bad_requests_get_a_code_and_a_message_and_lose_nothing() {
         let msg_url = format!("{}/api/conversations/{id}/messages", s.base);
         let check = |r: reqwest::Response, status: u16, code: &'static str| async move {
             assert_eq!(r.status(), status, "expected {code}");
-            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+            assert!(r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"));
             let v: Value = r.json().await.unwrap();
             assert_eq!(v["code"], code, "{v}");
             let message = v["message"].as_str().unwrap();
             assert!(!message.is_empty());
-            assert!(!message.contains("sqlx") && !message.contains("src/"), "{message}");
+            assert!(
+                !message.contains("sqlx") && !message.contains("src/"),
+                "{message}"
+            );
         };
         let body = json!({"text": "Ile kosztuje dostawa?"});
-        check(c.post(&msg_url).json(&body).send().await.unwrap(), 401, "unauthorized").await;
-        check(c.post(&msg_url).bearer_auth(&other_token).json(&body).send().await.unwrap(), 401, "unauthorized").await;
-        check(c.post(&msg_url).bearer_auth("t_guess").json(&body).send().await.unwrap(), 401, "unauthorized").await;
         check(
-            c.post(&msg_url).bearer_auth(&token).header("content-type", "application/json").body("{\"text\": ").send().await.unwrap(),
+            c.post(&msg_url).json(&body).send().await.unwrap(),
+            401,
+            "unauthorized",
+        )
+        .await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&other_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "unauthorized",
+        )
+        .await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth("t_guess")
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "unauthorized",
+        )
+        .await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body("{\"text\": ")
+                .send()
+                .await
+                .unwrap(),
             400,
             "invalid_request",
         )
         .await;
-        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": "hi", "extra": 1})).send().await.unwrap(), 400, "invalid_request").await;
-        check(c.post(&msg_url).bearer_auth(&token).body("text=hi").send().await.unwrap(), 415, "unsupported_media_type").await;
-        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": "   "})).send().await.unwrap(), 400, "invalid_message").await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .json(&json!({"text": "hi", "extra": 1}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request",
+        )
+        .await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .body("text=hi")
+                .send()
+                .await
+                .unwrap(),
+            415,
+            "unsupported_media_type",
+        )
+        .await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .json(&json!({"text": "   "}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_message",
+        )
+        .await;
         let long = "a".repeat(s.config.server.max_message_chars + 1);
-        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": long})).send().await.unwrap(), 400, "invalid_message").await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .json(&json!({"text": long}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_message",
+        )
+        .await;
         let huge = "a".repeat(s.config.server.max_body_bytes + 10);
-        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": huge})).send().await.unwrap(), 413, "payload_too_large").await;
-        check(c.post(&msg_url).bearer_auth(&token).json(&json!({"text": "hi", "context": {"Bad Key": "x"}})).send().await.unwrap(), 400, "invalid_request").await;
-        check(c.post(format!("{}/api/conversations", s.base)).json(&json!({"lang": "de"})).send().await.unwrap(), 400, "invalid_request").await;
-        check(c.get(format!("{}/api/nothing", s.base)).send().await.unwrap(), 404, "not_found").await;
-        check(c.delete(format!("{}/api/conversations", s.base)).send().await.unwrap(), 405, "method_not_allowed").await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .json(&json!({"text": huge}))
+                .send()
+                .await
+                .unwrap(),
+            413,
+            "payload_too_large",
+        )
+        .await;
+        check(
+            c.post(&msg_url)
+                .bearer_auth(&token)
+                .json(&json!({"text": "hi", "context": {"Bad Key": "x"}}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request",
+        )
+        .await;
+        check(
+            c.post(format!("{}/api/conversations", s.base))
+                .json(&json!({"lang": "de"}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "invalid_request",
+        )
+        .await;
+        check(
+            c.get(format!("{}/api/nothing", s.base))
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+        check(
+            c.delete(format!("{}/api/conversations", s.base))
+                .send()
+                .await
+                .unwrap(),
+            405,
+            "method_not_allowed",
+        )
+        .await;
         // Nothing was stored by the refused requests; both conversations are empty and usable.
         for (i, t) in [(&id, &token), (&other, &other_token)] {
             assert_eq!(history(&c, i, t).await["messages"], json!([]));
@@ -404,48 +600,84 @@ fn rate_limits_cors_and_security_headers() {
         settings.ip_burst = 3;
         settings.allowed_origins = vec!["https://polnapolka.example".into()];
         let db = tempfile::tempdir().unwrap();
-        let store = Store::open(&db.path().join("db.sqlite"), &s.config.store).await.unwrap();
+        let store = Store::open(&db.path().join("db.sqlite"), &s.config.store)
+            .await
+            .unwrap();
         let state = AppState::new(s.state.assistant.clone(), store, settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(concord::server::serve(state, listener, std::future::pending()));
+        let server = tokio::spawn(concord::server::serve(
+            state,
+            listener,
+            std::future::pending(),
+        ));
         let c = client();
-        let start = || c.post(format!("{base}/api/conversations")).json(&json!({})).send();
+        let start = || {
+            c.post(format!("{base}/api/conversations"))
+                .json(&json!({}))
+                .send()
+        };
         for _ in 0..3 {
             assert_eq!(start().await.unwrap().status(), 201);
         }
         let r = start().await.unwrap();
         assert_eq!(r.status(), 429);
-        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=60).contains(&retry));
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "rate_limited");
         // Health and assets are not rate limited.
-        assert_eq!(c.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            c.get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
 
         let page = c.get(format!("{base}/")).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let h = page.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert!(h.contains_key("x-request-id"));
         let html = page.text().await.unwrap();
-        assert!(html.contains("src=\"/widget.js\""), "the demo page embeds the widget with one tag");
+        assert!(
+            html.contains("src=\"/widget.js\""),
+            "the demo page embeds the widget with one tag"
+        );
         let js = c.get(format!("{base}/widget.js")).send().await.unwrap();
-        assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+        assert!(js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
         assert_eq!(js.headers()["cross-origin-resource-policy"], "cross-origin");
         assert!(js.text().await.unwrap().contains("/api/conversations"));
 
         // CORS: the configured origin may call the API, another may not.
         let preflight = |origin: &'static str| {
-            c.request(reqwest::Method::OPTIONS, format!("{base}/api/conversations"))
-                .header("origin", origin)
-                .header("access-control-request-method", "POST")
-                .header("access-control-request-headers", "content-type")
-                .send()
+            c.request(
+                reqwest::Method::OPTIONS,
+                format!("{base}/api/conversations"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
         };
         let ok = preflight("https://polnapolka.example").await.unwrap();
-        assert_eq!(ok.headers()["access-control-allow-origin"], "https://polnapolka.example");
+        assert_eq!(
+            ok.headers()["access-control-allow-origin"],
+            "https://polnapolka.example"
+        );
         let no = preflight("https://evil.example").await.unwrap();
         assert!(!no.headers().contains_key("access-control-allow-origin"));
         server.abort();
@@ -466,8 +698,18 @@ fn health_readiness_and_metrics() {
         assert!(v["passages"].as_u64().unwrap() > 100, "{v}");
         let (id, token) = start(&c, json!({"lang": "en"})).await;
         let events = ask(&c, &id, &token, "Do you ship to Germany?").await;
-        let decision = events.last().unwrap().data["decision"].as_str().unwrap_or("handoff").to_string();
-        let text = c.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+        let decision = events.last().unwrap().data["decision"]
+            .as_str()
+            .unwrap_or("handoff")
+            .to_string();
+        let text = c
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         for needle in [
             "concord_http_requests_total{",
             "route=\"/api/conversations/{id}/messages\"",
@@ -477,7 +719,10 @@ fn health_readiness_and_metrics() {
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
-        assert!(text.contains(&format!("concord_decisions_total{{kind=\"{decision}\"}}")), "{text}");
+        assert!(
+            text.contains(&format!("concord_decisions_total{{kind=\"{decision}\"}}")),
+            "{text}"
+        );
         // Customer text never reaches metrics.
         assert!(!text.contains("Germany"));
     });
@@ -541,12 +786,23 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
         dir.path(),
         &db.path().join("concord.db"),
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = client();
-        let r = c.post(format!("{base}/api/conversations")).json(&json!({"lang": "en"})).send().await.unwrap();
+        let r = c
+            .post(format!("{base}/api/conversations"))
+            .json(&json!({"lang": "en"}))
+            .send()
+            .await
+            .unwrap();
         let v: Value = r.json().await.unwrap();
-        let (id, token) = (v["conversation_id"].as_str().unwrap(), v["token"].as_str().unwrap());
+        let (id, token) = (
+            v["conversation_id"].as_str().unwrap(),
+            v["token"].as_str().unwrap(),
+        );
         let events_stream = c
             .get(format!("{base}/api/conversations/{id}/events"))
             .bearer_auth(token)
@@ -562,12 +818,16 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
             .unwrap();
         assert_eq!(answer.status(), 200);
         // Stop the server while the answer is being written.
-        let kill = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap();
         assert!(kill.success());
         let events = read_sse(answer, Duration::from_secs(120), |_| false).await;
         let last = events.last().expect("the stream ended with an event");
         assert!(
-            last.event == "final" || (last.event == "error" && last.data["code"] == "shutting_down"),
+            last.event == "final"
+                || (last.event == "error" && last.data["code"] == "shutting_down"),
             "{events:?}"
         );
         // The events stream ends instead of holding the shutdown up.
@@ -579,13 +839,18 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
             assert!(status.success(), "exit status {status}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "concord did not exit after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "concord did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The acknowledged message is in the database after the restart-worthy stop.
     let store = rt.block_on(async {
         let config = common::config(dir.path());
-        let store = Store::open(&db.path().join("concord.db"), &config.store).await.unwrap();
+        let store = Store::open(&db.path().join("concord.db"), &config.store)
+            .await
+            .unwrap();
         store.count_conversations().await.unwrap()
     });
     assert_eq!(store, 1);
@@ -607,7 +872,10 @@ fn the_demo_shows_the_gate_then_serves_the_shop() {
     assert!(text.contains("4/5 the whole gate"), "{text}");
     // Two drafted questions get a checked decision; the request for a person is handed off.
     assert_eq!(text.matches("  check: ").count(), 3, "{text}");
-    assert!(text.contains("decision: handoff (triage.human_request)"), "{text}");
+    assert!(
+        text.contains("decision: handoff (triage.human_request)"),
+        "{text}"
+    );
     for line in text.lines().filter(|l| l.starts_with("  decision: ")) {
         let action = line["  decision: ".len()..].split(' ').next().unwrap();
         assert!(
@@ -616,7 +884,10 @@ fn the_demo_shows_the_gate_then_serves_the_shop() {
         );
     }
     assert!(text.contains("5/5 the chat service"), "{text}");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let page = client().get(format!("{base}/")).send().await.unwrap();
         assert_eq!(page.status(), 200);

@@ -431,7 +431,7 @@ async fn error_code(resp: reqwest::Response) -> String {
         .unwrap_or_else(|| format!("http_{status}"))
 }
 
-fn transport_code(e: &reqwest::Error) -> &'static str {
+pub(super) fn transport_code(e: &reqwest::Error) -> &'static str {
     if e.is_connect() {
         "connect"
     } else if e.is_timeout() {

@@ -1,6 +1,7 @@
 //! Throughput phases of `concord bench serve`: concurrent clients sending requests that need no
 //! generation (start conversation, feedback, healthz) over one keep-alive client.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use concord::eval::metrics::percentile;
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::chat::{alternate_lang, start_conversation, Conversation};
+use super::chat::{alternate_lang, start_conversation, transport_code, Conversation};
 use super::{round1, round2, ServeArgs, REQUEST_TIMEOUT};
 
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +31,12 @@ impl Target {
 
 pub(super) struct Phase {
     pub(super) requests: usize,
+    /// Requests that failed: non-2xx, or no answer.
     pub(super) errors: usize,
+    /// Failed requests by status (`429`) or transport failure (`connect`, `timeout`, `request`).
+    by_status: BTreeMap<String, usize>,
+    /// Conversations for the feedback phase that could not be started.
+    pub(super) setup_errors: usize,
     /// Latencies of the 2xx answers.
     ok_ms: Vec<f64>,
     elapsed_s: f64,
@@ -45,6 +51,8 @@ impl Phase {
             "p50_ms": ok.then(|| round2(percentile(&self.ok_ms, 50.0))),
             "p95_ms": ok.then(|| round2(percentile(&self.ok_ms, 95.0))),
             "errors": self.errors,
+            "error_statuses": self.by_status,
+            "setup_errors": self.setup_errors,
         })
     }
 }
@@ -59,6 +67,8 @@ pub(super) async fn throughput_phase(
     let mut phase = Phase {
         requests: 0,
         errors: 0,
+        by_status: BTreeMap::new(),
+        setup_errors: 0,
         ok_ms: Vec::new(),
         elapsed_s: 0.0,
     };
@@ -69,7 +79,7 @@ pub(super) async fn throughput_phase(
             match start_conversation(client, base, alternate_lang(i)).await {
                 Ok(conv) => convs.push(Some(conv)),
                 Err(_) => {
-                    phase.errors += 1;
+                    phase.setup_errors += 1;
                     convs.push(None);
                 }
             }
@@ -87,24 +97,26 @@ pub(super) async fn throughput_phase(
         let base = base.to_string();
         clients.spawn(async move {
             let mut ok_ms = Vec::new();
-            let (mut requests, mut errors) = (0usize, 0usize);
+            let mut failed: BTreeMap<String, usize> = BTreeMap::new();
+            let mut requests = 0usize;
             while Instant::now() < stop {
                 let t = Instant::now();
-                let ok = one_request(&client, &base, target, conv.as_ref()).await;
                 requests += 1;
-                if ok {
-                    ok_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-                } else {
-                    errors += 1;
+                match one_request(&client, &base, target, conv.as_ref()).await {
+                    Ok(()) => ok_ms.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(why) => *failed.entry(why).or_default() += 1,
                 }
             }
-            (requests, errors, ok_ms)
+            (requests, failed, ok_ms)
         });
     }
     while let Some(joined) = clients.join_next().await {
-        if let Ok((requests, errors, ok_ms)) = joined {
+        if let Ok((requests, failed, ok_ms)) = joined {
             phase.requests += requests;
-            phase.errors += errors;
+            for (why, n) in failed {
+                phase.errors += n;
+                *phase.by_status.entry(why).or_default() += n;
+            }
             phase.ok_ms.extend(ok_ms);
         }
     }
@@ -112,13 +124,14 @@ pub(super) async fn throughput_phase(
     phase
 }
 
-/// One request, its body read to the end (so the connection is reused); true on 2xx.
+/// One request, its body read to the end (so the connection is reused); the status or transport
+/// failure unless 2xx.
 async fn one_request(
     client: &reqwest::Client,
     base: &str,
     target: Target,
     conv: Option<&Conversation>,
-) -> bool {
+) -> Result<(), String> {
     let request = match (target, conv) {
         (Target::StartConversation, _) => client
             .post(format!("{base}/api/conversations"))
@@ -127,14 +140,18 @@ async fn one_request(
             .post(format!("{base}/api/conversations/{}/feedback", conv.id))
             .bearer_auth(&conv.token)
             .json(&json!({"csat": 5})),
-        (Target::Feedback, None) => return false,
+        (Target::Feedback, None) => return Err("no_conversation".to_string()),
         (Target::Healthz, _) => client.get(format!("{base}/healthz")),
     };
-    match request.timeout(REQUEST_TIMEOUT).send().await {
-        Ok(resp) => {
-            let ok = resp.status().is_success();
-            resp.bytes().await.is_ok() && ok
-        }
-        Err(_) => false,
+    let resp = request
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| transport_code(&e).to_string())?;
+    let status = resp.status();
+    let body = resp.bytes().await;
+    if !status.is_success() {
+        return Err(status.as_u16().to_string());
     }
+    body.map(drop).map_err(|e| transport_code(&e).to_string())
 }
