@@ -66,6 +66,7 @@ struct RawGeneration {
     requantize: bool,
     parallel: usize,
     queue_capacity: usize,
+    skip_draft_at_queue: usize,
     temperature: f32,
     top_p: f32,
     repetition_penalty: f32,
@@ -165,6 +166,8 @@ pub struct GenerationConfig {
     pub requantize: bool,
     pub parallel: usize,
     pub queue_capacity: usize,
+    /// Drafts waiting at which a matched approved answer is sent without a draft (0: never).
+    pub skip_draft_at_queue: usize,
     pub sampling: crate::llm::SamplingParams,
 }
 
@@ -551,6 +554,15 @@ impl RawConfig {
                 format!("must be between 1 and 10000, got {}", g.queue_capacity),
             ));
         }
+        if g.skip_draft_at_queue > g.queue_capacity {
+            return Err(invalid(
+                "generation.skip_draft_at_queue",
+                format!(
+                    "must be between 0 and generation.queue_capacity ({}), got {}",
+                    g.queue_capacity, g.skip_draft_at_queue
+                ),
+            ));
+        }
         if g.threads > 1024 {
             return Err(invalid(
                 "generation.threads",
@@ -635,6 +647,7 @@ impl RawConfig {
                 requantize: g.requantize,
                 parallel: g.parallel,
                 queue_capacity: g.queue_capacity,
+                skip_draft_at_queue: g.skip_draft_at_queue,
                 sampling,
             },
             prompts: PromptsConfig {

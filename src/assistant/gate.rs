@@ -134,6 +134,8 @@ pub struct Pending {
     canonical: Option<MatchedCanonical>,
     context_similarity: Option<f32>,
     plan: Option<DraftPlan>,
+    /// Why no draft was written although one could have been (a long or full queue).
+    skipped: Option<Reason>,
     model: String,
     slots: SlotValues,
     timings: GateTimings,
@@ -232,12 +234,23 @@ impl Assistant {
             canonical,
             context_similarity,
             plan: None,
+            skipped: None,
             model: self.drafter.generator(lang).name.clone(),
             slots: req.slots.clone(),
             timings,
             started,
             drafting: Instant::now(),
         };
+        // Under load, an approved answer now beats a draft after a long wait.
+        let waiting = self.drafter.queue().load().0;
+        let skip_at = self.pipeline.config.generation.skip_draft_at_queue;
+        if pending.canonical.is_some() && skip_at > 0 && waiting >= skip_at {
+            pending.skipped = Some(Reason::new(
+                "queue.long",
+                format!("{waiting} drafts waiting; the approved answer is sent without a draft"),
+            ));
+            return Ok(Begun::Done(Box::new(self.finish(pending, None))));
+        }
         match self
             .drafter
             .draft(&self.pipeline.index, req.message, lang, &retrieval)
@@ -251,10 +264,10 @@ impl Assistant {
             }
             // A full queue does not stop an approved answer: it is sent without a draft.
             Err(AnswerError::Llm(LlmError::Busy { capacity })) if pending.canonical.is_some() => {
-                tracing::info!(
-                    capacity,
-                    "generation queue full; the approved answer is sent without a draft"
-                );
+                pending.skipped = Some(Reason::new(
+                    "queue.full",
+                    format!("the generation queue is full ({capacity} waiting); the approved answer is sent without a draft"),
+                ));
                 Ok(Begun::Done(Box::new(self.finish(pending, None))))
             }
             Err(e) => Err(e.into()),
@@ -269,6 +282,7 @@ impl Assistant {
             canonical,
             context_similarity,
             plan,
+            skipped,
             model,
             slots,
             mut timings,
@@ -284,7 +298,7 @@ impl Assistant {
             .as_ref()
             .map(|d| self.check_draft(d, canonical.as_ref()));
         timings.check_ms = ms(t);
-        let decision = decide(
+        let mut decision = decide(
             &PolicyInput {
                 handoff_rules: &[],
                 canonical: canonical.as_ref().map(|c| CanonicalInfo {
@@ -298,6 +312,7 @@ impl Assistant {
             },
             &self.settings.policy,
         );
+        decision.reasons.extend(skipped);
         let (reply, proposal) =
             self.compose(lang, &decision, draft.as_ref(), canonical.as_ref(), &slots);
         timings.total_ms = ms(started);

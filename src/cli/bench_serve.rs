@@ -4,7 +4,6 @@
 
 mod chat;
 mod server;
-mod sse;
 mod throughput;
 
 use std::collections::BTreeMap;

@@ -148,6 +148,8 @@ pub async fn get(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id(id)?;
     let conversation = authorize(&state, &headers, &id).await?;
+    // With its score, which authentication does not read.
+    let conversation = state.store.conversation(&conversation.id.0).await?;
     let messages = state.store.messages_after(&conversation.id, 0).await?;
     let mut v = serde_json::to_value(&conversation).map_err(ApiError::internal)?;
     v["messages"] = serde_json::to_value(&messages).map_err(ApiError::internal)?;

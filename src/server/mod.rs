@@ -11,6 +11,7 @@ pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod settings;
+pub mod sse_client;
 pub mod state;
 
 use std::net::SocketAddr;

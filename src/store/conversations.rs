@@ -47,8 +47,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-const CONVERSATION_COLUMNS: &str = "c.id, c.token_hash, c.lang, c.status, c.context_json, c.created_ms, c.updated_ms, \
-     (SELECT f.value FROM feedback f WHERE f.conversation_id = c.id AND f.kind = 'csat' ORDER BY f.id DESC LIMIT 1) AS csat";
+const CONVERSATION_COLUMNS: &str =
+    "c.id, c.token_hash, c.lang, c.status, c.context_json, c.created_ms, c.updated_ms, \
+     (SELECT f.value FROM feedback f WHERE f.conversation_id = c.id AND f.kind = 'csat') AS csat";
+
+/// The same without the score (authentication runs on every request and does not need it).
+const AUTH_COLUMNS: &str =
+    "c.id, c.token_hash, c.lang, c.status, c.context_json, c.created_ms, c.updated_ms, \
+     NULL AS csat";
 
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, role, provenance, text, reply_to, sources_json, decision, author, created_ms";
@@ -144,11 +150,12 @@ impl Store {
         })
     }
 
-    /// The conversation, when `token` is its token. Unknown ids and wrong tokens both answer
+    /// The conversation, when `token` is its token (`csat` is not read: see
+    /// [`Store::conversation`]). Unknown ids and wrong tokens both answer
     /// [`StoreError::Unauthorized`], so ids cannot be probed.
     pub async fn authenticate(&self, id: &str, token: &str) -> Result<Conversation, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1"
+            "SELECT {AUTH_COLUMNS} FROM conversations c WHERE c.id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
@@ -333,30 +340,24 @@ impl Store {
         message_id: i64,
         up: bool,
     ) -> Result<i64, StoreError> {
-        let message = self.message(conversation, message_id).await?;
-        if message.role == Role::Customer {
-            return Err(StoreError::NotFound {
-                what: "answer",
-                id: message_id.to_string(),
-            });
-        }
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM feedback WHERE message_id = $1 AND kind = 'thumb'")
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
-        let id: i64 = sqlx::query_scalar(
+        // One statement: the message must be the shop's, in this conversation.
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO feedback (conversation_id, message_id, kind, value, created_ms) \
-             VALUES ($1, $2, 'thumb', $3, $4) RETURNING id",
+             SELECT conversation_id, id, 'thumb', $3, $4 FROM messages \
+             WHERE id = $2 AND conversation_id = $1 AND role <> 'customer' \
+             ON CONFLICT (message_id) WHERE kind = 'thumb' \
+             DO UPDATE SET value = excluded.value, created_ms = excluded.created_ms RETURNING id",
         )
         .bind(&conversation.0)
         .bind(message_id)
         .bind(if up { 1 } else { -1 })
         .bind(now_ms())
-        .fetch_one(&mut *tx)
+        .fetch_optional(self.pool())
         .await?;
-        tx.commit().await?;
-        Ok(id)
+        id.ok_or_else(|| StoreError::NotFound {
+            what: "answer",
+            id: message_id.to_string(),
+        })
     }
 
     /// The conversation's satisfaction score (1-5); a second one replaces the first.
@@ -366,23 +367,19 @@ impl Store {
         score: i64,
         comment: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM feedback WHERE conversation_id = $1 AND kind = 'csat'")
-            .bind(&conversation.0)
-            .execute(&mut *tx)
-            .await?;
-        let id: i64 = sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "INSERT INTO feedback (conversation_id, kind, value, comment, created_ms) \
-             VALUES ($1, 'csat', $2, $3, $4) RETURNING id",
+             VALUES ($1, 'csat', $2, $3, $4) \
+             ON CONFLICT (conversation_id) WHERE kind = 'csat' \
+             DO UPDATE SET value = excluded.value, comment = excluded.comment, created_ms = excluded.created_ms \
+             RETURNING id",
         )
         .bind(&conversation.0)
         .bind(score)
         .bind(comment)
         .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Number of conversations (for metrics and tests).

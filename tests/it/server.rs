@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use concord::answer::Drafter;
 use concord::assistant::Assistant;
+use concord::server::sse_client::{SseEvent, SseParser};
 use concord::server::{AppState, SharedState};
 use concord::store::Store;
 use concord::{Config, Pipeline};
@@ -78,7 +79,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// One server-sent event.
+/// One server-sent event, its data parsed as JSON.
 #[derive(Debug, Clone)]
 struct Sse {
     event: String,
@@ -86,34 +87,12 @@ struct Sse {
     id: Option<String>,
 }
 
-/// Parses complete events from `buf`, leaving a trailing partial event in it.
-fn parse_sse(buf: &mut String) -> Vec<Sse> {
-    let mut out = Vec::new();
-    let normalized = buf.replace("\r\n", "\n");
-    let mut rest = normalized.as_str();
-    while let Some(end) = rest.find("\n\n") {
-        let block = &rest[..end];
-        rest = &rest[end + 2..];
-        let (mut event, mut data, mut id) = (String::from("message"), String::new(), None);
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                event = v.trim().to_string();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(v.strip_prefix(' ').unwrap_or(v));
-            } else if let Some(v) = line.strip_prefix("id:") {
-                id = Some(v.trim().to_string());
-            }
-        }
-        if !data.is_empty() {
-            let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
-            out.push(Sse { event, data, id });
-        }
+fn to_json(e: SseEvent) -> Sse {
+    Sse {
+        data: serde_json::from_str(&e.data).unwrap_or(Value::String(e.data)),
+        event: e.event,
+        id: e.id,
     }
-    *buf = rest.to_string();
-    out
 }
 
 /// Reads an SSE response until `done` says so, the stream ends, or `timeout`.
@@ -125,17 +104,17 @@ async fn read_sse(
     use futures_util::StreamExt;
     let deadline = Instant::now() + timeout;
     let mut stream = resp.bytes_stream();
-    let mut buf = String::new();
+    let mut parser = SseParser::default();
     let mut events = Vec::new();
     while !done(&events) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.next()).await {
-            Ok(Some(Ok(bytes))) => {
-                buf.push_str(std::str::from_utf8(&bytes).expect("SSE is UTF-8 (whole chunks)"));
-                events.extend(parse_sse(&mut buf));
-            }
+            Ok(Some(Ok(bytes))) => events.extend(parser.push(&bytes).into_iter().map(to_json)),
             Ok(Some(Err(e))) => panic!("stream failed: {e}"),
-            Ok(None) => break,
+            Ok(None) => {
+                events.extend(parser.finish().into_iter().map(to_json));
+                break;
+            }
             Err(_) => panic!("no complete answer within {timeout:?}; got {events:?}"),
         }
     }

@@ -17,8 +17,8 @@ use tokio::task::JoinSet;
 use tokio::time::{timeout_at, Instant};
 
 use super::server::proc_status_mb;
-use super::sse::{SseEvent, SseParser};
 use super::{ServeArgs, REQUEST_TIMEOUT};
+use concord::server::sse_client::{SseEvent, SseParser};
 
 /// Share of chat messages that ask for a person.
 const HANDOFF_SHARE: f64 = 0.1;
@@ -613,6 +613,7 @@ mod tests {
         SseEvent {
             event: event.into(),
             data: data.into(),
+            id: None,
         }
     }
 

@@ -82,6 +82,9 @@ CREATE TABLE feedback (
     created_ms      BIGINT NOT NULL
 );
 CREATE INDEX feedback_by_conversation ON feedback (conversation_id, kind);
+-- One score per conversation and one thumb per message: a new one replaces the old (upsert).
+CREATE UNIQUE INDEX feedback_one_csat ON feedback (conversation_id) WHERE kind = 'csat';
+CREATE UNIQUE INDEX feedback_one_thumb ON feedback (message_id) WHERE kind = 'thumb';
 
 CREATE TABLE audit_events (
     id              INTEGER PRIMARY KEY,

@@ -1,24 +1,27 @@
-//! A small incremental Server-Sent Events parser over the bytes of a response stream (chunks may
-//! split anywhere, lines end in LF, CRLF or CR).
+//! A small incremental Server-Sent Events parser for clients of the customer API (the load bench,
+//! the tests): bytes of a response stream in, split anywhere; events out.
 
 /// One dispatched SSE event (`event` defaults to `message`).
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct SseEvent {
-    pub(super) event: String,
-    pub(super) data: String,
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+    /// The `id:` field, when the event has one.
+    pub id: Option<String>,
 }
 
 /// Incremental SSE parser: bytes in (split anywhere), events out. Lines end in LF, CRLF or CR;
 /// events end at a blank line; `:` lines are comments; `data:` lines join with newlines.
 #[derive(Debug, Default)]
-pub(super) struct SseParser {
+pub struct SseParser {
     buf: Vec<u8>,
     event: String,
     data: String,
+    id: Option<String>,
 }
 
 impl SseParser {
-    pub(super) fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
         let (mut start, mut i) = (0, 0);
@@ -43,7 +46,7 @@ impl SseParser {
     }
 
     /// End of the stream: a last line without its newline, and an event without its blank line.
-    pub(super) fn finish(&mut self) -> Vec<SseEvent> {
+    pub fn finish(&mut self) -> Vec<SseEvent> {
         let mut out = Vec::new();
         let rest = std::mem::take(&mut self.buf);
         let line = String::from_utf8_lossy(&rest);
@@ -59,6 +62,7 @@ impl SseParser {
         if line.is_empty() {
             let event = std::mem::take(&mut self.event);
             let mut data = std::mem::take(&mut self.data);
+            let id = self.id.take();
             if !data.is_empty() {
                 data.pop(); // the newline after the last data line
                 out.push(SseEvent {
@@ -68,6 +72,7 @@ impl SseParser {
                         event
                     },
                     data,
+                    id,
                 });
             }
             return;
@@ -81,6 +86,7 @@ impl SseParser {
         };
         match field {
             "event" => self.event = value.to_string(),
+            "id" => self.id = Some(value.to_string()),
             "data" => {
                 self.data.push_str(value);
                 self.data.push('\n');
@@ -98,6 +104,7 @@ mod tests {
         SseEvent {
             event: event.into(),
             data: data.into(),
+            id: None,
         }
     }
 
@@ -122,7 +129,10 @@ mod tests {
             ev("accepted", "{\"message_id\":17}"),
             ev("queued", "{\"position\":2}"),
             ev("token", "{\"text\":\"Zażółć \"}"),
-            ev("message", "line one\nline two"),
+            SseEvent {
+                id: Some("5".into()),
+                ..ev("message", "line one\nline two")
+            },
             ev("final", "{\"decision\":\"send\",\"text\":\"gęślą jaźń\"}"),
         ]
     }
