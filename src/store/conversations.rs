@@ -115,6 +115,31 @@ pub(super) fn provenance_str(p: Provenance) -> &'static str {
     }
 }
 
+/// The status of a conversation that may still be written to, inside a write transaction:
+/// [`StoreError::NotFound`] when there is none, [`StoreError::Closed`] when it is closed.
+pub(super) async fn open_status(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conversation: &ConversationId,
+) -> Result<ConversationStatus, StoreError> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
+            .bind(&conversation.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let status: ConversationStatus = status
+        .ok_or_else(|| StoreError::NotFound {
+            what: "conversation",
+            id: conversation.0.clone(),
+        })?
+        .parse()?;
+    match status {
+        ConversationStatus::Closed => Err(StoreError::Closed),
+        open @ (ConversationStatus::Bot
+        | ConversationStatus::WaitingStaff
+        | ConversationStatus::Staff) => Ok(open),
+    }
+}
+
 impl Store {
     /// Starts a conversation; the returned token is the customer's key to it.
     pub async fn create_conversation(
@@ -197,21 +222,7 @@ impl Store {
     ) -> Result<Message, StoreError> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
-                .bind(&conversation.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match status.as_deref() {
-            None => {
-                return Err(StoreError::NotFound {
-                    what: "conversation",
-                    id: conversation.0.clone(),
-                })
-            }
-            Some("closed") => return Err(StoreError::Closed),
-            Some(_) => {}
-        }
+        open_status(&mut tx, conversation).await?;
         if !context.is_empty() {
             let old: String =
                 sqlx::query_scalar("SELECT context_json FROM conversations WHERE id = $1")

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::conversations::ShopMessage;
+use super::conversations::{open_status, ShopMessage};
 use super::{
     json, now_ms, ConversationId, ConversationStatus, Message, Role, SourceLink, Store, StoreError,
 };
@@ -134,21 +134,11 @@ impl Store {
         message: &str,
     ) -> Result<(Message, ConversationStatus), StoreError> {
         let mut tx = self.write_tx().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
-                .bind(&conversation.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let status: ConversationStatus = status
-            .ok_or_else(|| StoreError::NotFound {
-                what: "conversation",
-                id: conversation.0.clone(),
-            })?
-            .parse()?;
-        let next = match status {
-            ConversationStatus::Closed => return Err(StoreError::Closed),
+        let next = match open_status(&mut tx, conversation).await? {
             ConversationStatus::Bot => ConversationStatus::WaitingStaff,
-            other @ (ConversationStatus::WaitingStaff | ConversationStatus::Staff) => other,
+            other @ (ConversationStatus::WaitingStaff
+            | ConversationStatus::Staff
+            | ConversationStatus::Closed) => other,
         };
         let m = Store::insert_message(
             &mut *tx,
@@ -182,21 +172,7 @@ impl Store {
         reply: StaffReply<'_>,
     ) -> Result<Message, StoreError> {
         let mut tx = self.write_tx().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
-                .bind(&conversation.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match status.as_deref() {
-            None => {
-                return Err(StoreError::NotFound {
-                    what: "conversation",
-                    id: conversation.0.clone(),
-                })
-            }
-            Some("closed") => return Err(StoreError::Closed),
-            Some(_) => {}
-        }
+        open_status(&mut tx, conversation).await?;
         let m = Store::insert_message(
             &mut *tx,
             conversation,

@@ -149,6 +149,20 @@ pub fn small_kb(dir: &Path) {
     }
 }
 
+/// The published index of `cfg.data_dir`, checked against the test embedder.
+pub fn open_index(cfg: &Config) -> concord::index::Index {
+    let e = embedder();
+    concord::index::IndexDir::new(&cfg.data_dir)
+        .open(
+            &concord::index::ExpectedEmbedder {
+                name: e.name(),
+                fingerprint: e.fingerprint(),
+            },
+            cfg.hnsw.ef_search,
+        )
+        .unwrap()
+}
+
 /// The small knowledge base (returns, delivery costs, parcel lockers) ingested into `data`.
 pub fn small_index(data: &Path) -> (tempfile::TempDir, Config, concord::index::Index) {
     let kb = tempfile::tempdir().unwrap();
@@ -162,16 +176,7 @@ pub fn small_index(data: &Path) -> (tempfile::TempDir, Config, concord::index::I
         &indicatif::ProgressBar::hidden(),
     )
     .unwrap();
-    let e = embedder();
-    let index = concord::index::IndexDir::new(&cfg.data_dir)
-        .open(
-            &concord::index::ExpectedEmbedder {
-                name: e.name(),
-                fingerprint: e.fingerprint(),
-            },
-            cfg.hnsw.ef_search,
-        )
-        .unwrap();
+    let index = open_index(&cfg);
     (kb, cfg, index)
 }
 
@@ -192,16 +197,7 @@ pub fn demo_index() -> &'static (tempfile::TempDir, Config, concord::index::Inde
         .unwrap();
         assert!(report.issues.is_empty());
         assert_eq!(report.reused_chunks, 0);
-        let e = embedder();
-        let index = concord::index::IndexDir::new(&cfg.data_dir)
-            .open(
-                &concord::index::ExpectedEmbedder {
-                    name: e.name(),
-                    fingerprint: e.fingerprint(),
-                },
-                cfg.hnsw.ef_search,
-            )
-            .unwrap();
+        let index = open_index(&cfg);
         (dir, cfg, index)
     })
 }

@@ -410,158 +410,108 @@ fn bad_requests_get_a_code_and_a_message_and_lose_nothing() {
         let (id, token) = start(&c, json!({})).await;
         let (other, other_token) = start(&c, json!({})).await;
         let msg_url = format!("{}/api/conversations/{id}/messages", s.base);
-        let check = |r: reqwest::Response, status: u16, code: &'static str| async move {
-            assert_eq!(r.status(), status, "expected {code}");
-            assert!(r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json"));
+        let post = |token: Option<&str>| {
+            let r = c.post(&msg_url);
+            match token {
+                Some(t) => r.bearer_auth(t),
+                None => r,
+            }
+        };
+        let text = json!({"text": "Ile kosztuje dostawa?"});
+        let long = "a".repeat(s.config.server.max_message_chars + 1);
+        let huge = "a".repeat(s.config.server.max_body_bytes + 10);
+        let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+            ("no token", post(None).json(&text), 401, "unauthorized"),
+            (
+                "another conversation's token",
+                post(Some(&other_token)).json(&text),
+                401,
+                "unauthorized",
+            ),
+            (
+                "a guessed token",
+                post(Some("t_guess")).json(&text),
+                401,
+                "unauthorized",
+            ),
+            (
+                "broken JSON",
+                post(Some(&token))
+                    .header("content-type", "application/json")
+                    .body("{\"text\": "),
+                400,
+                "invalid_request",
+            ),
+            (
+                "an unknown field",
+                post(Some(&token)).json(&json!({"text": "hi", "extra": 1})),
+                400,
+                "invalid_request",
+            ),
+            (
+                "a form body",
+                post(Some(&token)).body("text=hi"),
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "an empty message",
+                post(Some(&token)).json(&json!({"text": "   "})),
+                400,
+                "invalid_message",
+            ),
+            (
+                "a too long message",
+                post(Some(&token)).json(&json!({"text": long})),
+                400,
+                "invalid_message",
+            ),
+            (
+                "a too large body",
+                post(Some(&token)).json(&json!({"text": huge})),
+                413,
+                "payload_too_large",
+            ),
+            (
+                "a bad context key",
+                post(Some(&token)).json(&json!({"text": "hi", "context": {"Bad Key": "x"}})),
+                400,
+                "invalid_request",
+            ),
+            (
+                "an unknown language",
+                c.post(format!("{}/api/conversations", s.base))
+                    .json(&json!({"lang": "de"})),
+                400,
+                "invalid_request",
+            ),
+            (
+                "an unknown route",
+                c.get(format!("{}/api/nothing", s.base)),
+                404,
+                "not_found",
+            ),
+            (
+                "a wrong method",
+                c.delete(format!("{}/api/conversations", s.base)),
+                405,
+                "method_not_allowed",
+            ),
+        ];
+        for (what, request, status, code) in cases {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), status, "{what}");
+            let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(ct.starts_with("application/json"), "{what}: {ct}");
             let v: Value = r.json().await.unwrap();
-            assert_eq!(v["code"], code, "{v}");
+            assert_eq!(v["code"], code, "{what}: {v}");
             let message = v["message"].as_str().unwrap();
-            assert!(!message.is_empty());
+            assert!(!message.is_empty(), "{what}");
             assert!(
                 !message.contains("sqlx") && !message.contains("src/"),
-                "{message}"
+                "{what}: {message}"
             );
-        };
-        let body = json!({"text": "Ile kosztuje dostawa?"});
-        check(
-            c.post(&msg_url).json(&body).send().await.unwrap(),
-            401,
-            "unauthorized",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&other_token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "unauthorized",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth("t_guess")
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-            401,
-            "unauthorized",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body("{\"text\": ")
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "invalid_request",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .json(&json!({"text": "hi", "extra": 1}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "invalid_request",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .body("text=hi")
-                .send()
-                .await
-                .unwrap(),
-            415,
-            "unsupported_media_type",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .json(&json!({"text": "   "}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "invalid_message",
-        )
-        .await;
-        let long = "a".repeat(s.config.server.max_message_chars + 1);
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .json(&json!({"text": long}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "invalid_message",
-        )
-        .await;
-        let huge = "a".repeat(s.config.server.max_body_bytes + 10);
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .json(&json!({"text": huge}))
-                .send()
-                .await
-                .unwrap(),
-            413,
-            "payload_too_large",
-        )
-        .await;
-        check(
-            c.post(&msg_url)
-                .bearer_auth(&token)
-                .json(&json!({"text": "hi", "context": {"Bad Key": "x"}}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "invalid_request",
-        )
-        .await;
-        check(
-            c.post(format!("{}/api/conversations", s.base))
-                .json(&json!({"lang": "de"}))
-                .send()
-                .await
-                .unwrap(),
-            400,
-            "invalid_request",
-        )
-        .await;
-        check(
-            c.get(format!("{}/api/nothing", s.base))
-                .send()
-                .await
-                .unwrap(),
-            404,
-            "not_found",
-        )
-        .await;
-        check(
-            c.delete(format!("{}/api/conversations", s.base))
-                .send()
-                .await
-                .unwrap(),
-            405,
-            "method_not_allowed",
-        )
-        .await;
+        }
         // Nothing was stored by the refused requests; both conversations are empty and usable.
         for (i, t) in [(&id, &token), (&other, &other_token)] {
             assert_eq!(history(&c, i, t).await["messages"], json!([]));
