@@ -117,7 +117,11 @@ fn stops_at_end_of_turn_and_streams_all_text() {
         })
         .unwrap();
     assert_eq!(done.finish, FinishReason::Stop);
-    assert_eq!(done.text, "The answer to your question is: 30 days.");
+    // The wording depends on the CPU's rounding ("The answer to your question is: 30 days." on
+    // Zen 4/5 and this Xeon, "You can return an item within 30 days of delivery, and refunds are
+    // paid within 14 days." on Zen 1, as llama.cpp on each); the answer and the stop do not.
+    assert!(done.text.contains("30 days"), "{}", done.text);
+    assert!(!done.text.contains("<|im_end|>") && !done.text.contains("<|im_start|>"));
     assert_eq!(streamed.trim(), done.text);
     assert!(done.usage.ttft_ms > 0.0 && done.usage.generated_tokens > 5);
 }
@@ -135,12 +139,11 @@ fn stop_strings_end_a_completion() {
         .generate(&mut g.new_cache(), &req, |_| ControlFlow::Continue(()))
         .unwrap();
     assert_eq!(done.finish, FinishReason::Stop);
-    // Without the stop string it goes on with "\n\nQ: What if I don't" (reference.json).
-    assert!(
-        done.text.starts_with("We will process your return within"),
-        "{}",
-        done.text
-    );
+    // Without the stop string it goes on with "\n\nQ: What if I don't" (reference.json). The
+    // wording of the answer depends on the CPU's rounding ("We will process your return within
+    // 30 days..." on Zen, "We accept returns within 30 days of delivery." on this Xeon); that it
+    // answers from the FAQ and stops there does not.
+    assert!(done.text.contains("30 days"), "{}", done.text);
     assert!(
         !done.text.contains("Q:") && done.tokens.len() < 30,
         "{}",
