@@ -5,8 +5,9 @@
 use std::convert::Infallible;
 use std::time::Instant;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -92,24 +93,28 @@ fn validate_context(context: &SlotValues) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The conversation, when the request carries its token.
-pub(super) async fn authorize(
-    state: &SharedState,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<Conversation, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
-    Ok(state.store.authenticate(id, token).await?)
-}
+/// The conversation a request names in its path, opened with the bearer token it carries.
+/// Unknown ids and wrong tokens are both `unauthorized`.
+pub struct Authorized(pub Conversation);
 
-pub(super) fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    Ok(p?.0)
+impl FromRequestParts<SharedState> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await?;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Authorized(state.store.authenticate(&id, token).await?))
+    }
 }
 
 pub async fn start(
@@ -143,11 +148,8 @@ pub async fn start(
 
 pub async fn get(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    Authorized(conversation): Authorized,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = path_id(id)?;
-    let conversation = authorize(&state, &headers, &id).await?;
     // With its score, which authentication does not read.
     let conversation = state.store.conversation(&conversation.id.0).await?;
     let messages = state.store.messages_after(&conversation.id, 0).await?;
@@ -158,14 +160,11 @@ pub async fn get(
 
 pub async fn send(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    Authorized(conversation): Authorized,
     body: Result<Json<MessageBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let received = Instant::now();
-    let id = path_id(id)?;
     let Json(body) = body?;
-    let conversation = authorize(&state, &headers, &id).await?;
     let text = body.text.trim();
     if text.is_empty() {
         return Err(ApiError::InvalidMessage("the message is empty".into()));
@@ -247,11 +246,8 @@ where
 
 pub async fn handoff(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    Authorized(conversation): Authorized,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = path_id(id)?;
-    let conversation = authorize(&state, &headers, &id).await?;
     let lang = conversation.lang.unwrap_or(Lang::Pl);
     let text = state
         .assistant
@@ -267,13 +263,10 @@ pub async fn handoff(
 
 pub async fn feedback(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    Authorized(conversation): Authorized,
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = path_id(id)?;
     let Json(body) = body?;
-    let conversation = authorize(&state, &headers, &id).await?;
     let feedback_id = match (&body.thumb, body.csat) {
         (Some(thumb), None) => {
             let up = match thumb.as_str() {
@@ -340,11 +333,8 @@ pub async fn feedback(
 
 pub async fn close(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    Authorized(conversation): Authorized,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = path_id(id)?;
-    let conversation = authorize(&state, &headers, &id).await?;
     state
         .store
         .set_status(&conversation.id, ConversationStatus::Closed)

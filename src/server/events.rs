@@ -5,8 +5,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::Event as SseEvent;
 use axum::response::IntoResponse;
@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::chat::{authorize, path_id, sse};
+use super::chat::{sse, Authorized};
 use super::error::ApiError;
 use super::metrics::StreamGuard;
 use super::state::SharedState;
@@ -31,12 +31,10 @@ pub struct EventsQuery {
 pub async fn events(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    Authorized(conversation): Authorized,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = path_id(id)?;
     let Query(query) = query?;
-    let conversation = authorize(&state, &headers, &id).await?;
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
