@@ -10,6 +10,17 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+impl SseEvent {
+    /// An event without an id.
+    pub fn new(event: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.to_string(),
+            data: data.to_string(),
+            id: None,
+        }
+    }
+}
+
 /// Incremental SSE parser: bytes in (split anywhere), events out. Lines end in LF, CRLF or CR;
 /// events end at a blank line; `:` lines are comments; `data:` lines join with newlines.
 #[derive(Debug, Default)]
@@ -101,11 +112,7 @@ mod tests {
     use super::*;
 
     fn ev(event: &str, data: &str) -> SseEvent {
-        SseEvent {
-            event: event.into(),
-            data: data.into(),
-            id: None,
-        }
+        SseEvent::new(event, data)
     }
 
     fn parse_in_chunks(bytes: &[u8], size: usize) -> Vec<SseEvent> {

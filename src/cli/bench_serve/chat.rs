@@ -610,11 +610,7 @@ mod tests {
     use super::*;
 
     fn ev(event: &str, data: &str) -> SseEvent {
-        SseEvent {
-            event: event.into(),
-            data: data.into(),
-            id: None,
-        }
+        SseEvent::new(event, data)
     }
 
     #[test]
