@@ -94,7 +94,7 @@ pub fn serve_assistant(
         let watch = state.clone();
         tokio::select! {
             r = serve(state, listener, shutdown_signal()) => r.context("serving HTTP")?,
-            () = async { watch.shutting_down().await; tokio::time::sleep(grace).await } => {
+            () = async { let began = watch.shutting_down().await; tokio::time::sleep_until(began + grace).await } => {
                 tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
             }
         }

@@ -2,7 +2,7 @@
 //! decision) runs in a task of its own, so the answer is completed and stored even when the
 //! customer's connection drops; the message stream only listens to it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -179,10 +179,15 @@ async fn answer(
                 .then(|| assistant.checked_stream(&pending));
             let mut completion = None;
             let mut first_token = true;
+            // One deadline for the whole draft, counted from the signal: a new one per event
+            // would restart the grace with every token, and the process's own stop would cut
+            // the stream.
+            let deadline = state.grace_over();
+            tokio::pin!(deadline);
             loop {
                 let event = tokio::select! {
                     e = ticket.next() => e,
-                    () = shutdown_deadline(state) => {
+                    () = &mut deadline => {
                         return Err(ApiError::ShuttingDown);
                     }
                 };
@@ -280,12 +285,6 @@ async fn record(
         out.send(AnswerEvent::Final(reply));
     }
     Ok(())
-}
-
-/// Resolves `shutdown_grace_ms` after shutdown began (never, while the server runs).
-async fn shutdown_deadline(state: &SharedState) {
-    state.shutting_down().await;
-    tokio::time::sleep(Duration::from_millis(state.settings.shutdown_grace_ms)).await;
 }
 
 /// The sources shown with a reply: the passages a sent draft cites (else those it was written

@@ -93,7 +93,7 @@ async fn pump(
                 },
                 () = &mut deadline => break,
                 () = tx.closed() => return,
-                () = state.shutting_down() => return,
+                _ = state.shutting_down() => return,
             }
         }
     }

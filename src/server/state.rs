@@ -22,7 +22,8 @@ pub struct AppState {
     pub limits: Limits,
     /// A conversation got a new message or status (wakes its open event streams).
     pub changed: broadcast::Sender<ConversationId>,
-    shutdown: watch::Sender<bool>,
+    /// When shutdown began; `None` while serving.
+    shutdown: watch::Sender<Option<tokio::time::Instant>>,
     pub started: Instant,
     /// Streams open now (bounded by `server.max_streams`).
     open_streams: Arc<AtomicUsize>,
@@ -34,7 +35,7 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     pub fn new(assistant: Arc<Assistant>, store: Store, settings: ServerSettings) -> SharedState {
         let (changed, _) = broadcast::channel(1024);
-        let (shutdown, _) = watch::channel(false);
+        let (shutdown, _) = watch::channel(None);
         Arc::new(AppState {
             limits: Limits::new(&settings),
             assistant,
@@ -61,18 +62,34 @@ impl AppState {
 
     /// Tells open streams that the server is stopping.
     pub fn begin_shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.send_if_modified(|began| {
+            let first = began.is_none();
+            began.get_or_insert_with(tokio::time::Instant::now);
+            first
+        });
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutdown.borrow().is_some()
     }
 
-    /// Resolves once shutdown has begun.
-    pub async fn shutting_down(&self) {
+    /// Resolves once shutdown has begun, with the moment it began.
+    pub async fn shutting_down(&self) -> tokio::time::Instant {
         let mut rx = self.shutdown.subscribe();
-        // An Err means the sender is gone, which only happens when the state is dropped.
-        let _ = rx.wait_for(|stopping| *stopping).await;
+        let began = rx.wait_for(Option::is_some).await.ok().and_then(|b| *b);
+        match began {
+            Some(began) => began,
+            // The sender lives as long as the state, which `self` borrows.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Resolves `server.shutdown_grace_ms` after shutdown began (never, while serving): one
+    /// deadline for everything still being answered, however late it started waiting.
+    pub async fn grace_over(&self) {
+        let began = self.shutting_down().await;
+        let grace = std::time::Duration::from_millis(self.settings.shutdown_grace_ms);
+        tokio::time::sleep_until(began + grace).await;
     }
 
     /// Wakes the event streams of a conversation.

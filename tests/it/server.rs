@@ -667,15 +667,17 @@ impl Drop for Killed {
     }
 }
 
-/// Starts the `concord` binary with `args` and waits for its `listening on` line; returns the
-/// child, the base URL and what it printed before.
+/// Starts the `concord` binary with `args` (and `envs`) and waits for its `listening on` line;
+/// returns the child, the base URL and what it printed before.
 fn spawn_serving(
     args: &[&str],
+    envs: &[(&str, &str)],
     data: &std::path::Path,
     db: &std::path::Path,
 ) -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(args)
+        .envs(envs.iter().copied())
         .arg("--data-dir")
         .arg(data)
         .env("CONCORD__MODELS__DIR", common::repo().join("models"))
@@ -710,8 +712,11 @@ fn spawn_serving(
 fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
     let (dir, _, _) = common::demo_index();
     let db = tempfile::tempdir().unwrap();
+    // A short grace, so that the answer usually outlives it: the stream must still end with an
+    // event of its own (not be cut when the process stops, grace + 5 s after the signal).
     let (mut child, base, _) = spawn_serving(
         &["serve", "--no-ingest", "--bind", "127.0.0.1:0"],
+        &[("CONCORD__SERVER__SHUTDOWN_GRACE_MS", "1000")],
         dir.path(),
         &db.path().join("concord.db"),
     );
@@ -752,12 +757,24 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
             .status()
             .unwrap();
         assert!(kill.success());
+        let signalled = Instant::now();
         let events = read_sse(answer, Duration::from_secs(120), |_| false).await;
+        let ended = signalled.elapsed();
         let last = events.last().expect("the stream ended with an event");
         assert!(
             last.event == "final"
                 || (last.event == "error" && last.data["code"] == "shutting_down"),
             "{events:?}"
+        );
+        // The grace is one deadline for the answer, not one per token: the stream ends within
+        // it (plus the time to store the outcome), well before the process stops at grace + 5 s.
+        eprintln!(
+            "answer stream ended {ended:?} after SIGTERM with {}",
+            last.event
+        );
+        assert!(
+            ended < Duration::from_secs(4),
+            "ended {ended:?} after SIGTERM"
         );
         // The events stream ends instead of holding the shutdown up.
         let _ = read_sse(events_stream, Duration::from_secs(60), |_| false).await;
@@ -795,6 +812,7 @@ fn the_demo_shows_the_gate_then_serves_the_shop() {
     let kb_arg = kb.path().to_str().unwrap();
     let (_child, base, text) = spawn_serving(
         &["--knowledge", kb_arg, "demo", "--bind", "127.0.0.1:0"],
+        &[],
         data.path(),
         &data.path().join("concord.db"),
     );
