@@ -5,6 +5,7 @@
 //! It comes in two halves so that a server can await the model between them: [`Assistant::begin`]
 //! (rules and retrieval; a handoff ends here, before any model runs) and [`Assistant::finish`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -146,18 +147,31 @@ pub struct Pending {
 /// The assembled assistant: index, embedder, models and settings.
 pub struct Assistant {
     pub pipeline: Pipeline,
-    pub drafter: Drafter,
+    /// Shared with the assistants of later index generations (one queue, one model load).
+    pub drafter: Arc<Drafter>,
     pub settings: GateSettings,
 }
 
 impl Assistant {
     pub fn new(pipeline: Pipeline, drafter: Drafter) -> Assistant {
+        Self::with_shared(pipeline, Arc::new(drafter))
+    }
+
+    /// An assistant on `pipeline` with a drafter already serving elsewhere.
+    pub fn with_shared(pipeline: Pipeline, drafter: Arc<Drafter>) -> Assistant {
         let settings = GateSettings::from_config(&pipeline.config);
         Assistant {
             pipeline,
             drafter,
             settings,
         }
+    }
+
+    /// The same models and settings on the index generation published now (after ingestion).
+    pub fn reopened(&self) -> crate::Result<Assistant> {
+        let pipeline =
+            Pipeline::with_shared_embedder(&self.pipeline.config, self.pipeline.embedder.clone())?;
+        Ok(Assistant::with_shared(pipeline, self.drafter.clone()))
     }
 
     /// The triage rules alone (pure and fast; the server runs them before anything else).
@@ -385,6 +399,15 @@ impl Assistant {
         )
     }
 
+    /// The texts `draft` was checked against besides the approved answer, in the order of the
+    /// verdict's `Context(n)` references (stored with the draft for the review console).
+    pub fn references_of(&self, draft: &Draft) -> Vec<String> {
+        self.references(&draft.sources)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The texts a draft is checked against besides the approved answer: the passages it was
     /// written from, and the shop's own name (grounded whatever the passages say).
     fn references(&self, sources: &[Source]) -> Vec<&str> {
@@ -410,6 +433,17 @@ impl Assistant {
             context.into_iter().map(str::to_string).collect(),
             self.settings.check,
         )
+    }
+
+    /// The approved answer the gate would match for `question` (retrieval as the gate runs it,
+    /// and the policy's similarity threshold); the console re-runs questions with it.
+    pub fn match_question(&self, question: &str) -> crate::Result<Option<MatchedCanonical>> {
+        let cfg = &self.pipeline.config;
+        let retrieval =
+            self.pipeline
+                .retriever()
+                .retrieve(question, cfg.retrieval.mode, cfg.retrieval.k)?;
+        Ok(self.matched_canonical(&retrieval))
     }
 
     fn matched_canonical(&self, retrieval: &Retrieval) -> Option<MatchedCanonical> {

@@ -9,6 +9,6 @@ pub mod triage;
 
 pub use gate::{Assistant, Begun, MatchedCanonical, Outcome, Pending, Provenance, Reply, Request};
 pub use policy::{decide, Action, Decision, Mode, PolicyInput, PolicySettings, Proposal, Reason};
-pub use slots::{fill_slots, find_slots, Filled, SlotValues};
+pub use slots::{fill_slots, find_slots, unfill_slots, Filled, SlotValues};
 pub use stream::CheckedStream;
 pub use triage::{triage, Signal, Triage, TriageInput, TriageSettings, Turn};

@@ -307,3 +307,40 @@ mod tests {
         assert_eq!(fill_slots(t, &SlotValues::new()).text, t);
     }
 }
+
+/// The reverse of [`fill_slots`] for saving a sent answer as an approved one: each slot value
+/// of this conversation (at least 2 characters) found in `text` becomes its `{{slot}}` again,
+/// so one customer's name or order never lands in the knowledge base.
+pub fn unfill_slots(text: &str, values: &SlotValues) -> String {
+    let mut pairs: Vec<(&String, &String)> = values
+        .iter()
+        .filter(|(_, v)| v.trim().chars().count() >= 2)
+        .collect();
+    // Longer values first, so that a value inside another does not split it.
+    pairs.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let mut out = text.to_string();
+    for (k, v) in pairs {
+        out = out.replace(v.trim(), &format!("{{{{{k}}}}}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod unfill_tests {
+    use super::*;
+
+    #[test]
+    fn slot_values_become_slots_again() {
+        let mut values = SlotValues::new();
+        values.insert("customer_name".into(), "Anna".into());
+        values.insert("order_id".into(), "PP-2024-00123".into());
+        values.insert("order_status".into(), "x".into());
+        let text = "Dzień dobry Anna, zamówienie PP-2024-00123 jest w drodze (x).";
+        assert_eq!(
+            unfill_slots(text, &values),
+            "Dzień dobry {{customer_name}}, zamówienie {{order_id}} jest w drodze (x)."
+        );
+        // Filling them back gives the text again.
+        assert_eq!(fill_slots(&unfill_slots(text, &values), &values).text, text);
+    }
+}

@@ -80,6 +80,21 @@ pub enum FindingKind {
     LowSimilarity,
 }
 
+impl FindingKind {
+    /// The name used in JSON and the console.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::ValueMismatch => "value_mismatch",
+            FindingKind::EntityMismatch => "entity_mismatch",
+            FindingKind::NegationFlip => "negation_flip",
+            FindingKind::UnsupportedFact => "unsupported_fact",
+            FindingKind::InventedSlot => "invented_slot",
+            FindingKind::MissingFact => "missing_fact",
+            FindingKind::LowSimilarity => "low_similarity",
+        }
+    }
+}
+
 /// Which reference a finding points into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "source", content = "index")]

@@ -1,14 +1,53 @@
-//! `concord staff`: what support staff do from the command line. `reply` answers a conversation
-//! as a person; the customer's widget shows it live (the server finds it by polling the store).
+//! `concord staff`: staff accounts for the console (`add`, `list`) and what staff do from the
+//! command line (`reply` answers a conversation as a person; the widget shows it live).
 
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use concord::store::{ConversationId, StaffReply, Store};
+use concord::store::{ConversationId, StaffReply, StaffRole, Store};
 use concord::Config;
+
+fn parse_role(s: &str) -> Result<StaffRole, String> {
+    s.parse::<StaffRole>()
+        .map_err(|_| format!("the role is `agent` or `admin`, got `{s}`"))
+}
+
+/// The password from `--password`, else typed at a prompt (not echoed), else the first line
+/// of standard input (for scripts).
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
 
 #[derive(Subcommand)]
 pub enum StaffCommand {
+    /// Create a console account (or with --replace, set the role and password of one).
+    Add {
+        /// The sign-in name (letters, digits, . - _).
+        name: String,
+        /// `agent` reviews and answers; `admin` also changes the knowledge base.
+        #[arg(long, value_parser = parse_role)]
+        role: StaffRole,
+        /// The password (at least 10 characters); without it, prompted for or read from stdin.
+        #[arg(long)]
+        password: Option<String>,
+        /// Update an existing account instead of refusing (its sessions end).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List the console accounts.
+    List,
     /// Answer a conversation as a person (it is then with staff; the assistant stays quiet).
     Reply {
         /// The conversation id (`c_...`).
@@ -28,6 +67,22 @@ pub fn run(config: &Config, command: StaffCommand) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let store = Store::open(&config.store_path(), &config.store).await?;
         match command {
+            StaffCommand::Add {
+                name,
+                role,
+                password,
+                replace,
+            } => {
+                concord::staff::validate_name(&name)?;
+                let hash = concord::staff::hash_password(&read_password(password)?)?;
+                let m = store.add_staff(&name, role, &hash, replace).await?;
+                println!("staff account {} ({})", m.name, m.role.as_str());
+            }
+            StaffCommand::List => {
+                for m in store.staff_members().await? {
+                    println!("{}\t{}", m.name, m.role.as_str());
+                }
+            }
             StaffCommand::Reply {
                 conversation,
                 text,

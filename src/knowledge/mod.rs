@@ -3,6 +3,7 @@
 
 pub mod canonical;
 pub mod chunk;
+pub mod edit;
 pub mod lang;
 pub mod parse;
 

@@ -13,7 +13,9 @@ use crate::assistant::{Action, Assistant, Begun, Outcome, Provenance, Request, T
 use crate::index::Index;
 use crate::llm::queue::Event;
 use crate::llm::LlmError;
-use crate::store::{Conversation, ConversationStatus, Message, OutcomeRecord, Role, SourceLink};
+use crate::store::{
+    CheckedAgainst, Conversation, ConversationStatus, Message, OutcomeRecord, Role, SourceLink,
+};
 
 /// What a message stream tells the customer, in order (see docs/api.md).
 #[derive(Debug)]
@@ -131,7 +133,7 @@ async fn answer(
             text: m.text,
         })
         .collect();
-    let assistant = state.assistant.clone();
+    let assistant = state.assistant();
     let req_text = message.text.clone();
     let slots = conversation.context.clone();
     let lang = conversation.lang;
@@ -232,19 +234,37 @@ async fn answer(
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
-    record(state, conversation, message, &outcome, received, out).await
+    record(
+        state,
+        &assistant,
+        conversation,
+        message,
+        &outcome,
+        received,
+        out,
+    )
+    .await
 }
 
 /// Stores the outcome and tells the customer.
 async fn record(
     state: &SharedState,
+    assistant: &Assistant,
     conversation: &Conversation,
     message: &Message,
     outcome: &Outcome,
     received: Instant,
     out: &Out,
 ) -> Result<(), ApiError> {
-    let sources = reply_sources(&state.assistant, outcome);
+    let sources = reply_sources(assistant, outcome);
+    let references = CheckedAgainst {
+        canonical: outcome.canonical.as_ref().map(|c| c.answer.clone()),
+        context: outcome
+            .draft
+            .as_ref()
+            .map(|d| assistant.references_of(d))
+            .unwrap_or_default(),
+    };
     let reply = state
         .store
         .record_outcome(
@@ -253,6 +273,7 @@ async fn record(
                 customer_message: message.id,
                 outcome,
                 sources: &sources,
+                references: &references,
             },
         )
         .await?;

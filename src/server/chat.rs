@@ -249,11 +249,11 @@ pub async fn handoff(
     Authorized(conversation): Authorized,
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = conversation.lang.unwrap_or(Lang::Pl);
-    let text = state
-        .assistant
+    let assistant = state.assistant();
+    let text = assistant
         .drafter
         .prompts()
-        .render_message("handoff", lang, &state.assistant.settings.business_name)
+        .render_message("handoff", lang, &assistant.settings.business_name)
         .map_err(ApiError::internal)?;
     let (message, status) = state.store.request_handoff(&conversation.id, &text).await?;
     state.notify(&conversation.id);
@@ -295,6 +295,9 @@ pub async fn feedback(
                     | crate::store::StoreError::Db(_)
                     | crate::store::StoreError::Unauthorized
                     | crate::store::StoreError::Closed
+                    | crate::store::StoreError::Invalid(_)
+                    | crate::store::StoreError::Conflict { .. }
+                    | crate::store::StoreError::AlreadyReviewed { .. }
                     | crate::store::StoreError::Corrupt { .. }) => other.into(),
                 })?
         }

@@ -36,6 +36,22 @@ pub enum ApiError {
     Busy,
     #[error("the server is restarting; try again in a moment")]
     ShuttingDown,
+    #[error("sign in to the console first")]
+    StaffLoginRequired,
+    #[error("wrong name or password")]
+    LoginFailed,
+    #[error(
+        "the form has expired or did not come from the console; reload the page and try again"
+    )]
+    CsrfFailed,
+    #[error("this needs the admin role")]
+    Forbidden,
+    #[error("{0}")]
+    AlreadyReviewed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    KnowledgeInvalid(String),
     /// Details are logged, never sent.
     #[error("something went wrong on our side")]
     Internal(String),
@@ -62,6 +78,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StaffLoginRequired | ApiError::LoginFailed => StatusCode::UNAUTHORIZED,
+            ApiError::CsrfFailed | ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::AlreadyReviewed(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::KnowledgeInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +101,13 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Busy => "busy",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::StaffLoginRequired => "staff_login_required",
+            ApiError::LoginFailed => "login_failed",
+            ApiError::CsrfFailed => "csrf_failed",
+            ApiError::Forbidden => "forbidden",
+            ApiError::AlreadyReviewed(_) => "already_reviewed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::KnowledgeInvalid(_) => "knowledge_invalid",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -118,6 +145,11 @@ impl From<StoreError> for ApiError {
             StoreError::Unauthorized => ApiError::Unauthorized,
             StoreError::Closed => ApiError::ConversationClosed,
             StoreError::NotFound { .. } => ApiError::NotFound,
+            StoreError::Invalid(m) => ApiError::InvalidRequest(m.to_string()),
+            StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::AlreadyReviewed { .. } => {
+                ApiError::AlreadyReviewed(format!("this item was {e}; nothing was sent"))
+            }
             StoreError::Open { .. }
             | StoreError::TooNew { .. }
             | StoreError::Migrate(_)

@@ -15,6 +15,8 @@ use super::settings::ServerSettings;
 pub struct Limits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_conversation: DefaultKeyedRateLimiter<String>,
+    /// Console sign-ins, keyed by `ip:<addr>` and by `name:<staff name>`.
+    logins: DefaultKeyedRateLimiter<String>,
     trust_forwarded_for: bool,
     clock: DefaultClock,
 }
@@ -32,6 +34,10 @@ impl Limits {
             per_conversation: RateLimiter::keyed(quota(
                 s.conversation_messages_per_minute,
                 s.conversation_burst,
+            )),
+            logins: RateLimiter::keyed(quota(
+                s.login_attempts_per_minute,
+                s.login_attempts_per_minute,
             )),
             trust_forwarded_for: s.trust_forwarded_for,
             clock: DefaultClock::default(),
@@ -63,6 +69,17 @@ impl Limits {
             .map_err(|n| self.limited(n))
     }
 
+    /// One sign-in attempt from `ip` for `name`: both buckets must have room.
+    pub fn check_login(&self, ip: IpAddr, name: &str) -> Result<(), ApiError> {
+        self.logins
+            .check_key(&format!("ip:{ip}"))
+            .and_then(|()| {
+                self.logins
+                    .check_key(&format!("name:{}", name.to_lowercase()))
+            })
+            .map_err(|n| self.limited(n))
+    }
+
     fn limited(&self, n: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
         let wait = n.wait_time_from(self.clock.now());
         ApiError::RateLimited {
@@ -74,6 +91,8 @@ impl Limits {
     pub fn shrink(&self) {
         self.per_ip.retain_recent();
         self.per_conversation.retain_recent();
+        self.logins.retain_recent();
+        self.logins.shrink_to_fit();
         self.per_ip.shrink_to_fit();
         self.per_conversation.shrink_to_fit();
     }

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod assets;
 pub mod chat;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod limits;
@@ -75,9 +76,16 @@ pub fn app(state: SharedState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
+    let console = console::routes()
+        .layer(from_fn_with_state(state.clone(), ip_limit))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     let mut app = Router::new()
         .merge(api)
         .merge(pages)
+        .merge(console)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     // Outside the routes, so that preflight requests (OPTIONS) are answered before routing.

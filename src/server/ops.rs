@@ -14,9 +14,10 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
-    let index = &state.assistant.pipeline.index;
+    let assistant = state.assistant();
+    let index = &assistant.pipeline.index;
     let db = state.store.ping().await.is_ok();
-    let (waiting, running) = state.assistant.drafter.queue().load();
+    let (waiting, running) = state.assistant().drafter.queue().load();
     let ready = db && !index.chunks.is_empty() && !state.is_shutting_down();
     let status = if ready {
         StatusCode::OK
@@ -30,10 +31,10 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
             "database": db,
             "passages": index.chunks.len(),
             "canonical_answers": index.canonicals.len(),
-            "embedder": state.assistant.pipeline.embedder.name(),
+            "embedder": state.assistant().pipeline.embedder.name(),
             "models": {
-                "pl": state.assistant.drafter.generator(crate::knowledge::Lang::Pl).name,
-                "en": state.assistant.drafter.generator(crate::knowledge::Lang::En).name,
+                "pl": state.assistant().drafter.generator(crate::knowledge::Lang::Pl).name,
+                "en": state.assistant().drafter.generator(crate::knowledge::Lang::En).name,
             },
             "queue": { "waiting": waiting, "running": running },
             "shutting_down": state.is_shutting_down(),
@@ -44,7 +45,7 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
 
 pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     let m = &state.metrics;
-    let (waiting, running) = state.assistant.drafter.queue().load();
+    let (waiting, running) = state.assistant().drafter.queue().load();
     m.queue_waiting.set(waiting as i64);
     m.queue_running.set(running as i64);
     if let Some(mb) = crate::util::peak_rss_mb() {

@@ -22,6 +22,9 @@ pub struct ServerSettings {
     pub shutdown_grace_ms: u64,
     pub stream_checked_text: bool,
     pub max_streams: usize,
+    pub staff_session_hours: u64,
+    pub staff_cookie_secure: bool,
+    pub login_attempts_per_minute: u32,
 }
 
 impl ServerSettings {
@@ -44,7 +47,7 @@ impl ServerSettings {
                 ));
             }
         }
-        let ranges: [(&'static str, u64, u64, u64); 10] = [
+        let ranges: [(&'static str, u64, u64, u64); 12] = [
             ("server.max_streams", self.max_streams as u64, 1, 100_000),
             (
                 "server.max_body_bytes",
@@ -83,6 +86,18 @@ impl ServerSettings {
                 u64::from(u32::MAX),
             ),
             ("server.keepalive_s", self.keepalive_s, 1, 300),
+            (
+                "server.staff_session_hours",
+                self.staff_session_hours,
+                1,
+                24 * 30,
+            ),
+            (
+                "server.login_attempts_per_minute",
+                u64::from(self.login_attempts_per_minute),
+                1,
+                1000,
+            ),
             ("server.events_poll_ms", self.events_poll_ms, 50, 60_000),
             (
                 "server.shutdown_grace_ms",

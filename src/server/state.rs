@@ -2,7 +2,7 @@
 //! settings, metrics, rate limits, the notifier for new messages and the shutdown signal.
 
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio::sync::{broadcast, watch};
@@ -15,7 +15,9 @@ use crate::assistant::Assistant;
 use crate::store::{ConversationId, Store};
 
 pub struct AppState {
-    pub assistant: Arc<Assistant>,
+    /// The assistant on the index published now; a knowledge reload swaps in the next one, and
+    /// every answer keeps the snapshot it started with.
+    assistant: RwLock<Arc<Assistant>>,
     pub store: Store,
     pub settings: ServerSettings,
     pub metrics: Metrics,
@@ -25,6 +27,8 @@ pub struct AppState {
     /// When shutdown began; `None` while serving.
     shutdown: watch::Sender<Option<tokio::time::Instant>>,
     pub started: Instant,
+    /// Knowledge reloads and canonical saves run one at a time.
+    pub reload_lock: tokio::sync::Mutex<()>,
     /// Streams open now (bounded by `server.max_streams`).
     open_streams: Arc<AtomicUsize>,
 }
@@ -38,15 +42,32 @@ impl AppState {
         let (shutdown, _) = watch::channel(None);
         Arc::new(AppState {
             limits: Limits::new(&settings),
-            assistant,
+            assistant: RwLock::new(assistant),
             store,
             settings,
             metrics: Metrics::new(),
             changed,
             shutdown,
             started: Instant::now(),
+            reload_lock: tokio::sync::Mutex::new(()),
             open_streams: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// The assistant serving now (a snapshot: later reloads do not change it).
+    pub fn assistant(&self) -> Arc<Assistant> {
+        self.assistant
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Serves `next` from now on (after a knowledge change); answers under way finish on theirs.
+    pub fn replace_assistant(&self, next: Arc<Assistant>) {
+        *self
+            .assistant
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
     }
 
     /// A slot for one more open stream, or `busy` when `server.max_streams` are open.

@@ -30,7 +30,7 @@ pub struct NewConversation {
     pub token: String,
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(super) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng
         .try_fill_bytes(&mut buf)
@@ -38,12 +38,12 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     crate::util::sha256_hex(token.as_bytes())
 }
 
 /// Equality that takes the same time wherever the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -9,7 +9,7 @@ mod conversations;
 mod records;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub use conversations::NewConversation;
 pub use records::{OutcomeRecord, StaffReply};
 
 /// The schema version this build writes (the number of the newest migration).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +42,12 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("no {what} `{id}`")]
     NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("{what} `{id}` already exists")]
+    Conflict { what: &'static str, id: String },
+    #[error("already {status} by {by}")]
+    AlreadyReviewed { status: String, by: String },
     #[error("the conversation token does not match")]
     Unauthorized,
     #[error("the conversation is closed")]
@@ -131,7 +137,7 @@ macro_rules! text_enum {
                 match self { $($variant => $text),+ }
             }
         }
-        impl FromStr for $ty {
+        impl std::str::FromStr for $ty {
             type Err = StoreError;
             fn from_str(s: &str) -> Result<Self, StoreError> {
                 match s {
@@ -149,6 +155,18 @@ text_enum!(ConversationStatus, "conversation status", {
     ConversationStatus::Staff => "staff",
     ConversationStatus::Closed => "closed",
 });
+
+// After the macro, which they use.
+mod review;
+mod staff;
+mod stats;
+
+pub use review::{
+    CheckedAgainst, KnowledgeReportRow, ReviewAction, ReviewItem, ReviewKind, ReviewSummary,
+    Reviewed,
+};
+pub use staff::{NewSession, StaffMember, StaffRole, StaffSession};
+pub use stats::{Stats, StatsRange, TopQuestion};
 
 text_enum!(Role, "message role", {
     Role::Customer => "customer",

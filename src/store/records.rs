@@ -15,6 +15,8 @@ pub struct OutcomeRecord<'a> {
     pub customer_message: i64,
     pub outcome: &'a Outcome,
     pub sources: &'a [SourceLink],
+    /// What the draft was checked against (see [`crate::assistant::Assistant::references_of`]).
+    pub references: &'a super::CheckedAgainst,
 }
 
 /// A person's reply in a conversation.
@@ -47,8 +49,8 @@ impl Store {
             Some(d) => Some(
                 sqlx::query_scalar(
                     "INSERT INTO drafts (message_id, model, text, finish, sources_json, cited_json, canonical_id, \
-                     verdict_status, verdict_json, prompt_tokens, completion_tokens, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                     verdict_status, verdict_json, prompt_tokens, completion_tokens, created_ms, references_json) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                 )
                 .bind(rec.customer_message)
                 .bind(&d.model)
@@ -62,6 +64,7 @@ impl Store {
                 .bind(d.usage.prompt_tokens as i64)
                 .bind(d.usage.generated_tokens as i64)
                 .bind(now)
+                .bind(json(&rec.references))
                 .fetch_one(&mut *tx)
                 .await?,
             ),
@@ -192,6 +195,19 @@ impl Store {
             .bind(&conversation.0)
             .execute(&mut *tx)
             .await?;
+        // A person answering resolves what the customer waited on (held drafts, handoffs).
+        sqlx::query(
+            "UPDATE decisions SET review_status = 'edited', reviewed_by = $1, reviewed_ms = $2, \
+             review_note = 'replied as a person', sent_message_id = $3 \
+             WHERE review_status = 'pending' AND action IN ('hold', 'handoff') \
+             AND message_id IN (SELECT id FROM messages WHERE conversation_id = $4)",
+        )
+        .bind(reply.author)
+        .bind(now_ms())
+        .bind(m.id)
+        .bind(&conversation.0)
+        .execute(&mut *tx)
+        .await?;
         audit_in(
             &mut *tx,
             reply.author,
@@ -243,7 +259,7 @@ impl Store {
     }
 }
 
-async fn audit_in<'e, E>(
+pub(super) async fn audit_in<'e, E>(
     executor: E,
     actor: &str,
     action: &str,

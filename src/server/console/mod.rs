@@ -1,0 +1,66 @@
+//! The staff console at `/console`: sign-in, the review queue and its actions, knowledge reloads
+//! and stats, as server-rendered pages with forms, plus the same as JSON under `/console/api`.
+
+pub mod actions;
+pub mod auth;
+pub mod pages;
+pub mod render;
+
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::state::SharedState;
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        render::CONSOLE_CSS,
+    )
+}
+
+/// The console's routes.
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/console/console.css", get(css))
+        .route("/console/login", get(auth::login_page).post(auth::login))
+        .route("/console/logout", post(auth::logout))
+        .route("/console", get(pages::queue))
+        .route("/console/items/{id}", get(pages::item))
+        .route("/console/items/{id}/review", post(actions::review_form))
+        .route(
+            "/console/items/{id}/canonical",
+            post(actions::canonical_form),
+        )
+        .route("/console/conversations/{id}", get(pages::conversation))
+        .route(
+            "/console/conversations/{id}/reply",
+            post(actions::reply_form),
+        )
+        .route(
+            "/console/conversations/{id}/close",
+            post(actions::close_form),
+        )
+        .route("/console/knowledge", get(pages::knowledge))
+        .route("/console/knowledge/reload", post(actions::reload_form))
+        .route("/console/stats", get(pages::stats))
+        .route("/console/api/queue", get(pages::queue_api))
+        .route("/console/api/items/{id}", get(pages::item_api))
+        .route("/console/api/items/{id}/review", post(actions::review_api))
+        .route(
+            "/console/api/items/{id}/canonical",
+            post(actions::canonical_api),
+        )
+        .route("/console/api/knowledge/reload", post(actions::reload_api))
+        .route("/console/api/stats", get(pages::stats_api))
+}
