@@ -18,6 +18,8 @@ pub enum BenchCommand {
     Generate(GenerateArgs),
     /// Load test of the customer HTTP API: chat over SSE, durability, throughput, server memory.
     Serve(super::bench_serve::ServeArgs),
+    /// Staff console page times with a large seeded history (10,000 conversations).
+    Console(super::bench_console::ConsoleArgs),
 }
 
 #[derive(Args)]
@@ -82,6 +84,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     let args = match cmd {
         BenchCommand::Generate(args) => args,
         BenchCommand::Serve(args) => return super::bench_serve::run(config, args),
+        BenchCommand::Console(args) => return super::bench_console::run(config, args),
     };
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
     anyhow::ensure!(args.gen_tokens >= 2, "--gen-tokens must be at least 2");

@@ -57,9 +57,21 @@ pub struct ReloadReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     #[error(transparent)]
-    Ingest(#[from] crate::ingest::IngestError),
+    Ingest(Box<crate::ingest::IngestError>),
     #[error(transparent)]
-    Open(#[from] crate::Error),
+    Open(Box<crate::Error>),
+}
+
+impl From<crate::ingest::IngestError> for ReloadError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        ReloadError::Ingest(Box::new(e))
+    }
+}
+
+impl From<crate::Error> for ReloadError {
+    fn from(e: crate::Error) -> Self {
+        ReloadError::Open(Box::new(e))
+    }
 }
 
 fn hashes(entries: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {

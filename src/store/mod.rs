@@ -158,6 +158,7 @@ text_enum!(ConversationStatus, "conversation status", {
 
 // After the macro, which they use.
 mod review;
+pub mod seed;
 mod staff;
 mod stats;
 

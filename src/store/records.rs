@@ -244,6 +244,20 @@ impl Store {
         .await?)
     }
 
+    /// The approved answer the decision on a customer message matched, if any.
+    pub async fn decision_canonical(
+        &self,
+        customer_message: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT canonical_id FROM decisions WHERE message_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(customer_message)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
+    }
+
     /// The decision stored for a customer message: (action, review status, verdict status).
     pub async fn decision_for(
         &self,

@@ -152,3 +152,44 @@ fn a_database_from_a_newer_schema_is_refused() {
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     });
 }
+
+#[test]
+fn staff_sessions_open_expire_and_end_with_a_new_password() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let anna = store
+            .add_staff("anna", StaffRole::Agent, "$argon2id$x", false)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .add_staff("anna", StaffRole::Admin, "$argon2id$y", false)
+                .await,
+            Err(StoreError::Conflict { .. })
+        ));
+        let live = store.create_session(&anna, 60_000).await.unwrap();
+        let expired = store.create_session(&anna, -1).await.unwrap();
+        let got = store.session(&live.token).await.unwrap().unwrap();
+        assert_eq!(got.member, anna);
+        assert_eq!(got.csrf_token, live.session.csrf_token);
+        assert_ne!(live.session.csrf_token, expired.session.csrf_token);
+        assert!(store.session(&expired.token).await.unwrap().is_none());
+        assert!(store.session("s_unknown").await.unwrap().is_none());
+        // A new password (and role) ends the account's sessions.
+        let admin = store
+            .add_staff("anna", StaffRole::Admin, "$argon2id$z", true)
+            .await
+            .unwrap();
+        assert_eq!(admin.role, StaffRole::Admin);
+        assert!(store.session(&live.token).await.unwrap().is_none());
+        let again = store.create_session(&admin, 60_000).await.unwrap();
+        store.end_session(&again.token, "anna").await.unwrap();
+        assert!(store.session(&again.token).await.unwrap().is_none());
+        let (_, hash) = store.staff_login_record("anna").await.unwrap().unwrap();
+        assert_eq!(hash, "$argon2id$z");
+        assert!(store.staff_login_record("nobody").await.unwrap().is_none());
+    });
+}

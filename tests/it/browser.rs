@@ -59,13 +59,20 @@ fn artefacts() -> PathBuf {
     dir
 }
 
-/// Starts `concord serve` on the demo index with a fresh database; returns it, its stdout and
-/// the temporary directory of the database.
-fn spawn_server(data_dir: &Path) -> (Child, ChildStdout, tempfile::TempDir) {
+/// Starts `concord serve` on the demo index with a fresh database (and `envs`); returns it, its
+/// stdout and the temporary directory of the database.
+fn spawn_server(data_dir: &Path, envs: &[(&str, &str)]) -> (Child, ChildStdout, tempfile::TempDir) {
     let db = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--no-ingest",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
+        .envs(envs.iter().copied())
         .env("CONCORD__MODELS__DIR", common::repo().join("models"))
         .env("CONCORD__STORE__PATH", db.path().join("concord.db"))
         .env("CONCORD__LOG__FILTER", "concord=warn")
@@ -467,7 +474,7 @@ async fn widget_answers_with_sources_and_survives_a_reload() {
         "{CHROMIUM} is missing: {INSTALL_HINT}"
     );
     let (dir, _cfg, _index) = tokio::task::block_in_place(common::demo_index);
-    let (server, stdout, _db) = spawn_server(dir.path());
+    let (server, stdout, _db) = spawn_server(dir.path(), &[]);
     let mut children = Children(vec![("concord serve", server)]);
 
     let port = free_port();
@@ -488,5 +495,154 @@ async fn widget_answers_with_sources_and_survives_a_reload() {
         Ok(()) => {}
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the browser flow did not finish: {e}"),
+    }
+}
+
+/// The console flow: the customer's question waits (copilot mode); staff sign in in another
+/// window, open the item and approve it; the answer appears in the customer's widget.
+async fn console_flow(client: Client, base: String) {
+    client
+        .goto(&format!("{base}/"))
+        .await
+        .expect("open the shop page");
+    open_widget(&client).await;
+    let shop = client.window().await.unwrap();
+    let input = client
+        .find(Locator::Css(r#"[data-concord="input"]"#))
+        .await
+        .expect("the window has a message input");
+    input
+        .send_keys("Ile mam czasu na zwrot towaru?")
+        .await
+        .unwrap();
+    input.send_keys(&Key::Enter).await.unwrap();
+    // The held notice arrives first (a system message: a colleague checks the answer).
+    poll(
+        &client,
+        "the held notice",
+        ANSWER,
+        r#"return document.querySelector('[data-concord="message"][data-role="system"][data-message-id]') !== null;"#,
+    )
+    .await;
+
+    // Staff, in another window: sign in, open the item, approve it.
+    let console = client.new_window(true).await.unwrap();
+    client.switch_to_window(console.handle).await.unwrap();
+    client.goto(&format!("{base}/console")).await.unwrap();
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login"));
+    client
+        .find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("marta")
+        .await
+        .unwrap();
+    let pw = client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap();
+    pw.send_keys("marta-long-password").await.unwrap();
+    pw.send_keys(&Key::Enter).await.unwrap();
+    let found = client
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css("table.queue a[href^='/console/items/']"))
+        .await;
+    screenshot(&client, "browser-console-queue.png").await;
+    let item = match found {
+        Ok(item) => item,
+        Err(e) => panic!(
+            "the held draft is in the review queue ({e}); the page: {}",
+            client.source().await.unwrap_or_default()
+        ),
+    };
+    item.click().await.unwrap();
+    let approve = client
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css("#approve"))
+        .await
+        .expect("the item page offers approve and send");
+    let marked = js(
+        &client,
+        "return document.querySelectorAll('p.text').length;",
+    )
+    .await;
+    assert!(
+        marked.as_u64().unwrap() >= 2,
+        "draft and approved answer are shown"
+    );
+    screenshot(&client, "browser-console-item.png").await;
+    approve.click().await.unwrap();
+    poll(
+        &client,
+        "the item is approved",
+        UI,
+        r#"var s = document.querySelector('.status-approved'); return s !== null;"#,
+    )
+    .await;
+
+    // Back in the shop: the approved answer arrives without a reload.
+    client.switch_to_window(shop).await.unwrap();
+    let arrived = poll(
+        &client,
+        "the approved answer in the widget",
+        UI,
+        r#"var b = document.querySelector('[data-concord="message"][data-role="assistant"][data-message-id]');
+           return b ? b.querySelector('[data-concord="text"]').textContent : null;"#,
+    )
+    .await;
+    assert!(
+        arrived.as_str().unwrap().contains("30"),
+        "the answer states the 30 days: {arrived}"
+    );
+    screenshot(&client, "browser-console-approved-in-widget.png").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_approve_a_held_draft_in_the_console_and_the_widget_shows_it() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: {INSTALL_HINT}"
+    );
+    let (dir, _cfg, _index) = tokio::task::block_in_place(common::demo_index);
+    let (server, stdout, db) = spawn_server(dir.path(), &[("CONCORD__POLICY__MODE", "copilot")]);
+    let mut children = Children(vec![("concord serve", server)]);
+    let added = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args([
+            "staff",
+            "add",
+            "marta",
+            "--role",
+            "agent",
+            "--password",
+            "marta-long-password",
+        ])
+        .env("CONCORD__STORE__PATH", db.path().join("concord.db"))
+        .env("CONCORD__LOG__FILTER", "concord=warn")
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", common::stderr(&added));
+    let port = free_port();
+    children.0.push(("chromedriver", spawn_chromedriver(port)));
+    let driver_url = format!("http://127.0.0.1:{port}");
+    wait_driver(&mut children.0[1].1, &driver_url).await;
+    let base = tokio::task::block_in_place(|| wait_listening(&mut children.0[0].1, stdout));
+    let client = connect(&driver_url).await;
+    let outcome = tokio::spawn(console_flow(client.clone(), base)).await;
+    if let Err(e) = client.close().await {
+        eprintln!("closing the WebDriver session: {e}");
+    }
+    drop(children);
+    match outcome {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the console flow did not finish: {e}"),
     }
 }

@@ -4,6 +4,7 @@
 mod answer;
 mod browser;
 mod common;
+mod console;
 mod drafts;
 mod embed;
 mod eval;

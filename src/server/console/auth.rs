@@ -94,7 +94,13 @@ pub fn csrf_header(headers: &HeaderMap) -> Option<&str> {
 /// A state-changing request whose `Origin` is another site is refused before anything else
 /// (SameSite=Strict already keeps the cookie from such requests; this is the second lock).
 pub fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    // No Origin, or `null` (what browsers send when the page's referrer policy hides it): the
+    // CSRF token and the SameSite cookie still decide.
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    else {
         return Ok(());
     };
     let host = headers

@@ -54,6 +54,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/console/knowledge", get(pages::knowledge))
         .route("/console/knowledge/reload", post(actions::reload_form))
         .route("/console/stats", get(pages::stats))
+        .route("/console/api/me", get(pages::me_api))
         .route("/console/api/queue", get(pages::queue_api))
         .route("/console/api/items/{id}", get(pages::item_api))
         .route("/console/api/items/{id}/review", post(actions::review_api))

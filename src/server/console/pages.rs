@@ -63,6 +63,11 @@ pub async fn queue(
     page(StatusCode::OK, "queue.html", ctx)
 }
 
+/// Who is signed in, with the CSRF token API calls must send as `X-CSRF-Token`.
+pub async fn me_api(staff: Staff) -> Json<Value> {
+    Json(staff_ctx(&staff))
+}
+
 pub async fn queue_api(
     State(state): State<SharedState>,
     _staff: Staff,

@@ -40,6 +40,18 @@ fn env() -> &'static Environment<'static> {
         }
         env.add_filter("datetime", |ms: i64| crate::console::dates::date_time(ms));
         env.add_filter("pct", |x: f64| format!("{:.0}%", x * 100.0));
+        env.add_filter("fixed", |x: f64, digits: Option<usize>| {
+            format!("{x:.*}", digits.unwrap_or(1))
+        });
+        env.add_filter("truncate", |s: String, n: Option<usize>| {
+            let n = n.unwrap_or(80);
+            if s.chars().count() <= n {
+                s
+            } else {
+                let cut: String = s.chars().take(n.saturating_sub(1)).collect();
+                format!("{}…", cut.trim_end())
+            }
+        });
         env
     })
 }
@@ -69,6 +81,11 @@ fn with_headers(mut r: Response) -> Response {
         HeaderValue::from_static(CSP),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Forms post to the console itself; `same-origin` lets the browser send the real Origin.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     r
 }
 
