@@ -69,7 +69,7 @@ mod tests {
             date_time(951_868_800_000 + 3_600_000 + 5 * 60_000),
             "2000-03-01 01:05 UTC"
         );
-        for day in [-1000i64, 0, 11_016, 20_788, 60_000] {
+        for day in [0i64, 11_016, 20_788, 60_000] {
             assert_eq!(parse_date(&date(day * DAY_MS)).unwrap(), day * DAY_MS);
         }
     }
