@@ -137,6 +137,18 @@ impl Console {
         (cookie, me["csrf"].as_str().unwrap().to_string())
     }
 
+    /// A console API call with a session cookie, its JSON body.
+    pub async fn get_json(&self, c: &reqwest::Client, cookie: &str, path: &str) -> Value {
+        c.get(format!("{}{path}", self.base))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Starts a conversation; returns its id and token.
     pub async fn customer(&self, c: &reqwest::Client, lang: &str) -> (String, String) {
         let v: Value = c
@@ -424,15 +436,7 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
             .await
             .unwrap();
 
-        let queue: Value = c
-            .get(format!("{}/console/api/queue", s.base))
-            .header(COOKIE, &ewa)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queue: Value = s.get_json(&c, &ewa, "/console/api/queue").await;
         let item = queue["items"]
             .as_array()
             .unwrap()
@@ -442,15 +446,9 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
             .clone();
         assert_eq!(item["kind"], "copilot");
         let decision = item["decision_id"].as_i64().unwrap();
-        let detail: Value = c
-            .get(format!("{}/console/api/items/{decision}", s.base))
-            .header(COOKIE, &ewa)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let detail: Value = s
+            .get_json(&c, &ewa, &format!("/console/api/items/{decision}"))
+            .await;
         let proposal = detail["item"]["proposal"]
             .as_str()
             .expect("a proposal to approve")
@@ -544,15 +542,7 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
         let reply = wait_message(events2, Duration::from_secs(30), |m| m["role"] == "staff").await;
         assert_eq!(reply["author"], "ewa");
         // The handoff item is resolved by the reply; a reply without the CSRF token is refused.
-        let queue: Value = c
-            .get(format!("{}/console/api/queue", s.base))
-            .header(COOKIE, &ewa)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queue: Value = s.get_json(&c, &ewa, "/console/api/queue").await;
         assert!(!queue["items"]
             .as_array()
             .unwrap()
@@ -578,15 +568,7 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
         assert_eq!(closed.status, concord::store::ConversationStatus::Closed);
 
         // The stats page counts what happened and draws its charts.
-        let stats: Value = c
-            .get(format!("{}/console/api/stats", s.base))
-            .header(COOKIE, &ewa)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats: Value = s.get_json(&c, &ewa, "/console/api/stats").await;
         assert_eq!(stats["stats"]["conversations"], 2);
         assert_eq!(stats["stats"]["by_action"]["hold"], 1);
         assert_eq!(stats["stats"]["by_action"]["handoff"], 1);
@@ -624,15 +606,7 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             )
             .await;
         assert_eq!(event, "handoff");
-        let queue: Value = c
-            .get(format!("{}/console/api/queue", s.base))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queue: Value = s.get_json(&c, &cookie, "/console/api/queue").await;
         let decision = queue["items"][0]["decision_id"].as_i64().unwrap();
         let answer =
             "Yes, Anna: we deliver to Norway with DHL within 5 working days; delivery costs 79 zł.";
