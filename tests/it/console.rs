@@ -4,15 +4,13 @@
 //! as canonical served to the next question; and the stale-answer report after an article edit.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concord::answer::Drafter;
-use concord::assistant::{Assistant, Mode};
+use concord::assistant::Mode;
 use concord::server::sse_client::SseParser;
-use concord::server::{AppState, SharedState};
-use concord::store::{StaffRole, Store};
-use concord::{Config, Pipeline};
+use concord::server::SharedState;
+use concord::store::StaffRole;
+use concord::Config;
 use futures_util::StreamExt;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
@@ -57,32 +55,8 @@ pub fn console_server(mode: Mode) -> Console {
         .to_string_lossy()
         .into_owned();
     config.policy.mode = mode;
-    config.server.ip_requests_per_minute = 1_000_000;
-    config.server.ip_burst = 100_000;
-    config.server.conversation_messages_per_minute = 10_000;
-    config.server.conversation_burst = 1_000;
-    let assistant = Assistant::new(
-        Pipeline::open(&config).expect("the copied index opens"),
-        Drafter::from_config(&config, None).expect("generation models load"),
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (state, base) = rt.block_on(async {
-        let store = Store::open(&config.store_path(), &config.store)
-            .await
-            .unwrap();
-        let state = AppState::new(Arc::new(assistant), store, config.server.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(concord::server::serve(
-            state.clone(),
-            listener,
-            std::future::pending(),
-        ));
-        (state, base)
-    });
+    common::raise_limits(&mut config);
+    let (rt, base, state) = common::serve_in_process(&config);
     Console {
         rt,
         base,
@@ -139,12 +113,18 @@ impl Console {
 
     /// A console API call with a session cookie, its JSON body.
     pub async fn get_json(&self, c: &reqwest::Client, cookie: &str, path: &str) -> Value {
+        let text = self.get_text(c, cookie, path).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    }
+
+    /// A console page with a session cookie, its HTML.
+    pub async fn get_text(&self, c: &reqwest::Client, cookie: &str, path: &str) -> String {
         c.get(format!("{}{path}", self.base))
             .header(COOKIE, cookie)
             .send()
             .await
             .unwrap()
-            .json()
+            .text()
             .await
             .unwrap()
     }
@@ -468,15 +448,9 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
             !detail["context"].as_array().unwrap().is_empty(),
             "the sources are shown"
         );
-        let page = c
-            .get(format!("{}/console/items/{decision}", s.base))
-            .header(COOKIE, &ewa)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = s
+            .get_text(&c, &ewa, &format!("/console/items/{decision}"))
+            .await;
         assert!(page.contains("Approve and send") && page.contains("Retrieved sources"));
 
         // Two staff approve at the same moment: one sends, the other is told, nothing twice.
@@ -572,15 +546,7 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
         assert_eq!(stats["stats"]["conversations"], 2);
         assert_eq!(stats["stats"]["by_action"]["hold"], 1);
         assert_eq!(stats["stats"]["by_action"]["handoff"], 1);
-        let page = c
-            .get(format!("{}/console/stats", s.base))
-            .header(COOKIE, &ewa)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = s.get_text(&c, &ewa, "/console/stats").await;
         assert!(page.matches("<svg").count() >= 3, "three charts");
     });
 }
@@ -675,11 +641,7 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
         // An article edit: the approved answers it now contradicts are reported.
         let article = s.config.knowledge_dir.join("articles/en/returns.md");
         let text = fs_err::read_to_string(&article).unwrap();
-        fs_err::write(
-            &article,
-            text.replace("extend this to 30 days", "extend this to 21 days"),
-        )
-        .unwrap();
+        fs_err::write(&article, text.replace("30 days", "21 days")).unwrap();
         let r = c
             .post(format!("{}/console/api/knowledge/reload", s.base))
             .header(COOKIE, &cookie)
@@ -695,9 +657,8 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             json!(["en-returns"]),
             "{report}"
         );
-        // Every approved answer citing the changed article was checked again. (Known gap: in
-        // this end-to-end run the checker did not flag the changed deadline; see the closing
-        // note of issue 6.)
+        // Every approved answer citing the changed article was checked again, and the one whose
+        // deadline the article no longer states is reported with what the article says instead.
         assert!(report["rechecked"].as_u64().unwrap() >= 3, "{report}");
         let stale: Vec<&str> = report["stale"]
             .as_array()
@@ -705,17 +666,22 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             .iter()
             .map(|s| s["canonical_id"].as_str().unwrap())
             .collect();
+        assert!(stale.contains(&"en-returns-deadline"), "{report}");
+        let deadline = report["stale"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["canonical_id"] == "en-returns-deadline")
+            .unwrap();
+        let findings = deadline["new_findings"].as_array().unwrap();
+        assert!(
+            findings.iter().any(|f| f["kind"] == "value_mismatch"),
+            "{deadline}"
+        );
+        assert_eq!(deadline["changed_sources"], json!(["en-returns"]));
         // Answers whose sources did not change are not reported.
         assert!(!stale.iter().any(|id| id.starts_with("pl-")), "{stale:?}");
-        let page = c
-            .get(format!("{}/console/knowledge", s.base))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = s.get_text(&c, &cookie, "/console/knowledge").await;
         assert!(
             page.contains("en-returns"),
             "the report is on the knowledge page"
