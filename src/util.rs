@@ -5,6 +5,11 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+/// Equality that takes the same time wherever the inputs differ (tokens, CSRF values).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, then rename.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));

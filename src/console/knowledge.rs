@@ -74,8 +74,11 @@ impl From<crate::Error> for ReloadError {
     }
 }
 
-fn hashes(entries: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
-    entries.collect()
+/// id -> content hash of a manifest's entries.
+fn hashes<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<&'a str, &'a str> {
+    entries.map(|(id, h)| (id.as_str(), h.as_str())).collect()
 }
 
 /// The passages of `docs` in `index`.
@@ -140,39 +143,24 @@ pub fn reload(current: &Assistant) -> Result<(Assistant, ReloadReport), ReloadEr
     let next = current.reopened()?;
     let new = next.pipeline.index.clone();
 
-    let old_docs = hashes(
-        old.manifest
-            .documents
-            .iter()
-            .map(|d| (d.id.clone(), d.hash.clone())),
-    );
-    let new_docs = hashes(
-        new.manifest
-            .documents
-            .iter()
-            .map(|d| (d.id.clone(), d.hash.clone())),
-    );
+    let old_docs = hashes(old.manifest.documents.iter().map(|d| (&d.id, &d.hash)));
+    let new_docs = hashes(new.manifest.documents.iter().map(|d| (&d.id, &d.hash)));
     let changed_articles: Vec<String> = new_docs
         .iter()
         .filter(|(id, h)| old_docs.get(*id) != Some(*h))
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.to_string())
         .collect();
     let removed_articles: Vec<String> = old_docs
         .keys()
         .filter(|id| !new_docs.contains_key(*id))
-        .cloned()
+        .map(|id| id.to_string())
         .collect();
-    let old_canon = hashes(
-        old.manifest
-            .canonicals
-            .iter()
-            .map(|c| (c.id.clone(), c.hash.clone())),
-    );
+    let old_canon = hashes(old.manifest.canonicals.iter().map(|c| (&c.id, &c.hash)));
     let changed_canonicals: Vec<String> = new
         .manifest
         .canonicals
         .iter()
-        .filter(|c| old_canon.get(&c.id) != Some(&c.hash))
+        .filter(|c| old_canon.get(c.id.as_str()) != Some(&c.hash.as_str()))
         .map(|c| c.id.clone())
         .collect();
 

@@ -42,11 +42,6 @@ pub(super) fn token_hash(token: &str) -> String {
     crate::util::sha256_hex(token.as_bytes())
 }
 
-/// Equality that takes the same time wherever the inputs differ.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 const CONVERSATION_COLUMNS: &str =
     "c.id, c.token_hash, c.lang, c.status, c.context_json, c.created_ms, c.updated_ms, \
      (SELECT f.value FROM feedback f WHERE f.conversation_id = c.id AND f.kind = 'csat') AS csat";
@@ -191,7 +186,7 @@ impl Store {
             return Err(StoreError::Unauthorized);
         };
         let (conversation, hash) = conversation_row(&row)?;
-        if constant_time_eq(hash.as_bytes(), token_hash(token).as_bytes()) {
+        if crate::util::constant_time_eq(hash.as_bytes(), token_hash(token).as_bytes()) {
             Ok(conversation)
         } else {
             Err(StoreError::Unauthorized)

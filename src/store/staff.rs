@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::conversations::{constant_time_eq, random_hex, token_hash};
+use super::conversations::{random_hex, token_hash};
 use super::{now_ms, Store, StoreError};
 
 /// What a staff member may do: agents review and answer; admins also change the knowledge base.
@@ -193,21 +193,17 @@ impl Store {
 
     /// The live session a cookie token opens, if any.
     pub async fn session(&self, token: &str) -> Result<Option<StaffSession>, StoreError> {
-        let hash = token_hash(token);
         let row = sqlx::query(
-            "SELECT s.token_hash, s.csrf_token, s.expires_ms, m.id, m.name, m.role \
+            "SELECT s.csrf_token, s.expires_ms, m.id, m.name, m.role \
              FROM staff_sessions s JOIN staff m ON m.id = s.staff_id \
              WHERE s.token_hash = $1 AND s.expires_ms > $2",
         )
-        .bind(&hash)
+        // Looked up by the hash of the token: the secret itself is never compared or stored.
+        .bind(token_hash(token))
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("token_hash")?;
-        if !constant_time_eq(stored.as_bytes(), hash.as_bytes()) {
-            return Ok(None);
-        }
         Ok(Some(StaffSession {
             member: member_row(&row)?,
             csrf_token: row.try_get("csrf_token")?,

@@ -467,14 +467,20 @@ async fn widget_flow(client: Client, base: String) {
     screenshot(&client, "browser-widget-reload.png").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn widget_answers_with_sources_and_survives_a_reload() {
+/// Runs `flow` in Chromium against `concord serve` on the demo index (with `envs`; `prepare`
+/// gets the database path once the server listens), then closes the session and the children
+/// whatever happened.
+async fn in_browser<F, Fut>(envs: &[(&str, &str)], prepare: impl FnOnce(&Path), flow: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: {INSTALL_HINT}"
     );
     let (dir, _cfg, _index) = tokio::task::block_in_place(common::demo_index);
-    let (server, stdout, _db) = spawn_server(dir.path(), &[]);
+    let (server, stdout, db) = spawn_server(dir.path(), envs);
     let mut children = Children(vec![("concord serve", server)]);
 
     let port = free_port();
@@ -483,10 +489,12 @@ async fn widget_answers_with_sources_and_survives_a_reload() {
     wait_driver(&mut children.0[1].1, &driver_url).await;
 
     let base = tokio::task::block_in_place(|| wait_listening(&mut children.0[0].1, stdout));
+    // The server has created (migrated) the database by now.
+    prepare(&db.path().join("concord.db"));
     let client = connect(&driver_url).await;
 
     // the flow runs as its own task so that a panic in it still lets us close the session
-    let outcome = tokio::spawn(widget_flow(client.clone(), base)).await;
+    let outcome = tokio::spawn(flow(client.clone(), base)).await;
     if let Err(e) = client.close().await {
         eprintln!("closing the WebDriver session: {e}");
     }
@@ -496,6 +504,11 @@ async fn widget_answers_with_sources_and_survives_a_reload() {
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the browser flow did not finish: {e}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn widget_answers_with_sources_and_survives_a_reload() {
+    in_browser(&[], |_| {}, widget_flow).await;
 }
 
 /// The console flow: the customer's question waits (copilot mode); staff sign in in another
@@ -606,43 +619,28 @@ async fn console_flow(client: Client, base: String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_approve_a_held_draft_in_the_console_and_the_widget_shows_it() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: {INSTALL_HINT}"
-    );
-    let (dir, _cfg, _index) = tokio::task::block_in_place(common::demo_index);
-    let (server, stdout, db) = spawn_server(dir.path(), &[("CONCORD__POLICY__MODE", "copilot")]);
-    let mut children = Children(vec![("concord serve", server)]);
-    let added = Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args([
-            "staff",
-            "add",
-            "marta",
-            "--role",
-            "agent",
-            "--password",
-            "marta-long-password",
-        ])
-        .env("CONCORD__STORE__PATH", db.path().join("concord.db"))
-        .env("CONCORD__LOG__FILTER", "concord=warn")
-        .current_dir(common::repo())
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", common::stderr(&added));
-    let port = free_port();
-    children.0.push(("chromedriver", spawn_chromedriver(port)));
-    let driver_url = format!("http://127.0.0.1:{port}");
-    wait_driver(&mut children.0[1].1, &driver_url).await;
-    let base = tokio::task::block_in_place(|| wait_listening(&mut children.0[0].1, stdout));
-    let client = connect(&driver_url).await;
-    let outcome = tokio::spawn(console_flow(client.clone(), base)).await;
-    if let Err(e) = client.close().await {
-        eprintln!("closing the WebDriver session: {e}");
-    }
-    drop(children);
-    match outcome {
-        Ok(()) => {}
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("the console flow did not finish: {e}"),
-    }
+    let add_staff = |db: &Path| {
+        let added = Command::new(env!("CARGO_BIN_EXE_concord"))
+            .args([
+                "staff",
+                "add",
+                "marta",
+                "--role",
+                "agent",
+                "--password",
+                "marta-long-password",
+            ])
+            .env("CONCORD__STORE__PATH", db)
+            .env("CONCORD__LOG__FILTER", "concord=warn")
+            .current_dir(common::repo())
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", common::stderr(&added));
+    };
+    in_browser(
+        &[("CONCORD__POLICY__MODE", "copilot")],
+        add_staff,
+        console_flow,
+    )
+    .await;
 }

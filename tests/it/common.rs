@@ -201,3 +201,47 @@ pub fn demo_index() -> &'static (tempfile::TempDir, Config, concord::index::Inde
         (dir, cfg, index)
     })
 }
+
+/// Rate limits high enough that tests sharing a server do not throttle each other (the limits
+/// themselves are tested on an app with tight settings).
+pub fn raise_limits(config: &mut Config) {
+    config.server.ip_requests_per_minute = 1_000_000;
+    config.server.ip_burst = 100_000;
+    config.server.conversation_messages_per_minute = 10_000;
+    config.server.conversation_burst = 1_000;
+}
+
+/// The real assistant (index of `config`, real models) served in this process on a loopback
+/// port with a database at `config.store.path`: the runtime, the base URL and the state.
+pub fn serve_in_process(
+    config: &Config,
+) -> (
+    tokio::runtime::Runtime,
+    String,
+    concord::server::SharedState,
+) {
+    let assistant = concord::assistant::Assistant::new(
+        concord::Pipeline::open(config).expect("the pipeline opens on the index"),
+        concord::answer::Drafter::from_config(config, None).expect("generation models load"),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (state, base) = rt.block_on(async {
+        let store = concord::store::Store::open(&config.store_path(), &config.store)
+            .await
+            .unwrap();
+        let state =
+            concord::server::AppState::new(Arc::new(assistant), store, config.server.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(concord::server::serve(
+            state.clone(),
+            listener,
+            std::future::pending(),
+        ));
+        (state, base)
+    });
+    (rt, base, state)
+}

@@ -4,15 +4,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use concord::answer::Drafter;
-use concord::assistant::Assistant;
 use concord::server::sse_client::{SseEvent, SseParser};
 use concord::server::{AppState, SharedState};
 use concord::store::Store;
-use concord::{Config, Pipeline};
+use concord::Config;
 use serde_json::{json, Value};
 
 use crate::common;
@@ -35,33 +33,9 @@ fn server() -> &'static TestServer {
         let db = tempfile::tempdir().unwrap();
         let mut config = cfg.clone();
         config.store.path = db.path().join("concord.db").to_string_lossy().into_owned();
-        config.server.ip_requests_per_minute = 1_000_000;
-        config.server.ip_burst = 100_000;
-        config.server.conversation_messages_per_minute = 10_000;
-        config.server.conversation_burst = 1_000;
+        common::raise_limits(&mut config);
         config.server.events_poll_ms = 200;
-        let assistant = Assistant::new(
-            Pipeline::open(&config).expect("pipeline opens on the demo index"),
-            Drafter::from_config(&config, None).expect("generation models load"),
-        );
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (state, base) = rt.block_on(async {
-            let store = Store::open(&config.store_path(), &config.store)
-                .await
-                .unwrap();
-            let state = AppState::new(Arc::new(assistant), store, config.server.clone());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            tokio::spawn(concord::server::serve(
-                state.clone(),
-                listener,
-                std::future::pending(),
-            ));
-            (state, base)
-        });
+        let (rt, base, state) = common::serve_in_process(&config);
         TestServer {
             rt,
             base,

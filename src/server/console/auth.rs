@@ -69,7 +69,7 @@ impl Staff {
     pub fn check_csrf(&self, given: Option<&str>) -> Result<(), ApiError> {
         let expected = self.0.csrf_token.as_bytes();
         match given {
-            Some(g) if constant_time_eq(g.trim().as_bytes(), expected) => Ok(()),
+            Some(g) if crate::util::constant_time_eq(g.trim().as_bytes(), expected) => Ok(()),
             Some(_) | None => Err(ApiError::CsrfFailed),
         }
     }
@@ -80,10 +80,6 @@ impl Staff {
             StaffRole::Agent => Err(ApiError::Forbidden),
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The `X-CSRF-Token` header of an API request.
