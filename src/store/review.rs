@@ -17,7 +17,10 @@ use crate::check::Verdict;
 /// the checker read it) and the passages its `Context(n)` references count.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckedAgainst {
+    #[serde(default)]
     pub canonical: Option<String>,
+    /// Empty for drafts stored before format 2, which did not keep them.
+    #[serde(default)]
     pub context: Vec<String>,
 }
 

@@ -199,8 +199,11 @@ mod tests {
                 // Riskiest first: items a customer waits on come before blocked drafts.
                 let risks: Vec<i64> = items.iter().map(|i| i.risk).collect();
                 assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
-                let item = store.review_item(items[0].decision_id).await.unwrap();
-                assert_eq!(item.summary.decision_id, items[0].decision_id);
+                // Every kind of item opens (drafts with and without stored references).
+                for listed in &items {
+                    let item = store.review_item(listed.decision_id).await.unwrap();
+                    assert_eq!(item.summary.decision_id, listed.decision_id);
+                }
                 let stats = store
                     .stats(
                         crate::store::StatsRange {

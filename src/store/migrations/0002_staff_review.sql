@@ -28,9 +28,9 @@ ALTER TABLE decisions ADD COLUMN reviewed_ms BIGINT;
 ALTER TABLE decisions ADD COLUMN review_note TEXT;
 ALTER TABLE decisions ADD COLUMN sent_message_id BIGINT REFERENCES messages (id) ON DELETE SET NULL;
 
--- The passages (texts) the draft was checked against, in the order the verdict's
--- `Context(n)` references count them.
-ALTER TABLE drafts ADD COLUMN references_json TEXT NOT NULL DEFAULT '[]';
+-- What the draft was checked against, as JSON {"canonical": text or null, "context": [passage
+-- texts in the order the verdict's `Context(n)` references count them]}.
+ALTER TABLE drafts ADD COLUMN references_json TEXT NOT NULL DEFAULT '{}';
 
 CREATE TABLE knowledge_reports (
     id          INTEGER PRIMARY KEY,
