@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{parse_json, Store, StoreError};
-use crate::check::Verdict;
+use super::{Store, StoreError};
 
 /// A half-open range of Unix milliseconds: conversations (and decisions) created in it count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,20 +87,6 @@ pub(crate) fn question_key(text: &str) -> String {
         .to_string()
 }
 
-/// The median of `values` (sorted in place); `None` when empty.
-pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    })
-}
-
 #[derive(Default)]
 struct Group {
     canonical_id: Option<String>,
@@ -123,97 +108,124 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
 
+        // Decisions grouped in the database (a 30-day range has tens of thousands): by action,
+        // block, approved answer and, without one, the question's exact words.
         let rows = sqlx::query(
-            "SELECT d.action, d.draft_blocked, d.canonical_id, d.created_ms, m.text, \
-             dr.verdict_status, CASE WHEN d.draft_blocked THEN dr.verdict_json END AS verdict_json \
+            "SELECT d.action, d.draft_blocked, d.canonical_id, \
+             CASE WHEN d.canonical_id IS NULL THEN m.text END AS text, COUNT(*) AS n, \
+             SUM(CASE WHEN d.action = 'send_canonical' \
+                 OR (d.action = 'send' AND dr.verdict_status = 'consistent') THEN 1 ELSE 0 END) AS agreeing, \
+             MAX(d.created_ms) AS latest \
              FROM decisions d JOIN messages m ON m.id = d.message_id \
              LEFT JOIN drafts dr ON dr.id = d.draft_id \
-             WHERE d.created_ms >= $1 AND d.created_ms < $2",
+             WHERE d.created_ms >= $1 AND d.created_ms < $2 \
+             GROUP BY d.action, d.draft_blocked, d.canonical_id, \
+             CASE WHEN d.canonical_id IS NULL THEN m.text END",
         )
         .bind(range.from_ms)
         .bind(range.to_ms)
         .fetch_all(self.pool())
         .await?;
+        let mut decided = 0;
         let mut by_action: BTreeMap<String, i64> = BTreeMap::new();
         let mut blocked_drafts = 0;
-        let mut blocked_by_finding: BTreeMap<String, i64> = BTreeMap::new();
         let mut groups: HashMap<String, Group> = HashMap::new();
         for row in &rows {
             let action: String = row.try_get("action")?;
             let blocked: bool = row.try_get("draft_blocked")?;
             let canonical_id: Option<String> = row.try_get("canonical_id")?;
-            let created: i64 = row.try_get("created_ms")?;
-            let text: String = row.try_get("text")?;
-            let verdict_status: Option<String> = row.try_get("verdict_status")?;
-            *by_action.entry(action.clone()).or_default() += 1;
+            let text: Option<String> = row.try_get("text")?;
+            let n: i64 = row.try_get("n")?;
+            let agreeing: i64 = row.try_get("agreeing")?;
+            let latest: i64 = row.try_get("latest")?;
+            decided += n;
+            *by_action.entry(action.clone()).or_default() += n;
             if blocked {
-                blocked_drafts += 1;
-                if let Some(v) = row.try_get::<Option<String>, _>("verdict_json")? {
-                    let verdict: Verdict = parse_json("draft verdict", &v)?;
-                    let mut kinds: Vec<&str> =
-                        verdict.findings.iter().map(|f| f.kind.as_str()).collect();
-                    kinds.sort_unstable();
-                    kinds.dedup();
-                    for k in kinds {
-                        *blocked_by_finding.entry(k.to_string()).or_default() += 1;
-                    }
-                }
+                blocked_drafts += n;
             }
-            let key = match &canonical_id {
-                Some(id) => format!("canonical:{id}"),
-                None => format!("text:{}", question_key(&text)),
+            let key = match (&canonical_id, &text) {
+                (Some(id), _) => format!("canonical:{id}"),
+                (None, t) => format!("text:{}", question_key(t.as_deref().unwrap_or(""))),
             };
             let g = groups.entry(key).or_default();
-            g.count += 1;
-            if created >= g.latest {
-                g.latest = created;
-                g.example = text;
+            g.count += n;
+            g.agreeing += agreeing;
+            *g.actions.entry(action).or_default() += n;
+            if latest >= g.latest {
+                g.latest = latest;
+                if let Some(t) = text {
+                    g.example = t;
+                }
             }
-            let agrees = action == "send_canonical"
-                || (action == "send" && verdict_status.as_deref() == Some("consistent"));
-            g.agreeing += i64::from(agrees);
-            *g.actions.entry(action).or_default() += 1;
             g.canonical_id = canonical_id;
         }
-        let mut top_questions: Vec<TopQuestion> = groups
-            .into_values()
-            .map(|g| {
-                let consistent = if g.canonical_id.is_some() {
-                    g.agreeing
-                } else {
-                    g.actions.values().copied().max().unwrap_or(0)
+        let mut groups: Vec<(String, Group)> = groups.into_iter().collect();
+        groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+        groups.truncate(top);
+        let mut top_questions = Vec::with_capacity(groups.len());
+        for (_, g) in groups {
+            let consistent = if g.canonical_id.is_some() {
+                g.agreeing
+            } else {
+                g.actions.values().copied().max().unwrap_or(0)
+            };
+            let example =
+                match &g.canonical_id {
+                    // The latest wording of a question that matched this approved answer.
+                    Some(id) => sqlx::query_scalar(
+                        "SELECT m.text FROM decisions d JOIN messages m ON m.id = d.message_id \
+                     WHERE d.canonical_id = $1 AND d.created_ms >= $2 AND d.created_ms < $3 \
+                     ORDER BY d.created_ms DESC LIMIT 1",
+                    )
+                    .bind(id)
+                    .bind(range.from_ms)
+                    .bind(range.to_ms)
+                    .fetch_one(self.pool())
+                    .await?,
+                    None => g.example,
                 };
-                TopQuestion {
-                    canonical_id: g.canonical_id,
-                    example: g.example,
-                    count: g.count,
-                    consistent,
-                }
-            })
-            .collect();
-        top_questions.sort_by(|a, b| b.count.cmp(&a.count).then(a.example.cmp(&b.example)));
-        top_questions.truncate(top);
+            top_questions.push(TopQuestion {
+                canonical_id: g.canonical_id,
+                example,
+                count: g.count,
+                consistent,
+            });
+        }
 
-        // First response: the first customer message to the first answer after it from the
-        // assistant or a person (fixed system notices do not count).
-        let firsts: Vec<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT f.first_ms, (SELECT MIN(r.created_ms) FROM messages r \
-                WHERE r.conversation_id = f.conversation_id AND r.id > f.first_id \
-                AND r.role IN ('assistant', 'staff')) AS reply_ms \
-             FROM (SELECT m.conversation_id, MIN(m.id) AS first_id, MIN(m.created_ms) AS first_ms \
-                   FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-                   WHERE m.role = 'customer' AND c.created_ms >= $1 AND c.created_ms < $2 \
-                   GROUP BY m.conversation_id) f",
+        // Blocked drafts by finding kind, read from the stored verdicts (a draft counts once
+        // per kind).
+        let kinds: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT json_extract(f.value, '$.kind') AS kind, COUNT(DISTINCT d.id) \
+             FROM decisions d JOIN drafts dr ON dr.id = d.draft_id, \
+             json_each(dr.verdict_json, '$.findings') f \
+             WHERE d.draft_blocked AND d.created_ms >= $1 AND d.created_ms < $2 \
+             AND dr.verdict_json IS NOT NULL GROUP BY kind",
         )
         .bind(range.from_ms)
         .bind(range.to_ms)
         .fetch_all(self.pool())
         .await?;
-        let mut waits: Vec<f64> = firsts
-            .iter()
-            .filter_map(|(q, r)| r.map(|r| (r - q).max(0) as f64))
-            .collect();
-        let first_response_median_ms = median(&mut waits);
+        let blocked_by_finding: BTreeMap<String, i64> = kinds.into_iter().collect();
+
+        // First response: the first customer message to the first answer from the assistant or
+        // a person (fixed system notices do not count); the median is taken in the database.
+        let (first_responses, first_response_median_ms): (i64, Option<f64>) = sqlx::query_as(
+            "WITH w AS (SELECT r - q AS wait FROM ( \
+                 SELECT MIN(CASE WHEN m.role = 'customer' THEN m.created_ms END) AS q, \
+                        MIN(CASE WHEN m.role IN ('assistant', 'staff') THEN m.created_ms END) AS r \
+                 FROM messages m WHERE m.conversation_id IN \
+                     (SELECT id FROM conversations WHERE created_ms >= $1 AND created_ms < $2) \
+                 GROUP BY m.conversation_id) \
+               WHERE q IS NOT NULL AND r IS NOT NULL AND r >= q) \
+             SELECT (SELECT COUNT(*) FROM w), \
+                    (SELECT AVG(wait) FROM (SELECT wait FROM w ORDER BY wait \
+                        LIMIT 2 - (SELECT COUNT(*) FROM w) % 2 \
+                        OFFSET ((SELECT COUNT(*) FROM w) - 1) / 2))",
+        )
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .fetch_one(self.pool())
+        .await?;
 
         let csat: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT f.value, COUNT(*) FROM feedback f JOIN conversations c ON c.id = f.conversation_id \
@@ -244,11 +256,11 @@ impl Store {
         Ok(Stats {
             range,
             conversations,
-            decided: rows.len() as i64,
+            decided,
             by_action,
             blocked_drafts,
             blocked_by_finding,
-            first_responses: waits.len() as i64,
+            first_responses,
             first_response_median_ms,
             csat_count,
             csat_average,
@@ -274,10 +286,118 @@ mod tests {
         );
     }
 
+    /// A conversation with messages at the given times (role, ms) and one decision on its
+    /// first message.
+    async fn conversation(
+        store: &Store,
+        id: &str,
+        created: i64,
+        messages: &[(&str, i64)],
+        decision: (&str, Option<&str>, Option<&str>),
+    ) {
+        let pool = store.pool();
+        sqlx::query("INSERT INTO conversations (id, token_hash, status, created_ms, updated_ms) VALUES ($1, 'h', 'bot', $2, $2)")
+            .bind(id)
+            .bind(created)
+            .execute(pool)
+            .await
+            .unwrap();
+        let mut first = None;
+        for (role, at) in messages {
+            let m: i64 = sqlx::query_scalar("INSERT INTO messages (conversation_id, role, text, created_ms) VALUES ($1, $2, 'Ile kosztuje dostawa?', $3) RETURNING id")
+                .bind(id)
+                .bind(role)
+                .bind(at)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            first.get_or_insert(m);
+        }
+        let (action, canonical, verdict) = decision;
+        let draft: Option<i64> = match verdict {
+            Some(v) => Some(sqlx::query_scalar("INSERT INTO drafts (message_id, model, text, finish, sources_json, cited_json, verdict_status, verdict_json, prompt_tokens, completion_tokens, created_ms) VALUES ($1, 'm', 't', 'stop', '[]', '[]', 'contradiction', $2, 1, 1, $3) RETURNING id")
+                .bind(first)
+                .bind(v)
+                .bind(created)
+                .fetch_one(pool)
+                .await
+                .unwrap()),
+            None => None,
+        };
+        sqlx::query("INSERT INTO decisions (message_id, draft_id, action, mode, draft_blocked, reasons_json, canonical_id, triage_json, timings_json, review_status, created_ms) VALUES ($1, $2, $3, 'autopilot', $4, '[]', $5, '{}', '{}', 'none', $6)")
+            .bind(first)
+            .bind(draft)
+            .bind(action)
+            .bind(draft.is_some())
+            .bind(canonical)
+            .bind(created)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
     #[test]
-    fn median_of_odd_even_and_empty() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&mut []), None);
+    fn figures_of_a_known_history() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(
+                    &dir.path().join("db.sqlite"),
+                    &crate::store::StoreSettings {
+                        path: String::new(),
+                        max_connections: 1,
+                        busy_timeout_ms: 5000,
+                    },
+                )
+                .await
+                .unwrap();
+                let verdict = r#"{"status":"contradiction","score":0,"coverage":1,"similarity":null,"findings":[
+                    {"kind":"value_mismatch","message":"","draft_span":null,"reference":null,"reference_span":null},
+                    {"kind":"value_mismatch","message":"","draft_span":null,"reference":null,"reference_span":null},
+                    {"kind":"unsupported_fact","message":"","draft_span":null,"reference":null,"reference_span":null}]}"#;
+                conversation(&store, "c1", 1000, &[("customer", 1000), ("assistant", 3000)], ("send_canonical", Some("x"), None)).await;
+                // A fixed notice does not count as the first response; the person's reply does.
+                conversation(&store, "c2", 1000, &[("customer", 1000), ("system", 1100), ("staff", 9000)], ("handoff", None, None)).await;
+                conversation(&store, "c3", 1000, &[("customer", 1000), ("assistant", 5000)], ("send_canonical", Some("x"), Some(verdict))).await;
+                conversation(&store, "c4", 50_000, &[("customer", 50_000), ("assistant", 50_001)], ("send", None, None)).await;
+                let stats = store
+                    .stats(StatsRange { from_ms: 0, to_ms: 10_000 }, 10)
+                    .await
+                    .unwrap();
+                assert_eq!(stats.conversations, 3);
+                assert_eq!(stats.decided, 3);
+                assert_eq!(stats.by_action.get("send_canonical"), Some(&2));
+                assert_eq!(stats.by_action.get("handoff"), Some(&1));
+                assert_eq!(stats.by_action.get("send"), None, "outside the range");
+                assert_eq!(stats.blocked_drafts, 1);
+                assert_eq!(
+                    stats.blocked_by_finding.clone().into_iter().collect::<Vec<_>>(),
+                    [("unsupported_fact".to_string(), 1), ("value_mismatch".to_string(), 1)]
+                );
+                assert_eq!(stats.first_responses, 3);
+                assert_eq!(stats.first_response_median_ms, Some(4000.0));
+                assert_eq!(stats.top_questions[0].canonical_id.as_deref(), Some("x"));
+                assert_eq!((stats.top_questions[0].count, stats.top_questions[0].consistent), (2, 2));
+                assert_eq!(stats.top_questions[0].example, "Ile kosztuje dostawa?");
+                assert_eq!(stats.top_questions[1].count, 1);
+                assert!((stats.share(&["send_canonical"]) - 2.0 / 3.0).abs() < 1e-9);
+                // An even count takes the mean of the two middle waits: 2, 4, 6 and 8 s.
+                conversation(
+                    &store,
+                    "c5",
+                    2000,
+                    &[("customer", 2000), ("assistant", 8000)],
+                    ("send", None, None),
+                )
+                .await;
+                let even = store
+                    .stats(StatsRange { from_ms: 0, to_ms: 10_000 }, 10)
+                    .await
+                    .unwrap();
+                assert_eq!(even.first_response_median_ms, Some(5000.0));
+            });
     }
 }

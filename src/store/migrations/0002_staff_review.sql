@@ -41,3 +41,6 @@ CREATE TABLE knowledge_reports (
 
 -- The stats page reads decisions by time.
 CREATE INDEX decisions_by_time ON decisions (created_ms);
+
+-- ...and conversations by creation (the stats range).
+CREATE INDEX conversations_by_creation ON conversations (created_ms);
