@@ -210,7 +210,7 @@ impl Store {
         // First response: the first customer message to the first answer from the assistant or
         // a person (fixed system notices do not count); the median is taken in the database.
         let (first_responses, first_response_median_ms): (i64, Option<f64>) = sqlx::query_as(
-            "WITH w AS (SELECT r - q AS wait FROM ( \
+            "WITH w AS MATERIALIZED (SELECT r - q AS wait FROM ( \
                  SELECT MIN(CASE WHEN m.role = 'customer' THEN m.created_ms END) AS q, \
                         MIN(CASE WHEN m.role IN ('assistant', 'staff') THEN m.created_ms END) AS r \
                  FROM messages m WHERE m.conversation_id IN \
