@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite (README "Quick start"; .ci/run calls exactly this). The browser test needs
-# headless Chromium and its WebDriver: the Debian packages chromium and chromium-driver are
-# installed here when missing. Models are fetched by the tests themselves on first use.
+# The whole test suite (README "Quick start"; .ci/run calls exactly this), then the eval gate. The
+# browser test needs headless Chromium and its WebDriver: the Debian packages chromium and
+# chromium-driver are installed here when missing. Models are fetched by the tests themselves on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
@@ -14,4 +14,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         chromium chromium-driver fonts-dejavu-core >/dev/null
 fi
-exec cargo test --locked "$@"
+cargo test --locked "$@"
+# The evaluation gate (eval/README.md): 30 questions of the demo suite spread over its topics, run
+# end to end through the gate; a figure outside eval/demo/suite.toml's thresholds fails the run.
+if [ "$#" -eq 0 ]; then
+    CONCORD__LOG__FILTER=warn cargo run --locked --quiet -- \
+        eval run eval/demo --gate --limit 30 --out target/eval/demo
+fi

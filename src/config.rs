@@ -49,6 +49,8 @@ struct RawPolicy {
     send_min_context_similarity: f32,
     hold_min_context_similarity: f32,
     require_citation: bool,
+    send_canonical_min_similarity_pl: f32,
+    send_canonical_min_similarity_en: f32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -510,6 +512,14 @@ impl RawConfig {
                 "policy.hold_min_context_similarity",
                 p.hold_min_context_similarity,
             ),
+            (
+                "policy.send_canonical_min_similarity_pl",
+                p.send_canonical_min_similarity_pl,
+            ),
+            (
+                "policy.send_canonical_min_similarity_en",
+                p.send_canonical_min_similarity_en,
+            ),
         ] {
             if !(-1.0..=1.0).contains(&v) {
                 return Err(invalid(key, format!("must be between -1 and 1, got {v}")));
@@ -541,6 +551,8 @@ impl RawConfig {
             send_min_context_similarity: p.send_min_context_similarity,
             hold_min_context_similarity: p.hold_min_context_similarity,
             require_citation: p.require_citation,
+            send_canonical_min_similarity_pl: p.send_canonical_min_similarity_pl,
+            send_canonical_min_similarity_en: p.send_canonical_min_similarity_en,
         };
         if !(1..=64).contains(&g.parallel) {
             return Err(invalid(

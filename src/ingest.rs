@@ -26,6 +26,9 @@ pub enum KnowledgeSource {
     Dir(PathBuf),
     /// A JSONL file of `{id, title, text}` passages.
     Jsonl(PathBuf),
+    /// A JSONL file whose passages are also approved answers (a FAQ export: each answer is its
+    /// own source; a non-empty title is its one phrasing).
+    JsonlAnswers(PathBuf),
 }
 
 impl KnowledgeSource {
@@ -33,12 +36,19 @@ impl KnowledgeSource {
         match self {
             KnowledgeSource::Dir(d) => KnowledgeBase::load_dir(d),
             KnowledgeSource::Jsonl(f) => KnowledgeBase::load_jsonl(f),
+            KnowledgeSource::JsonlAnswers(f) => {
+                let mut kb = KnowledgeBase::load_jsonl(f)?;
+                kb.passages_as_canonicals();
+                Ok(kb)
+            }
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            KnowledgeSource::Dir(d) | KnowledgeSource::Jsonl(d) => d.display().to_string(),
+            KnowledgeSource::Dir(d)
+            | KnowledgeSource::Jsonl(d)
+            | KnowledgeSource::JsonlAnswers(d) => d.display().to_string(),
         }
     }
 }

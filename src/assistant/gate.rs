@@ -323,6 +323,7 @@ impl Assistant {
                 has_draft: draft.as_ref().is_some_and(|d| !d.text.trim().is_empty()),
                 cited: draft.as_ref().map_or(0, |d| d.cited.len()),
                 verdict: verdict.as_ref(),
+                lang,
             },
             &self.settings.policy,
         );
@@ -483,6 +484,7 @@ impl Assistant {
                 has_draft: false,
                 cited: 0,
                 verdict: None,
+                lang,
             },
             &self.settings.policy,
         );

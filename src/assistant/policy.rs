@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Status, Verdict};
+use crate::knowledge::Lang;
 
 /// Whether answers go out on their own or every one waits for staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +115,8 @@ pub struct PolicyInput<'a> {
     pub cited: usize,
     /// The checker's verdict on the draft.
     pub verdict: Option<&'a Verdict>,
+    /// The question's language (the send threshold of a matched approved answer is per language).
+    pub lang: Lang,
 }
 
 /// Thresholds from `[policy]` in `concord.toml`.
@@ -130,12 +133,30 @@ pub struct PolicySettings {
     pub hold_min_context_similarity: f32,
     /// Without an approved answer, a sent draft must cite at least one passage.
     pub require_citation: bool,
+    /// A matched approved answer (or a draft agreeing with it) is sent only when it is at least
+    /// this similar to the question; between `canonical_min_similarity` and this the match is
+    /// uncertain and the answer is held for staff. Per language: the embedder separates Polish
+    /// answers worse than English ones (`concord eval run eval/demo`).
+    pub send_canonical_min_similarity_pl: f32,
+    pub send_canonical_min_similarity_en: f32,
+}
+
+impl PolicySettings {
+    /// The similarity at which a matched approved answer is sent without staff, for `lang`.
+    pub fn send_canonical_min_similarity(&self, lang: Lang) -> f32 {
+        match lang {
+            Lang::Pl => self.send_canonical_min_similarity_pl,
+            Lang::En => self.send_canonical_min_similarity_en,
+        }
+    }
 }
 
 impl Default for PolicySettings {
     fn default() -> Self {
         PolicySettings {
             mode: Mode::Autopilot,
+            send_canonical_min_similarity_pl: 0.6,
+            send_canonical_min_similarity_en: 0.6,
             canonical_min_similarity: 0.6,
             send_min_context_similarity: 0.6,
             hold_min_context_similarity: 0.4,
@@ -208,7 +229,24 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
                 c.similarity
             ),
         ));
+        let send_at = settings.send_canonical_min_similarity(input.lang);
         match (input.has_draft, status) {
+            _ if c.similarity < send_at => {
+                // 2a. Matched, but not surely the right answer: staff confirm before it goes out.
+                reasons.push(Reason::new(
+                    "canonical.uncertain",
+                    format!(
+                        "similarity {:.2} < {send_at:.2}: staff check the approved answer is the \
+                         right one",
+                        c.similarity
+                    ),
+                ));
+                match (input.has_draft, status) {
+                    (true, Some(Status::Consistent)) => (Action::Hold, Proposal::Draft, false),
+                    (true, _) => (Action::Hold, Proposal::Canonical, true),
+                    (false, _) => (Action::Hold, Proposal::Canonical, false),
+                }
+            }
             (true, Some(Status::Consistent)) => (Action::Send, Proposal::Draft, false),
             (true, Some(s)) => {
                 reasons.push(Reason::new(
@@ -336,6 +374,7 @@ mod tests {
             has_draft: verdict.is_some(),
             cited,
             verdict,
+            lang: Lang::Pl,
         }
     }
 
@@ -372,6 +411,40 @@ mod tests {
         let d = decide(&input(MATCHED, None, None, 0), &s);
         assert_eq!(d.action, Action::SendCanonical);
         assert!(!d.draft_blocked);
+    }
+
+    #[test]
+    fn an_uncertain_match_is_held_for_staff_whatever_the_draft() {
+        let s = PolicySettings {
+            send_canonical_min_similarity_pl: 0.85,
+            ..PolicySettings::default()
+        };
+        let good = verdict(
+            "Na zwrot masz 30 dni, a przez Paczkomat InPost jest bezpłatny.",
+            Some(CANONICAL),
+            &[],
+        );
+        let bad = verdict("Masz 14 dni na zwrot.", Some(CANONICAL), &[]);
+        // 0.8 < 0.85: matched (the answer is the draft's reference) but not sent.
+        let d = decide(&input(MATCHED, Some(0.7), Some(&good), 1), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.draft_blocked),
+            (Action::Hold, Proposal::Draft, false)
+        );
+        assert!(codes(&d).contains(&"canonical.uncertain"), "{d:?}");
+        let d = decide(&input(MATCHED, Some(0.7), Some(&bad), 1), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.draft_blocked),
+            (Action::Hold, Proposal::Canonical, true)
+        );
+        let d = decide(&input(MATCHED, None, None, 0), &s);
+        assert_eq!((d.action, d.proposal), (Action::Hold, Proposal::Canonical));
+        // The English threshold is its own: the same match in English is sent.
+        let en = PolicyInput {
+            lang: Lang::En,
+            ..input(MATCHED, Some(0.7), Some(&good), 1)
+        };
+        assert_eq!(decide(&en, &s).action, Action::Send);
     }
 
     #[test]

@@ -21,6 +21,15 @@ use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
+    /// A suite from `eval/` end to end through the gate as the server runs it: retrieval,
+    /// decisions, contradictions sent, handoffs, drafts, the checker on its pairs, latency;
+    /// writes report.json, report.html and report.md (with SVG charts).
+    Run(super::eval_run::RunArgs),
+    /// The consistency audit: the 10 most frequent questions in several phrasings, in both
+    /// languages, through the pipeline and the HTTP API; how consistent the answers are (0-100%).
+    Audit(super::eval_run::AuditArgs),
+    /// What got better or worse between two reports (report.json files or their directories).
+    Diff(super::eval_run::DiffArgs),
     /// Retrieval quality (nDCG@10, Recall@1/5/10, MRR@10) and latency of each mode.
     Retrieval(RetrievalArgs),
     /// How often each generation model's drafts state the approved answers' facts (numbers,
@@ -140,6 +149,9 @@ pub struct RetrievalArgs {
 
 pub fn run(config: &Config, command: EvalCommand) -> anyhow::Result<ExitCode> {
     match command {
+        EvalCommand::Run(args) => super::eval_run::run(config, args),
+        EvalCommand::Audit(args) => super::eval_run::audit(config, args),
+        EvalCommand::Diff(args) => super::eval_run::diff(args),
         EvalCommand::Retrieval(args) => retrieval(config, args),
         EvalCommand::Drafts(args) => drafts(config, args),
         EvalCommand::Check(args) => check_pairs(config, args),

@@ -8,6 +8,7 @@ pub mod bench_serve;
 pub mod check;
 pub mod demo;
 pub mod eval;
+pub mod eval_run;
 pub mod ingest;
 pub mod models;
 pub mod search;

@@ -132,6 +132,9 @@ pub struct ReferenceReport {
     pub contradiction: Prf,
     pub by_kind: BTreeMap<FindingKind, Prf>,
     pub statuses: BTreeMap<Status, usize>,
+    /// Verdicts by label: `confusion["flag"|"pass"][status]` (what the pair should get, what the
+    /// checker said).
+    pub confusion: BTreeMap<&'static str, BTreeMap<Status, usize>>,
     pub checks_per_s: f64,
 }
 
@@ -146,6 +149,7 @@ pub fn evaluate_pairs(
     let (mut flagged, mut tp, mut c_flagged, mut c_tp) = (0, 0, 0, 0);
     let mut kinds: BTreeMap<FindingKind, (usize, usize)> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
+    let mut confusion: BTreeMap<&'static str, BTreeMap<Status, usize>> = BTreeMap::new();
     let mut seconds = 0.0;
     for p in pairs {
         let context = [p.premise.as_str()];
@@ -171,6 +175,11 @@ pub fn evaluate_pairs(
         );
         seconds += t.elapsed().as_secs_f64();
         *statuses.entry(v.status).or_insert(0) += 1;
+        *confusion
+            .entry(if p.flag { "flag" } else { "pass" })
+            .or_default()
+            .entry(v.status)
+            .or_insert(0) += 1;
         let is_flagged = v.status != Status::Consistent;
         flagged += usize::from(is_flagged);
         tp += usize::from(is_flagged && p.flag);
@@ -202,6 +211,7 @@ pub fn evaluate_pairs(
             .map(|(k, (f, t))| (k, Prf::new(f, t, positives)))
             .collect(),
         statuses,
+        confusion,
         checks_per_s: if seconds > 0.0 {
             pairs.len() as f64 / seconds
         } else {

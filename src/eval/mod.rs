@@ -1,12 +1,16 @@
-//! The offline evaluation harness: retrieval quality (nDCG, recall, MRR, latency) of each
-//! retrieval mode on a JSONL knowledge base and query set, an RRF parameter sweep, and
-//! ([`drafts`]) how faithfully each generation model's drafts state the approved answers' facts.
+//! The offline evaluation harness: suites run end to end through the gate ([`run`], [`suite`],
+//! [`report`], [`audit`]), and the single-stage measurements: retrieval quality of each mode with
+//! an RRF sweep, ([`drafts`]) draft faithfulness, ([`checker`], [`perturb`]) the checker.
 
+pub mod audit;
 pub mod checker;
 pub mod drafts;
 pub mod gate;
 pub mod metrics;
 pub mod perturb;
+pub mod report;
+pub mod run;
+pub mod suite;
 
 use std::collections::HashSet;
 use std::path::Path;

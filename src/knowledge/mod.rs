@@ -176,6 +176,32 @@ impl KnowledgeBase {
         Ok(kb)
     }
 
+    /// Makes every article an approved answer too, with the same id, the article as its source
+    /// and its title (when it has one) as its phrasing: a FAQ export whose passages are answers.
+    pub fn passages_as_canonicals(&mut self) {
+        let made: Vec<Canonical> = self
+            .articles
+            .iter()
+            .map(|a| Canonical {
+                id: CanonicalId(a.id.0.clone()),
+                lang: a.lang,
+                questions: if a.title.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![a.title.clone()]
+                },
+                answer: a.body.trim().to_string(),
+                sources: vec![a.id.clone()],
+                handoff: false,
+                tags: a.tags.clone(),
+                origin: a.origin.clone(),
+            })
+            .collect();
+        self.canonicals.extend(made);
+        self.canonicals.sort_by(|a, b| a.id.cmp(&b.id));
+        self.canonicals.dedup_by(|a, b| a.id == b.id);
+    }
+
     /// Drops duplicate ids (reported), checks canonical sources, sorts for determinism.
     fn finish(&mut self, root: &Path) -> Result<(), KnowledgeError> {
         let mut seen = std::collections::HashSet::new();
@@ -307,4 +333,37 @@ fn walk(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, KnowledgeError> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faq_passages_become_approved_answers_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kb.jsonl");
+        fs_err::write(
+            &path,
+            "{\"id\": 7, \"title\": \"\", \"text\": \"Zwrot jest darmowy przez 30 dni.\"}\n\
+             {\"id\": \"cancel_order\", \"title\": \"ORDER: cancel order\", \"text\": \"Go to your orders and click Cancel.\"}\n",
+        )
+        .unwrap();
+        let mut kb = KnowledgeBase::load_jsonl(&path).unwrap();
+        assert!(kb.canonicals.is_empty());
+        kb.passages_as_canonicals();
+        let ids: Vec<&str> = kb.canonicals.iter().map(|c| c.id.0.as_str()).collect();
+        assert_eq!(ids, ["7", "cancel_order"]);
+        let c = &kb.canonicals[1];
+        assert_eq!(c.questions, ["ORDER: cancel order"]);
+        assert_eq!(c.sources, [DocId("cancel_order".into())]);
+        assert_eq!(c.lang, Lang::En);
+        assert!(
+            kb.canonicals[0].questions.is_empty(),
+            "no title, no phrasing"
+        );
+        assert_eq!(kb.canonicals[0].lang, Lang::Pl);
+        kb.passages_as_canonicals();
+        assert_eq!(kb.canonicals.len(), 2, "idempotent");
+    }
 }

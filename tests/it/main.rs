@@ -8,6 +8,7 @@ mod console;
 mod drafts;
 mod embed;
 mod eval;
+mod eval_run;
 mod gate;
 mod generate;
 mod index;
