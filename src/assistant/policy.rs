@@ -56,6 +56,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every decision, in the order reports list them.
+    pub const ALL: [Action; 5] = [
+        Action::Send,
+        Action::SendCanonical,
+        Action::Hold,
+        Action::Handoff,
+        Action::NoAnswer,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Handoff => "handoff",

@@ -139,13 +139,7 @@ pub fn summarise(lang: Lang, cases: &[GateCase], records: Vec<GateRecord>) -> Ga
     let n = records.len();
     let share = super::metrics::ratio;
     let mut shares = BTreeMap::new();
-    for a in [
-        Action::Send,
-        Action::SendCanonical,
-        Action::Hold,
-        Action::Handoff,
-        Action::NoAnswer,
-    ] {
+    for a in Action::ALL {
         let k = records.iter().filter(|r| r.action == a).count();
         shares.insert(a.as_str(), share(k, n));
     }

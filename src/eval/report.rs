@@ -165,10 +165,10 @@ pub fn headline(r: &RunReport) -> Vec<(String, String)> {
     let opt = |v: Option<f64>| v.map_or("–".to_string(), pct);
     let mut rows = vec![("queries".to_string(), r.queries.to_string())];
     if r.retrieval.queries > 0 {
-        let m = &r.retrieval;
+        let m = &r.retrieval.top;
         rows.extend([
             (
-                format!("retrieval ({}) nDCG@10", m.mode),
+                format!("retrieval ({}) nDCG@10", r.retrieval.mode),
                 format!("{:.3}", m.ndcg_10),
             ),
             (

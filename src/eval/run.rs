@@ -349,16 +349,9 @@ pub struct RetrievalSummary {
     pub mode: String,
     /// Queries with relevant articles (the retrieval figures' denominator).
     pub queries: usize,
-    #[serde(rename = "ndcg@10")]
-    pub ndcg_10: f64,
-    #[serde(rename = "recall@1")]
-    pub recall_1: f64,
-    #[serde(rename = "recall@5")]
-    pub recall_5: f64,
-    #[serde(rename = "recall@10")]
-    pub recall_10: f64,
-    #[serde(rename = "mrr@10")]
-    pub mrr_10: f64,
+    /// The configured mode's figures (`retrieval.recall@5`...).
+    #[serde(flatten)]
+    pub top: ModeSummary,
     /// Queries with an expected approved answer, and the share the gate's matching got right.
     pub labelled: usize,
     pub canonical_accuracy: f64,
@@ -536,13 +529,7 @@ pub struct RunReport {
 pub fn summarise(records: &[QueryRecord], retrieval_mode: &str) -> RunReport {
     let n = records.len();
     let mut decisions = BTreeMap::new();
-    for a in [
-        Action::Send,
-        Action::SendCanonical,
-        Action::Hold,
-        Action::Handoff,
-        Action::NoAnswer,
-    ] {
+    for a in Action::ALL {
         let k = records.iter().filter(|r| r.action == a).count();
         decisions.insert(a.as_str().to_string(), ratio(k, n));
     }
@@ -709,11 +696,7 @@ fn summarise_retrieval(records: &[QueryRecord], mode: &str) -> RetrievalSummary 
     RetrievalSummary {
         mode: mode.to_string(),
         queries: with_docs.len(),
-        ndcg_10: top.ndcg_10,
-        recall_1: top.recall_1,
-        recall_5: top.recall_5,
-        recall_10: top.recall_10,
-        mrr_10: top.mrr_10,
+        top,
         labelled: labelled.len(),
         canonical_accuracy: ratio(labelled.iter().filter(|&&b| b).count(), labelled.len()),
         by_mode,
@@ -811,9 +794,9 @@ pub(crate) mod tests {
         assert!((r.decision_accuracy - 4.0 / 6.0).abs() < 1e-9);
         // Five queries have relevant articles; f ranks its one second in hybrid.
         assert_eq!(r.retrieval.queries, 5);
-        assert!((r.retrieval.recall_1 - 0.8).abs() < 1e-9);
-        assert_eq!(r.retrieval.recall_5, 1.0);
-        assert!((r.retrieval.mrr_10 - 0.9).abs() < 1e-9);
+        assert!((r.retrieval.top.recall_1 - 0.8).abs() < 1e-9);
+        assert_eq!(r.retrieval.top.recall_5, 1.0);
+        assert!((r.retrieval.top.mrr_10 - 0.9).abs() < 1e-9);
         assert_eq!(r.retrieval.by_mode["bm25"].recall_1, 1.0);
         assert_eq!(r.retrieval.by_mode["hybrid"].recall_curve.len(), CURVE_K);
         // Five labelled with an approved answer; f matched another one.
