@@ -302,7 +302,12 @@ fn bad_suites_and_reports_are_refused_before_any_model_loads() {
             out.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "bad input: {}",
+        common::stderr(&o)
+    );
     assert!(
         common::stderr(&o).contains("unknown metric `recal`"),
         "{}",
