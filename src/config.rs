@@ -51,6 +51,7 @@ struct RawPolicy {
     require_citation: bool,
     send_canonical_min_similarity_pl: f32,
     send_canonical_min_similarity_en: f32,
+    release_text: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +82,7 @@ struct RawPrompts {
     #[serde(default)]
     dir: Option<RelativePathBuf>,
     business_name: String,
+    canary: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +191,8 @@ pub struct PromptsConfig {
     /// A folder with edited templates, or `None` for the copies built into the binary.
     pub dir: Option<PathBuf>,
     pub business_name: String,
+    /// A marker in the drafting instructions that must never appear in a reply.
+    pub canary: String,
 }
 
 #[derive(Debug, Clone)]
@@ -553,6 +557,7 @@ impl RawConfig {
             require_citation: p.require_citation,
             send_canonical_min_similarity_pl: p.send_canonical_min_similarity_pl,
             send_canonical_min_similarity_en: p.send_canonical_min_similarity_en,
+            release_text: p.release_text,
         };
         if !(1..=64).contains(&g.parallel) {
             return Err(invalid(
@@ -591,6 +596,12 @@ impl RawConfig {
         };
         if self.prompts.business_name.trim().is_empty() {
             return Err(invalid("prompts.business_name", "must name the business"));
+        }
+        if self.prompts.canary.trim().chars().count() < 8 {
+            return Err(invalid(
+                "prompts.canary",
+                "must be at least 8 characters that no answer would contain",
+            ));
         }
         if self.models.hub_timeout_ms > 600_000 {
             return Err(invalid(
@@ -665,6 +676,7 @@ impl RawConfig {
             prompts: PromptsConfig {
                 dir: self.prompts.dir.map(|d| d.relative()),
                 business_name: self.prompts.business_name,
+                canary: self.prompts.canary.trim().to_string(),
             },
             policy,
             check: self.check,

@@ -2,6 +2,7 @@
 //! failed and the binary can print a chain of causes.
 
 use crate::answer::AnswerError;
+use crate::assistant::TurnError;
 use crate::config::ConfigError;
 use crate::embed::EmbedError;
 use crate::eval::EvalError;
@@ -37,6 +38,14 @@ pub enum Error {
     Answer(Box<AnswerError>),
     #[error(transparent)]
     Store(Box<StoreError>),
+    #[error(transparent)]
+    Turn(Box<TurnError>),
+}
+
+impl From<TurnError> for Error {
+    fn from(e: TurnError) -> Self {
+        Error::Turn(Box::new(e))
+    }
 }
 
 impl From<StoreError> for Error {

@@ -63,6 +63,18 @@ pub enum IngestError {
     Embed(#[from] EmbedError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// Strict ingestion refuses a knowledge base with files it cannot read, so that a broken
+    /// file does not silently drop what it held from the index being served.
+    #[error("{} knowledge file problem(s), nothing published: {}", issues.len(), list_issues(issues))]
+    Invalid { issues: Vec<LoadIssue> },
+}
+
+fn list_issues(issues: &[LoadIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What an ingestion did.
@@ -148,8 +160,18 @@ pub fn ingest(
     ingest_with_stages(config, source, embedder, progress, &|_| {})
 }
 
+/// As [`ingest`], but a knowledge base with any file it cannot read is refused before anything
+/// is built or published ([`IngestError::Invalid`]): the generation served now stays.
+pub fn ingest_strict(
+    config: &Config,
+    source: &KnowledgeSource,
+    embedder: &Embedder,
+    progress: &ProgressBar,
+) -> Result<IngestReport, IngestError> {
+    build(config, source, embedder, progress, &|_| {}, true)
+}
+
 /// As [`ingest`], calling `on_stage` after each build step.
-#[instrument(skip_all, fields(source = %source.describe()))]
 pub fn ingest_with_stages(
     config: &Config,
     source: &KnowledgeSource,
@@ -157,8 +179,23 @@ pub fn ingest_with_stages(
     progress: &ProgressBar,
     on_stage: &dyn Fn(BuildStage),
 ) -> Result<IngestReport, IngestError> {
+    build(config, source, embedder, progress, on_stage, false)
+}
+
+#[instrument(skip_all, fields(source = %source.describe(), strict))]
+fn build(
+    config: &Config,
+    source: &KnowledgeSource,
+    embedder: &Embedder,
+    progress: &ProgressBar,
+    on_stage: &dyn Fn(BuildStage),
+    strict: bool,
+) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
     let kb = source.load()?;
+    if strict && !kb.issues.is_empty() {
+        return Err(IngestError::Invalid { issues: kb.issues });
+    }
     let source = source.describe();
     let dir = IndexDir::new(&config.data_dir);
     let lock = dir.lock()?;

@@ -11,9 +11,8 @@ use crate::knowledge::Lang;
 use crate::llm::queue::{GenerationQueue, Ticket};
 use crate::llm::{Generator, LoadOptions, SharedGenerator};
 use crate::models::ModelStore;
-use crate::retrieve::Retrieval;
 
-use super::{plan_draft, AnswerError, DraftPlan, DraftSettings, Prompts};
+use super::{plan_draft, AnswerError, Ask, DraftPlan, DraftSettings, Prompts};
 
 /// Generators, prompts and the queue.
 #[derive(Debug)]
@@ -103,24 +102,10 @@ impl Drafter {
         &self.queue
     }
 
-    /// Builds the prompt for `question` and queues its generation.
-    pub fn draft(
-        &self,
-        index: &Index,
-        question: &str,
-        lang: Lang,
-        retrieval: &Retrieval,
-    ) -> Result<(DraftPlan, Ticket), AnswerError> {
-        let generator = self.generator(lang);
-        let plan = plan_draft(
-            generator,
-            &self.prompts,
-            &self.settings,
-            index,
-            question,
-            lang,
-            retrieval,
-        )?;
+    /// Builds the prompt for `ask` and queues its generation.
+    pub fn draft(&self, index: &Index, ask: &Ask<'_>) -> Result<(DraftPlan, Ticket), AnswerError> {
+        let generator = self.generator(ask.lang);
+        let plan = plan_draft(generator, &self.prompts, &self.settings, index, ask)?;
         let ticket = self.queue.submit(generator.clone(), plan.request.clone())?;
         Ok((plan, ticket))
     }

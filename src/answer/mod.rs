@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::index::Index;
-use crate::knowledge::{CanonicalId, ChunkId, DocId, Lang};
+use crate::knowledge::{Canonical, CanonicalId, ChunkId, DocId, Lang};
 use crate::llm::{
     Completion, FinishReason, GenerateRequest, Generator, LlmError, SamplingParams, Usage,
 };
@@ -32,9 +32,9 @@ pub enum AnswerError {
 pub struct DraftSettings {
     pub max_new_tokens: usize,
     pub max_passages: usize,
-    pub canonical_min_similarity: f32,
     pub sampling: SamplingParams,
     pub business_name: String,
+    pub canary: String,
 }
 
 impl DraftSettings {
@@ -42,9 +42,9 @@ impl DraftSettings {
         DraftSettings {
             max_new_tokens: c.generation.max_new_tokens,
             max_passages: c.generation.max_passages,
-            canonical_min_similarity: c.generation.canonical_min_similarity,
             sampling: c.generation.sampling.clone(),
             business_name: c.prompts.business_name.clone(),
+            canary: c.prompts.canary.clone(),
         }
     }
 }
@@ -72,6 +72,16 @@ pub struct DraftPlan {
     pub canonical: Option<CanonicalId>,
 }
 
+/// What a draft answers: the question in its language, what retrieval found for it, and the
+/// approved answer the turn matched (decided once, by the gate).
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub question: &'a str,
+    pub lang: Lang,
+    pub retrieval: &'a Retrieval,
+    pub canonical: Option<&'a Canonical>,
+}
+
 /// A drafted answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Draft {
@@ -88,16 +98,22 @@ pub struct Draft {
 
 /// Builds the prompt for `question` from `retrieval`: up to `max_passages` passages, fewer when
 /// the prompt would not leave `max_new_tokens` in the model's window (least relevant dropped
-/// first), and the best canonical answer when it is similar enough.
+/// first), and `canonical`, the approved answer the turn matched (decided once, by the gate).
 pub fn plan_draft(
     generator: &Generator,
     prompts: &Prompts,
     settings: &DraftSettings,
     index: &Index,
-    question: &str,
-    lang: Lang,
-    retrieval: &Retrieval,
+    ask: &Ask<'_>,
 ) -> Result<DraftPlan, AnswerError> {
+    let Ask {
+        question,
+        lang,
+        retrieval,
+        canonical,
+    } = *ask;
+    // Customer and knowledge text cannot write the model's control tokens (a forged turn).
+    let question = generator.defuse(question);
     let mut sources = Vec::new();
     let mut passages = Vec::new();
     for sc in retrieval.chunks.iter().take(settings.max_passages) {
@@ -112,8 +128,8 @@ pub fn plan_draft(
         }
         passages.push(PromptPassage {
             n,
-            title: title.clone(),
-            text: chunk.text.trim().to_string(),
+            title: generator.defuse(&title),
+            text: generator.defuse(chunk.text.trim()),
         });
         sources.push(Source {
             n,
@@ -124,13 +140,8 @@ pub fn plan_draft(
             score: sc.score,
         });
     }
-    let canonical = retrieval
-        .canonical
-        .first()
-        .filter(|m| m.similarity >= settings.canonical_min_similarity)
-        .and_then(|m| index.canonicals.get(m.ord as usize));
     let shown_canonical = canonical.map(|c| PromptCanonical {
-        answer: c.answer.clone(),
+        answer: generator.defuse(&c.answer),
     });
     let render = |k: usize| {
         prompts.render_draft(
@@ -138,7 +149,8 @@ pub fn plan_draft(
             &DraftInput {
                 lang,
                 business: &settings.business_name,
-                question,
+                canary: &settings.canary,
+                question: &question,
                 passages: &passages[..k],
                 canonical: shown_canonical.as_ref(),
             },
@@ -162,6 +174,7 @@ pub fn plan_draft(
         &DraftInput {
             lang,
             business: &settings.business_name,
+            canary: &settings.canary,
             question: "",
             passages: &[],
             canonical: None,

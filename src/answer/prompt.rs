@@ -117,6 +117,8 @@ pub struct PromptCanonical {
 pub struct DraftInput<'a> {
     pub lang: Lang,
     pub business: &'a str,
+    /// The marker written into the instructions (`prompts.canary`).
+    pub canary: &'a str,
     pub question: &'a str,
     pub passages: &'a [PromptPassage],
     pub canonical: Option<&'a PromptCanonical>,
@@ -381,6 +383,7 @@ mod tests {
                 &DraftInput {
                     lang,
                     business: "Polna Półka",
+                    canary: "PP-KANAREK-TEST",
                     question: q,
                     passages: &ps,
                     canonical: canonical.then_some(&canon),
@@ -427,6 +430,7 @@ mod tests {
                 &DraftInput {
                     lang: Lang::Pl,
                     business: "X",
+                    canary: "PP-KANAREK-TEST",
                     question: "Ile?",
                     passages: &pl_passages(),
                     canonical: None,

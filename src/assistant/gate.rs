@@ -1,30 +1,29 @@
-//! The whole gate for one customer message: triage rules, retrieval, the draft, the consistency
-//! check, the decision and the reply with its slots filled — what `concord ask`, the evaluation and
-//! the server run.
-//!
-//! It comes in two halves so that a server can await the model between them: [`Assistant::begin`]
-//! (rules and retrieval; a handoff ends here, before any model runs) and [`Assistant::finish`].
+//! The assembled assistant and the stages of one customer turn: triage rules, the approved-answer
+//! match, retrieval, the draft's submission, then the check, the decision and the reply with its
+//! slots filled. [`super::turn::Turn`] drives them; nothing else does.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::answer::{finish_draft, AnswerError, Draft, DraftPlan, Drafter, Source};
+use crate::answer::{finish_draft, AnswerError, Ask, Draft, DraftPlan, Drafter, Source};
 use crate::check::{check, CheckInput, CheckSettings, Verdict};
 use crate::config::Config;
 use crate::knowledge::{CanonicalId, Lang};
-use crate::llm::queue::{Event, Ticket};
+use crate::llm::queue::Ticket;
 use crate::llm::{Completion, LlmError};
 use crate::pipeline::Pipeline;
-use crate::retrieve::Retrieval;
+use crate::retrieve::{Retrieval, RetrieveError};
 
 use super::policy::{
-    decide, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal, Reason,
+    decide, may_release, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal,
+    Reason,
 };
+use super::release::keep_released;
 use super::slots::{fill_slots, SlotValues};
-use super::stream::CheckedStream;
-use super::triage::{triage, Triage, TriageInput, TriageSettings, Turn};
+use super::triage::{triage, PastMessage, Triage, TriageInput, TriageSettings};
+use super::turn::{Turn, TurnError};
 
 /// Who wrote the text the customer receives (shown in the widget and kept with the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -32,7 +31,8 @@ use super::triage::{triage, Triage, TriageInput, TriageSettings, Turn};
 pub enum Provenance {
     /// The approved answer, written by staff.
     Canonical,
-    /// Drafted by the model and passed the consistency check.
+    /// Drafted by the model and passed the consistency check (alone, or released sentences
+    /// followed by the approved answer).
     Generated,
     /// Written by a person in the console.
     Human,
@@ -50,6 +50,14 @@ pub struct Reply {
     pub slots_missing: Vec<String>,
 }
 
+/// A source shown with an answer: the article's title and public link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SourceLink {
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+}
+
 /// The approved answer the question matched (above the threshold).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatchedCanonical {
@@ -60,6 +68,15 @@ pub struct MatchedCanonical {
     pub answer: String,
 }
 
+impl MatchedCanonical {
+    fn info(&self) -> CanonicalInfo {
+        CanonicalInfo {
+            similarity: self.similarity,
+            handoff: self.handoff,
+        }
+    }
+}
+
 /// Time spent in each stage, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GateTimings {
@@ -67,6 +84,8 @@ pub struct GateTimings {
     pub retrieval_ms: f64,
     pub draft_ms: f64,
     pub check_ms: f64,
+    /// From the start of the turn to the first released text (none when nothing was released).
+    pub first_release_ms: Option<f64>,
     pub total_ms: f64,
 }
 
@@ -79,24 +98,42 @@ pub struct Outcome {
     /// Cosine similarity of the question to the best retrieved passage.
     pub context_similarity: Option<f32>,
     pub draft: Option<Draft>,
+    /// The passages (and the shop's name) the draft was checked against besides the approved
+    /// answer, in the order of the verdict's `Context(n)` references.
+    pub references: Vec<String>,
     pub verdict: Option<Verdict>,
     pub decision: Decision,
+    /// The text shown to the customer while the draft was written (a prefix of `reply.text`).
+    pub released: String,
     pub reply: Reply,
+    /// The sources shown with the reply.
+    pub sources: Vec<SourceLink>,
     /// The text staff are asked to approve when the decision is `hold` (slots filled).
     pub proposal: Option<String>,
     pub timings: GateTimings,
 }
 
-/// A customer message with its conversation.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub message: &'a str,
-    /// Earlier turns of the conversation, oldest first.
-    pub history: &'a [Turn],
+/// A customer message with its conversation, as a turn owns it.
+#[derive(Debug, Clone, Default)]
+pub struct TurnRequest {
+    pub message: String,
+    /// Earlier messages of the conversation, oldest first.
+    pub history: Vec<PastMessage>,
     /// Values for personalisation slots, from the host page.
-    pub slots: &'a SlotValues,
-    /// The conversation's language when known (else detected).
+    pub slots: SlotValues,
+    /// The conversation's language when known (else detected, once, by triage).
     pub lang: Option<Lang>,
+}
+
+impl TurnRequest {
+    /// A first message with no context.
+    pub fn new(message: impl Into<String>, lang: Option<Lang>) -> TurnRequest {
+        TurnRequest {
+            message: message.into(),
+            lang,
+            ..TurnRequest::default()
+        }
+    }
 }
 
 /// The gate's settings (from `[triage]`, `[check]`, `[policy]` and `[prompts]`).
@@ -106,6 +143,16 @@ pub struct GateSettings {
     pub check: CheckSettings,
     pub policy: PolicySettings,
     pub business_name: String,
+    /// The marker in the drafting instructions (`prompts.canary`): a draft containing it is
+    /// never shown or sent.
+    pub canary: String,
+    /// Retrieval as the gate runs it (`[retrieval]`).
+    pub retrieval_mode: crate::config::RetrievalMode,
+    pub retrieval_k: usize,
+    /// Under load, an approved answer is sent without a draft (`generation.skip_draft_at_queue`).
+    pub skip_draft_at_queue: usize,
+    /// Write drafts (false: the evaluation's retrieval-and-policy mode decides without them).
+    pub drafts: bool,
 }
 
 impl GateSettings {
@@ -115,33 +162,37 @@ impl GateSettings {
             check: c.check,
             policy: c.policy,
             business_name: c.prompts.business_name.clone(),
+            canary: c.prompts.canary.clone(),
+            retrieval_mode: c.retrieval.mode,
+            retrieval_k: c.retrieval.k,
+            skip_draft_at_queue: c.generation.skip_draft_at_queue,
+            drafts: true,
         }
     }
 }
 
-/// The first half's result: the gate ended without the model, or a draft is on its way.
-pub enum Begun {
-    Done(Box<Outcome>),
-    Drafting {
-        pending: Box<Pending>,
-        ticket: Ticket,
-    },
-}
-
-/// What [`Assistant::finish`] needs from [`Assistant::begin`].
-pub struct Pending {
-    lang: Lang,
+/// What the turn carries from retrieval to the decision.
+pub(super) struct Pending {
+    pub(super) lang: Lang,
     triage: Triage,
-    canonical: Option<MatchedCanonical>,
+    pub(super) canonical: Option<MatchedCanonical>,
     context_similarity: Option<f32>,
     plan: Option<DraftPlan>,
     /// Why no draft was written although one could have been (a long or full queue).
     skipped: Option<Reason>,
+    /// Drafted text may be released before the decision ([`may_release`]).
+    pub(super) release: bool,
     model: String,
     slots: SlotValues,
-    timings: GateTimings,
-    started: Instant,
+    pub(super) timings: GateTimings,
+    pub(super) started: Instant,
     drafting: Instant,
+}
+
+/// After retrieval: decided without the model, or a draft is on its way.
+pub(super) enum Prepared {
+    Decided(Box<Outcome>),
+    Drafting(Box<Pending>, Ticket),
 }
 
 /// The assembled assistant: index, embedder, models and settings.
@@ -153,6 +204,14 @@ pub struct Assistant {
 }
 
 impl Assistant {
+    /// The one assembly: the configured embedder, the published index and the generation
+    /// models (`model` overrides both languages' model).
+    pub fn load(config: &Config, model: Option<&str>) -> crate::Result<Assistant> {
+        let pipeline = Pipeline::open(config)?;
+        let drafter = Drafter::from_config(config, model)?;
+        Ok(Assistant::new(pipeline, drafter))
+    }
+
     pub fn new(pipeline: Pipeline, drafter: Drafter) -> Assistant {
         Self::with_shared(pipeline, Arc::new(drafter))
     }
@@ -171,56 +230,68 @@ impl Assistant {
     pub fn reopened(&self) -> crate::Result<Assistant> {
         let pipeline =
             Pipeline::with_shared_embedder(&self.pipeline.config, self.pipeline.embedder.clone())?;
-        Ok(Assistant::with_shared(pipeline, self.drafter.clone()))
+        let mut next = Assistant::with_shared(pipeline, self.drafter.clone());
+        next.settings = self.settings.clone();
+        Ok(next)
     }
 
-    /// The triage rules alone (pure and fast; the server runs them before anything else).
-    pub fn triage(&self, req: &Request<'_>) -> Triage {
+    /// Starts answering `request`: drive the returned turn to its end.
+    pub fn start_turn(self: &Arc<Self>, request: TurnRequest) -> Turn {
+        Turn::new(self.clone(), request)
+    }
+
+    /// The triage rules alone (pure and fast).
+    pub(super) fn triage(&self, req: &TurnRequest) -> Triage {
         triage(
             &TriageInput {
-                message: req.message,
-                history: req.history,
+                message: &req.message,
+                history: &req.history,
                 lang_hint: req.lang,
             },
             &self.settings.triage,
         )
     }
 
-    /// Rules, retrieval and, unless a rule ended it, the draft's submission to the queue.
-    pub fn begin(&self, req: &Request<'_>) -> crate::Result<Begun> {
-        let started = Instant::now();
-        let tri = self.triage(req);
+    /// A turn a triage rule ended: handed to a person before anything else runs.
+    pub(super) fn handed_off(
+        &self,
+        req: &TurnRequest,
+        triage: Triage,
+        started: Instant,
+    ) -> Outcome {
+        let rules: Vec<Reason> = triage
+            .handoff_signals
+            .iter()
+            .map(|f| Reason::new(&format!("triage.{}", f.rule), f.evidence.clone()))
+            .collect();
         let timings = GateTimings {
             triage_ms: ms(started),
             ..GateTimings::default()
         };
-        self.continue_after_triage(req, tri, timings, started)
+        let pending = self.pending(req, triage, None, None, timings, started);
+        self.conclude(pending, Concluding::Rules(&rules))
     }
 
-    /// [`Assistant::begin`] after [`Assistant::triage`] ran.
-    pub fn begin_triaged(&self, req: &Request<'_>, tri: Triage) -> crate::Result<Begun> {
-        self.continue_after_triage(req, tri, GateTimings::default(), Instant::now())
-    }
-
-    fn continue_after_triage(
+    /// Retrieval, the approved-answer match and, unless that ends the turn, the draft's
+    /// submission to the queue.
+    pub(super) fn prepare(
         &self,
-        req: &Request<'_>,
-        tri: Triage,
-        mut timings: GateTimings,
+        req: &TurnRequest,
+        triage: Triage,
         started: Instant,
-    ) -> crate::Result<Begun> {
-        let lang = req.lang.unwrap_or(tri.lang);
-        if tri.handoff {
-            let rules = handoff_reasons(&tri);
-            return self.early(lang, tri, None, None, &rules, timings, started, req.slots);
-        }
-
+    ) -> Result<Prepared, TurnError> {
+        let mut timings = GateTimings {
+            triage_ms: ms(started),
+            ..GateTimings::default()
+        };
         let t = Instant::now();
-        let cfg = &self.pipeline.config;
-        let retrieval =
-            self.pipeline
-                .retriever()
-                .retrieve(req.message, cfg.retrieval.mode, cfg.retrieval.k)?;
+        // The language is decided once, by triage, and retrieval uses it.
+        let retrieval = self.pipeline.retriever().retrieve_in(
+            &req.message,
+            triage.lang,
+            self.settings.retrieval_mode,
+            self.settings.retrieval_k,
+        )?;
         timings.retrieval_ms = ms(t);
         let canonical = self.matched_canonical(&retrieval);
         let context_similarity = retrieval
@@ -230,51 +301,45 @@ impl Assistant {
             .fold(None, |best: Option<f32>, s| {
                 Some(best.map_or(s, |b| b.max(s)))
             });
-        if canonical.as_ref().is_some_and(|c| c.handoff) {
-            return self.early(
-                lang,
-                tri,
-                canonical,
-                context_similarity,
-                &[],
-                timings,
-                started,
-                req.slots,
-            );
+        let mut pending =
+            self.pending(req, triage, canonical, context_similarity, timings, started);
+        if pending.canonical.as_ref().is_some_and(|c| c.handoff) {
+            return Ok(Prepared::Decided(Box::new(
+                self.conclude(pending, Concluding::Rules(&[])),
+            )));
         }
-        let mut pending = Pending {
-            lang,
-            triage: tri,
-            canonical,
-            context_similarity,
-            plan: None,
-            skipped: None,
-            model: self.drafter.generator(lang).name.clone(),
-            slots: req.slots.clone(),
-            timings,
-            started,
-            drafting: Instant::now(),
-        };
+        if !self.settings.drafts {
+            return Ok(Prepared::Decided(Box::new(
+                self.conclude(pending, Concluding::Unwritten),
+            )));
+        }
         // Under load, an approved answer now beats a draft after a long wait.
         let waiting = self.drafter.queue().load().0;
-        let skip_at = self.pipeline.config.generation.skip_draft_at_queue;
+        let skip_at = self.settings.skip_draft_at_queue;
         if pending.canonical.is_some() && skip_at > 0 && waiting >= skip_at {
             pending.skipped = Some(Reason::new(
                 "queue.long",
                 format!("{waiting} drafts waiting; the approved answer is sent without a draft"),
             ));
-            return Ok(Begun::Done(Box::new(self.finish(pending, None))));
+            return Ok(Prepared::Decided(Box::new(
+                self.conclude(pending, Concluding::Drafted(None, "")),
+            )));
         }
-        match self
-            .drafter
-            .draft(&self.pipeline.index, req.message, lang, &retrieval)
-        {
+        let shown = pending
+            .canonical
+            .as_ref()
+            .and_then(|m| self.pipeline.index.canonicals.iter().find(|c| c.id == m.id));
+        pending.drafting = Instant::now();
+        let ask = Ask {
+            question: &req.message,
+            lang: pending.lang,
+            retrieval: &retrieval,
+            canonical: shown,
+        };
+        match self.drafter.draft(&self.pipeline.index, &ask) {
             Ok((plan, ticket)) => {
                 pending.plan = Some(plan);
-                Ok(Begun::Drafting {
-                    pending: Box::new(pending),
-                    ticket,
-                })
+                Ok(Prepared::Drafting(Box::new(pending), ticket))
             }
             // A full queue does not stop an approved answer: it is sent without a draft.
             Err(AnswerError::Llm(LlmError::Busy { capacity })) if pending.canonical.is_some() => {
@@ -282,14 +347,49 @@ impl Assistant {
                     "queue.full",
                     format!("the generation queue is full ({capacity} waiting); the approved answer is sent without a draft"),
                 ));
-                Ok(Begun::Done(Box::new(self.finish(pending, None))))
+                Ok(Prepared::Decided(Box::new(
+                    self.conclude(pending, Concluding::Drafted(None, "")),
+                )))
             }
-            Err(e) => Err(e.into()),
+            Err(AnswerError::Llm(LlmError::Busy { capacity })) => Err(TurnError::Busy { capacity }),
+            Err(AnswerError::QuestionTooLong { budget }) => Err(TurnError::TooLong { budget }),
+            Err(e) => Err(TurnError::Draft(Box::new(e))),
         }
     }
 
-    /// Checks the draft (`None` when generation failed), decides and writes the reply.
-    pub fn finish(&self, pending: Pending, completion: Option<Completion>) -> Outcome {
+    fn pending(
+        &self,
+        req: &TurnRequest,
+        triage: Triage,
+        canonical: Option<MatchedCanonical>,
+        context_similarity: Option<f32>,
+        timings: GateTimings,
+        started: Instant,
+    ) -> Pending {
+        let lang = triage.lang;
+        let release = may_release(
+            canonical.as_ref().map(MatchedCanonical::info),
+            lang,
+            &self.settings.policy,
+        );
+        Pending {
+            lang,
+            triage,
+            canonical,
+            context_similarity,
+            plan: None,
+            skipped: None,
+            release,
+            model: self.drafter.generator(lang).name.clone(),
+            slots: req.slots.clone(),
+            timings,
+            started,
+            drafting: Instant::now(),
+        }
+    }
+
+    /// Checks the draft, decides, and writes the reply, which begins with the released text.
+    pub(super) fn conclude(&self, pending: Pending, how: Concluding<'_>) -> Outcome {
         let Pending {
             lang,
             triage,
@@ -297,45 +397,83 @@ impl Assistant {
             context_similarity,
             plan,
             skipped,
+            release: _,
             model,
             slots,
             mut timings,
             started,
             drafting,
         } = pending;
-        timings.draft_ms = ms(drafting);
+        let (rules, completion, released, unwritten): (&[Reason], _, &str, bool) = match how {
+            Concluding::Rules(rules) => (rules, None, "", false),
+            Concluding::Unwritten => (&[], None, "", true),
+            Concluding::Drafted(c, released) => {
+                timings.draft_ms = ms(drafting);
+                (&[], c, released, false)
+            }
+        };
         let draft = plan
             .zip(completion)
             .map(|(plan, c)| finish_draft(plan, c, &model));
         let t = Instant::now();
+        let references = draft
+            .as_ref()
+            .map(|d| self.references_of(d))
+            .unwrap_or_default();
         let verdict = draft
             .as_ref()
-            .map(|d| self.check_draft(d, canonical.as_ref()));
+            .map(|d| self.check_against(d, canonical.as_ref(), &references));
         timings.check_ms = ms(t);
+        // A draft that repeats the instructions' marker is never shown or sent.
+        let leaked = draft
+            .as_ref()
+            .is_some_and(|d| d.text.contains(self.settings.canary.as_str()));
         let mut decision = decide(
             &PolicyInput {
-                handoff_rules: &[],
-                canonical: canonical.as_ref().map(|c| CanonicalInfo {
-                    similarity: c.similarity,
-                    handoff: c.handoff,
-                }),
+                handoff_rules: rules,
+                canonical: canonical.as_ref().map(MatchedCanonical::info),
                 context_similarity,
-                has_draft: draft.as_ref().is_some_and(|d| !d.text.trim().is_empty()),
+                has_draft: !leaked && draft.as_ref().is_some_and(|d| !d.text.trim().is_empty()),
                 cited: draft.as_ref().map_or(0, |d| d.cited.len()),
                 verdict: verdict.as_ref(),
                 lang,
+                draft_unwritten: unwritten,
             },
             &self.settings.policy,
         );
         decision.reasons.extend(skipped);
-        let (reply, proposal) =
+        if leaked {
+            decision.draft_blocked = true;
+            decision.reasons.push(Reason::new(
+                "draft.canary",
+                "the draft repeats the instructions' marker; it is not used",
+            ));
+        }
+        let (mut reply, proposal) =
             self.compose(lang, &decision, draft.as_ref(), canonical.as_ref(), &slots);
+        if !released.is_empty() {
+            let kept = keep_released(released, &reply.text);
+            if kept != reply.text {
+                decision.reasons.push(Reason::new(
+                    "release.kept",
+                    format!(
+                        "{} characters shown while drafting are kept before the reply",
+                        released.chars().count()
+                    ),
+                ));
+                reply.text = kept;
+                reply.provenance = Provenance::Generated;
+            }
+        }
+        let sources = self.reply_sources(reply.provenance, draft.as_ref(), canonical.as_ref());
         timings.total_ms = ms(started);
         // Codes and scores only: never the customer's words at info level.
         tracing::info!(
             action = decision.action.as_str(),
             verdict = verdict.as_ref().map(|v| v.status.as_str()),
             canonical = canonical.as_ref().map(|c| c.id.0.as_str()),
+            rules = ?decision.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
+            released_chars = released.len(),
             total_ms = timings.total_ms,
             "gate decided"
         );
@@ -345,42 +483,30 @@ impl Assistant {
             canonical,
             context_similarity,
             draft,
+            references,
             verdict,
             decision,
+            released: released.to_string(),
             reply,
+            sources,
             proposal,
             timings,
         }
     }
 
-    /// Both halves, waiting on this thread; `on_event` sees the queue's events (position, text).
-    pub fn answer_blocking(
-        &self,
-        req: &Request<'_>,
-        mut on_event: impl FnMut(&Event),
-    ) -> crate::Result<Outcome> {
-        let (pending, mut ticket) = match self.begin(req)? {
-            Begun::Done(outcome) => return Ok(*outcome),
-            Begun::Drafting { pending, ticket } => (pending, ticket),
-        };
-        let completion = loop {
-            match ticket.blocking_next() {
-                Some(Event::Done(done)) => break Some(done),
-                Some(Event::Failed(e)) => {
-                    tracing::warn!(error = %e, "generation failed; the gate decides without a draft");
-                    break None;
-                }
-                Some(e) => on_event(&e),
-                None => break None,
-            }
-        };
-        Ok(self.finish(*pending, completion))
-    }
-
     /// The checker on a draft: the approved answer (when matched) and the passages given to the
     /// model as references, plus the embedding similarity of draft and approved answer.
     pub fn check_draft(&self, draft: &Draft, canonical: Option<&MatchedCanonical>) -> Verdict {
-        let context = self.references(&draft.sources);
+        self.check_against(draft, canonical, &self.references_of(draft))
+    }
+
+    fn check_against(
+        &self,
+        draft: &Draft,
+        canonical: Option<&MatchedCanonical>,
+        references: &[String],
+    ) -> Verdict {
+        let context: Vec<&str> = references.iter().map(String::as_str).collect();
         let similarity = canonical.and_then(|c| {
             let e = self
                 .pipeline
@@ -400,53 +526,88 @@ impl Assistant {
         )
     }
 
-    /// The texts `draft` was checked against besides the approved answer, in the order of the
-    /// verdict's `Context(n)` references (stored with the draft for the review console).
-    pub fn references_of(&self, draft: &Draft) -> Vec<String> {
-        self.references(&draft.sources)
-            .into_iter()
-            .map(str::to_string)
-            .collect()
-    }
-
     /// The texts a draft is checked against besides the approved answer: the passages it was
     /// written from, and the shop's own name (grounded whatever the passages say).
-    fn references(&self, sources: &[Source]) -> Vec<&str> {
+    pub fn references_of(&self, draft: &Draft) -> Vec<String> {
         let chunks = &self.pipeline.index.chunks;
-        sources
+        draft
+            .sources
             .iter()
             .filter_map(|s| chunks.iter().find(|c| c.id == s.chunk))
-            .map(|c| c.text.as_str())
-            .chain(std::iter::once(self.settings.business_name.as_str()))
+            .map(|c| c.text.clone())
+            .chain(std::iter::once(self.settings.business_name.clone()))
             .collect()
     }
 
-    /// A releaser for the draft `pending` waits for: it streams only sentences that pass the
-    /// checker against the same references as the final check.
-    pub fn checked_stream(&self, pending: &Pending) -> CheckedStream {
-        let context = pending
-            .plan
-            .as_ref()
-            .map(|p| self.references(&p.sources))
-            .unwrap_or_default();
-        CheckedStream::new(
-            pending.canonical.as_ref().map(|c| c.answer.clone()),
-            context.into_iter().map(str::to_string).collect(),
-            self.settings.check,
-        )
+    /// The sources shown with a reply: the passages a sent draft cites (else those it was
+    /// written from), or the articles an approved answer names; none for fixed messages.
+    fn reply_sources(
+        &self,
+        provenance: Provenance,
+        draft: Option<&Draft>,
+        canonical: Option<&MatchedCanonical>,
+    ) -> Vec<SourceLink> {
+        let index = &self.pipeline.index;
+        let mut links: Vec<SourceLink> = Vec::new();
+        let mut push = |title: &str, url: Option<&str>| {
+            if !links
+                .iter()
+                .any(|l| l.title == title && l.url.as_deref() == url)
+            {
+                links.push(SourceLink {
+                    title: title.to_string(),
+                    url: url.map(str::to_string),
+                });
+            }
+        };
+        let approved = canonical.and_then(|m| index.canonicals.iter().find(|c| c.id == m.id));
+        match (provenance, draft, approved) {
+            (Provenance::Generated, Some(d), _) => {
+                let cited: Vec<&Source> = d
+                    .sources
+                    .iter()
+                    .filter(|s| d.cited.contains(&s.chunk))
+                    .collect();
+                let shown = if cited.is_empty() {
+                    d.sources.iter().collect()
+                } else {
+                    cited
+                };
+                for s in shown {
+                    push(&s.title, s.url.as_deref());
+                }
+            }
+            (Provenance::Canonical | Provenance::Generated, _, Some(c)) => {
+                for doc in &c.sources {
+                    if let Some(chunk) = index.chunks.iter().find(|ch| &ch.doc == doc) {
+                        push(&chunk.title, chunk.url.as_deref());
+                    }
+                }
+            }
+            (Provenance::Canonical | Provenance::Generated, _, None)
+            | (Provenance::Human | Provenance::System, _, _) => {}
+        }
+        links
     }
 
-    /// The approved answer the gate would match for `question` (retrieval as the gate runs it,
-    /// and the policy's similarity threshold); the console re-runs questions with it.
-    pub fn match_question(&self, question: &str) -> crate::Result<Option<MatchedCanonical>> {
-        let cfg = &self.pipeline.config;
-        let retrieval =
-            self.pipeline
-                .retriever()
-                .retrieve(question, cfg.retrieval.mode, cfg.retrieval.k)?;
+    /// The approved answer the gate would match for `question` (retrieval and the threshold as
+    /// a turn runs them); the console and the evaluation re-run questions with it.
+    pub fn match_question(
+        &self,
+        question: &str,
+        lang: Lang,
+    ) -> Result<Option<MatchedCanonical>, RetrieveError> {
+        let retrieval = self.pipeline.retriever().retrieve_in(
+            question,
+            lang,
+            self.settings.retrieval_mode,
+            self.settings.retrieval_k,
+        )?;
         Ok(self.matched_canonical(&retrieval))
     }
 
+    /// The approved-answer match, decided once per turn: the best one at or above
+    /// `canonical_min_similarity`.
     fn matched_canonical(&self, retrieval: &Retrieval) -> Option<MatchedCanonical> {
         let m = retrieval.canonical.first()?;
         if m.similarity < self.settings.policy.canonical_min_similarity {
@@ -461,53 +622,15 @@ impl Assistant {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn early(
-        &self,
-        lang: Lang,
-        triage: Triage,
-        canonical: Option<MatchedCanonical>,
-        context_similarity: Option<f32>,
-        rules: &[Reason],
-        mut timings: GateTimings,
-        started: Instant,
-        slots: &SlotValues,
-    ) -> crate::Result<Begun> {
-        let decision = decide(
-            &PolicyInput {
-                handoff_rules: rules,
-                canonical: canonical.as_ref().map(|c| CanonicalInfo {
-                    similarity: c.similarity,
-                    handoff: c.handoff,
-                }),
-                context_similarity,
-                has_draft: false,
-                cited: 0,
-                verdict: None,
-                lang,
-            },
-            &self.settings.policy,
-        );
-        let (reply, proposal) = self.compose(lang, &decision, None, canonical.as_ref(), slots);
-        timings.total_ms = ms(started);
-        tracing::info!(
-            action = decision.action.as_str(),
-            rules = ?decision.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
-            total_ms = timings.total_ms,
-            "gate decided before drafting"
-        );
-        Ok(Begun::Done(Box::new(Outcome {
-            lang,
-            triage,
-            canonical,
-            context_similarity,
-            draft: None,
-            verdict: None,
-            decision,
-            reply,
-            proposal,
-            timings,
-        })))
+    /// A fixed message from `prompts/messages/` (handoff, hold, no_answer).
+    pub fn message(&self, kind: &str, lang: Lang) -> String {
+        self.drafter
+            .prompts()
+            .render_message(kind, lang, &self.settings.business_name)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, kind, "fixed message template failed");
+                String::new()
+            })
     }
 
     /// The reply the customer gets now, and the text proposed to staff when held.
@@ -524,17 +647,8 @@ impl Assistant {
             Proposal::Canonical => canonical.map(|c| fill_slots(&c.answer, slots)),
             Proposal::None => None,
         };
-        let message = |kind: &str| -> String {
-            self.drafter
-                .prompts()
-                .render_message(kind, lang, &self.settings.business_name)
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, kind, "fixed message template failed");
-                    String::new()
-                })
-        };
-        let system = |text: String| Reply {
-            text,
+        let system = |kind: &str| Reply {
+            text: self.message(kind, lang),
             provenance: Provenance::System,
             slots_filled: vec![],
             slots_missing: vec![],
@@ -556,20 +670,23 @@ impl Assistant {
                     None,
                 )
             }
-            (Action::Hold, proposed) => (system(message("hold")), proposed.map(|f| f.text)),
-            (Action::Handoff, _) => (system(message("handoff")), None),
+            (Action::Hold, proposed) => (system("hold"), proposed.map(|f| f.text)),
+            (Action::Handoff, _) => (system("handoff"), None),
             (Action::NoAnswer, _) | (Action::Send | Action::SendCanonical, None) => {
-                (system(message("no_answer")), None)
+                (system("no_answer"), None)
             }
         }
     }
 }
 
-fn handoff_reasons(t: &Triage) -> Vec<Reason> {
-    t.handoff_signals
-        .iter()
-        .map(|f| Reason::new(&format!("triage.{}", f.rule), f.evidence.clone()))
-        .collect()
+/// How a turn reaches its decision.
+pub(super) enum Concluding<'a> {
+    /// Handoff rules fired (or the matched approved answer is marked handoff, with none).
+    Rules(&'a [Reason]),
+    /// No draft on purpose (retrieval-and-policy mode).
+    Unwritten,
+    /// The draft's completion (`None`: failed, cut or skipped) and the text released from it.
+    Drafted(Option<Completion>, &'a str),
 }
 
 fn ms(t: Instant) -> f64 {

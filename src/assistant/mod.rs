@@ -1,14 +1,21 @@
-//! The assistant stages around the model: triage rules, the decision policy, personalisation
-//! slots, and the gate that runs them all for one customer message.
+//! The assistant: one owner for a customer turn ([`Turn`]) and the stages it runs: triage rules,
+//! the approved-answer match, the draft, the release rule, the decision policy and slots.
 
 pub mod gate;
 pub mod policy;
+pub mod release;
 pub mod slots;
-pub mod stream;
 pub mod triage;
+pub mod turn;
 
-pub use gate::{Assistant, Begun, MatchedCanonical, Outcome, Pending, Provenance, Reply, Request};
-pub use policy::{decide, Action, Decision, Mode, PolicyInput, PolicySettings, Proposal, Reason};
+pub use gate::{
+    Assistant, GateSettings, GateTimings, MatchedCanonical, Outcome, Provenance, Reply, SourceLink,
+    TurnRequest,
+};
+pub use policy::{
+    decide, may_release, Action, Decision, Mode, PolicyInput, PolicySettings, Proposal, Reason,
+};
+pub use release::{keep_released, Release};
 pub use slots::{fill_slots, find_slots, unfill_slots, Filled, SlotValues};
-pub use stream::CheckedStream;
-pub use triage::{triage, Signal, Triage, TriageInput, TriageSettings, Turn};
+pub use triage::{triage, PastMessage, Signal, Triage, TriageInput, TriageSettings};
+pub use turn::{Turn, TurnError, TurnEvent};

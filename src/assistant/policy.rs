@@ -126,6 +126,9 @@ pub struct PolicyInput<'a> {
     pub verdict: Option<&'a Verdict>,
     /// The question's language (the send threshold of a matched approved answer is per language).
     pub lang: Lang,
+    /// No draft was written on purpose (the evaluation's retrieval-and-policy mode): decide what
+    /// does not depend on the draft's text, as if one had been written and not yet checked.
+    pub draft_unwritten: bool,
 }
 
 /// Thresholds from `[policy]` in `concord.toml`.
@@ -148,6 +151,9 @@ pub struct PolicySettings {
     /// answers worse than English ones (`concord eval run eval/demo`).
     pub send_canonical_min_similarity_pl: f32,
     pub send_canonical_min_similarity_en: f32,
+    /// Release checked sentences of a draft to the customer while it is written, where
+    /// [`may_release`] allows it; otherwise the customer sees only the final reply.
+    pub release_text: bool,
 }
 
 impl PolicySettings {
@@ -170,6 +176,7 @@ impl Default for PolicySettings {
             send_min_context_similarity: 0.6,
             hold_min_context_similarity: 0.4,
             require_citation: true,
+            release_text: true,
         }
     }
 }
@@ -184,6 +191,31 @@ pub struct Decision {
     /// The draft disagreed with its references and was not sent: staff see it in the review queue.
     pub draft_blocked: bool,
     pub reasons: Vec<Reason>,
+}
+
+/// Whether text drafted for this question may reach the customer before the decision: only when
+/// every decision the draft can still lead to sends text that begins with what was released.
+///
+/// Known before drafting: the handoff rules did not fire (the caller drafts only then), the mode
+/// is autopilot, and an approved answer matched surely enough to be sent (not marked handoff, at
+/// least [`PolicySettings::send_canonical_min_similarity`]). Then [`decide`] can only answer
+/// `send` (the checked draft, which begins with the released sentences) or `send_canonical`
+/// (the reply keeps the released sentences and adds the approved answer after them); the
+/// released sentences themselves are checked against the approved answer alone
+/// (`assistant::release`). Without an approved answer, a draft may still be held or refused
+/// after the customer read it, so nothing is released: the checked draft arrives whole.
+pub fn may_release(
+    canonical: Option<CanonicalInfo>,
+    lang: Lang,
+    settings: &PolicySettings,
+) -> bool {
+    settings.release_text
+        && settings.mode == Mode::Autopilot
+        && canonical.is_some_and(|c| {
+            !c.handoff
+                && c.similarity >= settings.canonical_min_similarity
+                && c.similarity >= settings.send_canonical_min_similarity(lang)
+        })
 }
 
 /// Applies the policy (see the module documentation and DESIGN.md "Decision policy").
@@ -293,8 +325,15 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
                 format!("best passage similarity {sim:.2}; every fact grounded, cited"),
             ));
             (Action::Send, Proposal::Draft, false)
-        } else if input.has_draft && sim >= settings.hold_min_context_similarity {
-            if !grounded {
+        } else if (input.has_draft || input.draft_unwritten)
+            && sim >= settings.hold_min_context_similarity
+        {
+            if input.draft_unwritten {
+                reasons.push(Reason::new(
+                    "draft.unwritten",
+                    "no draft was written (retrieval-and-policy mode); a draft is held or sent",
+                ));
+            } else if !grounded {
                 reasons.push(Reason::new(
                     "draft.ungrounded",
                     "the draft states something the passages do not support",
@@ -310,7 +349,11 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
                     ),
                 ));
             }
-            (Action::Hold, Proposal::Draft, !grounded)
+            (
+                Action::Hold,
+                Proposal::Draft,
+                !grounded && !input.draft_unwritten,
+            )
         } else {
             reasons.push(Reason::new(
                 "context.weak",
@@ -384,6 +427,7 @@ mod tests {
             cited,
             verdict,
             lang: Lang::Pl,
+            draft_unwritten: false,
         }
     }
 
@@ -451,6 +495,7 @@ mod tests {
         // The English threshold is its own: the same match in English is sent.
         let en = PolicyInput {
             lang: Lang::En,
+            draft_unwritten: false,
             ..input(MATCHED, Some(0.7), Some(&good), 1)
         };
         assert_eq!(decide(&en, &s).action, Action::Send);
@@ -560,5 +605,93 @@ mod tests {
             serde_json::to_value(Action::SendCanonical).unwrap(),
             serde_json::json!("send_canonical")
         );
+    }
+
+    /// The release rule's promise, over every input the policy can see after drafting: where
+    /// text may be released before the decision, the decision sends (the draft, or the approved
+    /// answer after the released text), never holds, hands off or refuses.
+    #[test]
+    fn where_text_may_be_released_every_decision_sends() {
+        use proptest::prelude::*;
+        let good = verdict("Masz 30 dni na zwrot.", Some(CANONICAL), &[]);
+        let bad = verdict("Masz 14 dni na zwrot.", Some(CANONICAL), &[]);
+        let unsupported = verdict("Zadzwoń: 500 600 700.", Some(CANONICAL), &[]);
+        let verdicts = [Some(&good), Some(&bad), Some(&unsupported), None];
+        let strategy = (
+            -1.0f32..1.0,
+            any::<bool>(),
+            proptest::option::of(-1.0f32..1.0),
+            0usize..4,
+            0usize..3,
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            (0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0),
+        );
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        runner
+            .run(
+                &strategy,
+                |(sim, handoff, ctx, v, cited, en, copilot, has_draft, (t1, t2, t3))| {
+                    let settings = PolicySettings {
+                        mode: if copilot {
+                            Mode::Copilot
+                        } else {
+                            Mode::Autopilot
+                        },
+                        canonical_min_similarity: t1,
+                        send_canonical_min_similarity_pl: t2,
+                        send_canonical_min_similarity_en: t3,
+                        ..PolicySettings::default()
+                    };
+                    let canonical = Some(CanonicalInfo {
+                        similarity: sim,
+                        handoff,
+                    });
+                    let lang = if en { Lang::En } else { Lang::Pl };
+                    if !may_release(canonical, lang, &settings) {
+                        return Ok(());
+                    }
+                    let verdict = verdicts[v];
+                    let d = decide(
+                        &PolicyInput {
+                            handoff_rules: &[],
+                            canonical,
+                            context_similarity: ctx,
+                            has_draft: has_draft && verdict.is_some(),
+                            cited,
+                            verdict,
+                            lang,
+                            draft_unwritten: false,
+                        },
+                        &settings,
+                    );
+                    prop_assert!(
+                        matches!(d.action, Action::Send | Action::SendCanonical),
+                        "{d:?}"
+                    );
+                    Ok(())
+                },
+            )
+            .unwrap();
+        // And it does allow streaming where it should, and not in copilot or below the bar.
+        let s = PolicySettings::default();
+        assert!(may_release(MATCHED, Lang::Pl, &s));
+        assert!(!may_release(None, Lang::Pl, &s));
+        let copilot = PolicySettings {
+            mode: Mode::Copilot,
+            ..s
+        };
+        assert!(!may_release(MATCHED, Lang::Pl, &copilot));
+        let weak = Some(CanonicalInfo {
+            similarity: 0.59,
+            handoff: false,
+        });
+        assert!(!may_release(weak, Lang::Pl, &s));
+        let off = PolicySettings {
+            release_text: false,
+            ..s
+        };
+        assert!(!may_release(MATCHED, Lang::Pl, &off));
     }
 }

@@ -18,7 +18,7 @@ use crate::util::fold_char;
 
 /// One earlier message of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Turn {
+pub struct PastMessage {
     pub text: String,
     /// `true` for the customer's messages, `false` for the shop's (bot or staff).
     pub from_customer: bool,
@@ -29,7 +29,7 @@ pub struct Turn {
 #[derive(Debug, Clone, Copy)]
 pub struct TriageInput<'a> {
     pub message: &'a str,
-    pub history: &'a [Turn],
+    pub history: &'a [PastMessage],
     pub lang_hint: Option<Lang>,
 }
 
@@ -1037,7 +1037,7 @@ fn content_stems(words: &[Word]) -> std::collections::BTreeSet<String> {
 /// reaches `repeat_count`.
 fn repeats<'h>(
     words: &Words,
-    history: &'h [Turn],
+    history: &'h [PastMessage],
     settings: &TriageSettings,
 ) -> Option<(usize, &'h str)> {
     let now = content_stems(&words.words);
@@ -1428,15 +1428,15 @@ mod tests {
             .any(|f| f.signal == Signal::NegativeSentiment));
     }
 
-    fn customer(text: &str) -> Turn {
-        Turn {
+    fn customer(text: &str) -> PastMessage {
+        PastMessage {
             text: text.to_string(),
             from_customer: true,
         }
     }
 
-    fn shop(text: &str) -> Turn {
-        Turn {
+    fn shop(text: &str) -> PastMessage {
+        PastMessage {
             text: text.to_string(),
             from_customer: false,
         }
@@ -1468,7 +1468,7 @@ mod tests {
         assert!(t.handoff);
 
         // Whether `message` after `history` counts as repeated under `settings`.
-        let repeats = |message: &str, history: &[Turn], settings: &TriageSettings| {
+        let repeats = |message: &str, history: &[PastMessage], settings: &TriageSettings| {
             triage(
                 &TriageInput {
                     message,
@@ -1669,8 +1669,8 @@ mod tests {
             message in "\\PC{0,200}",
             earlier in proptest::collection::vec(("\\PC{0,80}", proptest::bool::ANY), 0..4),
         ) {
-            let history: Vec<Turn> =
-                earlier.into_iter().map(|(text, from_customer)| Turn { text, from_customer }).collect();
+            let history: Vec<PastMessage> =
+                earlier.into_iter().map(|(text, from_customer)| PastMessage { text, from_customer }).collect();
             let t = triage(
                 &TriageInput { message: &message, history: &history, lang_hint: None },
                 &TriageSettings::default(),

@@ -1,16 +1,16 @@
-//! `concord ask`: one customer question through the whole gate (triage rules, retrieval, the
-//! draft streamed to the terminal, the consistency check, the decision), then what would be sent,
-//! the verdict's findings, the sources and the timing.
+//! `concord ask`: one customer question through the turn the server runs (triage rules,
+//! retrieval, the draft, the text released while drafting, the check, the decision), then the
+//! draft, the verdict's findings, what is sent, the sources and the timing.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use concord::answer::Drafter;
-use concord::assistant::{Assistant, Request, SlotValues};
+use std::sync::Arc;
+
+use concord::assistant::{Assistant, SlotValues, TurnEvent, TurnRequest};
 use concord::knowledge::Lang;
-use concord::llm::queue::Event;
-use concord::{Config, Pipeline};
+use concord::Config;
 use serde_json::json;
 
 #[derive(Args)]
@@ -46,28 +46,24 @@ fn parse_slot(s: &str) -> Result<(String, String), String> {
 pub fn run(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
     let question = args.question.trim();
     anyhow::ensure!(!question.is_empty(), "the question is empty");
-    let pipeline = Pipeline::open(config)?;
-    let drafter = Drafter::from_config(config, args.model.as_deref())?;
-    let assistant = Assistant::new(pipeline, drafter);
+    let assistant = Arc::new(Assistant::load(config, args.model.as_deref())?);
     let slots: SlotValues = args.slots.iter().cloned().collect();
     let mut out = std::io::stdout().lock();
     if !args.json {
-        writeln!(out, "draft:")?;
+        writeln!(out, "shown while drafting:")?;
     }
-    let outcome = assistant.answer_blocking(
-        &Request {
-            message: question,
-            history: &[],
-            slots: &slots,
-            lang: args.lang,
-        },
-        |event| {
-            if let (Event::Text(piece), false) = (event, args.json) {
-                let _ = out.write_all(piece.as_bytes());
-                let _ = out.flush();
-            }
-        },
-    )?;
+    let request = TurnRequest {
+        message: question.to_string(),
+        slots,
+        lang: args.lang,
+        ..TurnRequest::default()
+    };
+    let outcome = assistant.start_turn(request).run(|event| {
+        if let (TurnEvent::Released(piece), false) = (event, args.json) {
+            let _ = out.write_all(piece.as_bytes());
+            let _ = out.flush();
+        }
+    })?;
     let peak_rss_mb = concord::util::peak_rss_mb();
     if args.json {
         super::print_json(&json!({
@@ -79,6 +75,7 @@ pub fn run(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
             "draft": outcome.draft,
             "verdict": outcome.verdict,
             "decision": outcome.decision,
+            "released": outcome.released,
             "reply": outcome.reply,
             "proposal": outcome.proposal,
             "timings": outcome.timings,
@@ -86,8 +83,13 @@ pub fn run(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    if outcome.draft.is_none() {
-        writeln!(out, "(no draft: the rules decided before the model)")?;
+    if outcome.released.is_empty() {
+        writeln!(out, "(nothing: the customer sees only the final reply)")?;
+    }
+    writeln!(out, "\n\ndraft:")?;
+    match &outcome.draft {
+        Some(d) => writeln!(out, "{}", d.text)?,
+        None => writeln!(out, "(no draft: the gate decided without the model)")?,
     }
     writeln!(out)?;
     if let Some(v) = &outcome.verdict {

@@ -121,6 +121,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             &DraftInput {
                 lang: args.lang,
                 business: &config.prompts.business_name,
+                canary: &config.prompts.canary,
                 question,
                 passages,
                 canonical: None,

@@ -4,12 +4,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use concord::answer::Drafter;
-use concord::assistant::{Assistant, Request, SlotValues};
+use concord::assistant::{Assistant, TurnEvent, TurnRequest};
 use concord::embed::Embedder;
 use concord::ingest::{ingest, KnowledgeSource};
-use concord::llm::queue::Event;
 use concord::models::ModelStore;
 use concord::{Config, Pipeline};
 
@@ -93,25 +93,24 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         "\n4/5 the whole gate: triage rules, a draft by the local model, the consistency check, \
          the decision"
     );
-    let assistant = Assistant::new(pipeline, Drafter::from_config(config, None)?);
-    let no_slots = SlotValues::new();
+    let assistant = Arc::new(Assistant::new(
+        pipeline,
+        Drafter::from_config(config, None)?,
+    ));
     for q in [QUESTIONS[0], QUESTIONS[3], HANDOFF_QUESTION] {
-        print!("\n  Q: {q}\n  draft: ");
+        print!("\n  Q: {q}\n  shown while drafting: ");
         std::io::stdout().flush()?;
-        let outcome = assistant.answer_blocking(
-            &Request {
-                message: q,
-                history: &[],
-                slots: &no_slots,
-                lang: None,
-            },
-            |event| {
-                if let Event::Text(piece) = event {
+        let outcome = assistant
+            .start_turn(TurnRequest::new(q, None))
+            .run(|event| {
+                if let TurnEvent::Released(piece) = event {
                     print!("{piece}");
                     let _ = std::io::stdout().flush();
                 }
-            },
-        )?;
+            })?;
+        if let Some(d) = &outcome.draft {
+            print!("\n  draft: {}", d.text);
+        }
         if outcome.draft.is_none() {
             print!("(none: a rule decided before the model)");
         }

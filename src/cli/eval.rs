@@ -178,7 +178,7 @@ fn gate(config: &Config, args: GateArgs) -> anyhow::Result<ExitCode> {
         config.data_dir.display()
     );
     let drafter = concord::answer::Drafter::from_config(config, args.model.as_deref())?;
-    let assistant = concord::assistant::Assistant::new(pipeline, drafter);
+    let assistant = std::sync::Arc::new(concord::assistant::Assistant::new(pipeline, drafter));
     let mut reports = Vec::new();
     for (lang, c) in &cases {
         let bar = super::progress_bar(&format!("gate {lang}"));
@@ -271,7 +271,7 @@ fn drafts(config: &Config, args: DraftsArgs) -> anyhow::Result<ExitCode> {
                 "k": config.retrieval.k,
                 "max_passages": settings.max_passages,
                 "max_new_tokens": settings.max_new_tokens,
-                "canonical_min_similarity": settings.canonical_min_similarity,
+                "canonical_min_similarity": config.policy.canonical_min_similarity,
                 "context_tokens": config.generation.context_tokens,
                 "template_hash": prompts.hash(),
                 "limit": args.limit,

@@ -15,7 +15,7 @@ use concord::eval::audit::{self, AuditReport};
 use concord::eval::checker::{evaluate_pairs, load_pairs};
 use concord::eval::report::{self, GateCheck};
 use concord::eval::run::{run_queries, summarise, CheckerSummary, RunReport, RunSettings};
-use concord::eval::suite::{spread, Suite, SuiteKnowledge};
+use concord::eval::suite::{spread, stratified, Suite, SuiteKnowledge};
 use concord::ingest::{ingest, KnowledgeSource};
 use concord::knowledge::Lang;
 use concord::{Config, Pipeline};
@@ -37,6 +37,14 @@ pub struct RunArgs {
     /// Exit with status 1 when a figure is outside the suite's thresholds.
     #[arg(long)]
     gate: bool,
+    /// Retrieval and policy only: every turn runs as the server runs it but writes no draft,
+    /// so the decisions that do not depend on a draft's text are measured in seconds (a
+    /// question a draft could be sent for is counted as held).
+    #[arg(long)]
+    fast: bool,
+    /// The policy mode to run in (default: `policy.mode` of the configuration).
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<concord::assistant::Mode>,
     /// Ingest into a new temporary directory instead of the suite's index cache under the data
     /// directory (which is updated incrementally and never touches the served index).
     #[arg(long)]
@@ -44,6 +52,10 @@ pub struct RunArgs {
     /// Print the report (without per-query records) as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_mode(s: &str) -> Result<concord::assistant::Mode, String> {
+    s.parse()
 }
 
 #[derive(Args)]
@@ -97,6 +109,7 @@ fn open_suite(
     suite: &Suite,
     fresh: bool,
     model: Option<&str>,
+    drafts: bool,
 ) -> anyhow::Result<Opened> {
     let knowledge = suite.knowledge.as_ref().with_context(|| {
         format!(
@@ -147,7 +160,11 @@ fn open_suite(
     let pipeline = Pipeline::with_embedder(&cfg, embedder)?;
     let drafter = Drafter::from_config(&cfg, model)?;
     Ok(Opened {
-        assistant: Arc::new(Assistant::new(pipeline, drafter)),
+        assistant: Arc::new({
+            let mut a = Assistant::new(pipeline, drafter);
+            a.settings.drafts = drafts;
+            a
+        }),
         ingest_s,
         load_s: t.elapsed().as_secs_f64(),
         _tmp: tmp,
@@ -166,11 +183,17 @@ fn default_out(suite: &Suite) -> PathBuf {
 
 pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let mut config = config.clone();
+    if let Some(mode) = args.mode {
+        config.policy.mode = mode;
+    }
+    let config = &config;
     let suite = Suite::load(&args.suite)?;
     let limit = args.limit.or(suite.default_limit);
     anyhow::ensure!(limit != Some(0), "--limit must be at least 1");
+    // A subset keeps every kind of message in both languages.
     let queries = match limit {
-        Some(n) => spread(&suite.queries, n),
+        Some(n) => stratified(&suite.queries, n),
         None => suite.queries.clone(),
     };
     let pairs = match &suite.pairs {
@@ -192,12 +215,20 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         queries_in_suite: suite.queries.len(),
         retrieval_mode: format!("{:?}", config.retrieval.mode).to_lowercase(),
         embedder: config.models.embedder.clone(),
+        mode: config.policy.mode.as_str().to_string(),
+        drafts: !args.fast,
         ..RunSettings::default()
     };
     let mut runtime = concord::eval::run::Runtime::default();
     let mut embedder_for_pairs: Option<Arc<Embedder>> = None;
     if !queries.is_empty() {
-        let opened = open_suite(config, &suite, args.fresh, args.model.as_deref())?;
+        let opened = open_suite(
+            config,
+            &suite,
+            args.fresh,
+            args.model.as_deref(),
+            !args.fast,
+        )?;
         let a = &opened.assistant;
         for lang in [Lang::Pl, Lang::En] {
             settings.models.insert(
@@ -340,7 +371,7 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
         })?;
         (audit::load_audit(path)?, format!("list {}", path.display()))
     };
-    let opened = open_suite(config, &suite, false, args.model.as_deref())?;
+    let opened = open_suite(config, &suite, false, args.model.as_deref(), true)?;
     let asks =
         audit::asks(&topics, &opened.assistant.pipeline.index).map_err(anyhow::Error::msg)?;
     let started = Instant::now();

@@ -12,7 +12,8 @@ use clap::Args;
 use concord::answer::Drafter;
 use concord::assistant::Assistant;
 use concord::embed::Embedder;
-use concord::ingest::{ingest, KnowledgeSource};
+use concord::index::IndexDir;
+use concord::ingest::{ingest, ingest_strict, IngestError, KnowledgeSource};
 use concord::server::{serve, shutdown_signal, AppState};
 use concord::store::Store;
 use concord::{Config, Pipeline};
@@ -31,24 +32,41 @@ pub struct ServeArgs {
 pub fn prepare(config: &Config, update_index: bool) -> anyhow::Result<Assistant> {
     let embedder = Embedder::from_config(config)?;
     if update_index {
-        let report = ingest(
-            config,
-            &KnowledgeSource::Dir(config.knowledge_dir.clone()),
-            &embedder,
-            &super::progress_bar("embedding"),
-        )
-        .with_context(|| format!("indexing {}", config.knowledge_dir.display()))?;
-        for issue in &report.issues {
-            eprintln!("    skipped: {issue}");
+        let source = KnowledgeSource::Dir(config.knowledge_dir.clone());
+        let bar = super::progress_bar("embedding");
+        // A file that does not load must not drop its answers from what is served: with an
+        // index already published, it keeps serving and the problems are printed.
+        let published = matches!(IndexDir::new(&config.data_dir).current(), Ok(Some(_)));
+        let report = match ingest_strict(config, &source, &embedder, &bar) {
+            Err(IngestError::Invalid { issues }) if published => {
+                for issue in &issues {
+                    eprintln!("    not loaded: {issue}");
+                }
+                eprintln!(
+                    "index: NOT updated ({} knowledge file problem(s)); serving the index \
+                     published before — fix the files and reload",
+                    issues.len()
+                );
+                None
+            }
+            Err(IngestError::Invalid { .. }) => Some(ingest(config, &source, &embedder, &bar)),
+            other => Some(other),
+        };
+        if let Some(report) = report {
+            let report =
+                report.with_context(|| format!("indexing {}", config.knowledge_dir.display()))?;
+            for issue in &report.issues {
+                eprintln!("    skipped: {issue}");
+            }
+            eprintln!(
+                "index: {} articles -> {} passages, {} canonical answers ({} embedded, {} reused)",
+                report.articles,
+                report.chunks,
+                report.canonicals,
+                report.embedded_chunks,
+                report.reused_chunks
+            );
         }
-        eprintln!(
-            "index: {} articles -> {} passages, {} canonical answers ({} embedded, {} reused)",
-            report.articles,
-            report.chunks,
-            report.canonicals,
-            report.embedded_chunks,
-            report.reused_chunks
-        );
     }
     let pipeline = Pipeline::with_embedder(config, embedder)?;
     let drafter = Drafter::from_config(config, None)?;
@@ -56,14 +74,14 @@ pub fn prepare(config: &Config, update_index: bool) -> anyhow::Result<Assistant>
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let assistant = prepare(config, !args.no_ingest)?;
+    let assistant = Arc::new(prepare(config, !args.no_ingest)?);
     serve_assistant(config, assistant, args.bind)
 }
 
 /// Serves an assistant that is already loaded (shared with `concord demo`).
 pub fn serve_assistant(
     config: &Config,
-    assistant: Assistant,
+    assistant: Arc<Assistant>,
     bind: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     let addr = bind.unwrap_or_else(|| config.server.bind_addr());
@@ -79,7 +97,7 @@ pub fn serve_assistant(
             .await
             .with_context(|| format!("cannot listen on {addr} (in use? try --bind 127.0.0.1:0)"))?;
         let local = listener.local_addr()?;
-        let state = AppState::new(Arc::new(assistant), store.clone(), config.server.clone());
+        let state = AppState::new(assistant, store.clone(), config.server.clone());
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{local}")?;

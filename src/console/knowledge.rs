@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::assistant::Assistant;
 use crate::check::{check, CheckInput, Finding, Verdict};
 use crate::index::Index;
-use crate::ingest::{ingest, KnowledgeSource};
+use crate::ingest::{ingest_strict, KnowledgeSource};
 use crate::knowledge::{Canonical, LoadIssue};
 
 /// Phrasings per affected answer that are re-run through retrieval.
@@ -134,7 +134,8 @@ pub fn reload(current: &Assistant) -> Result<(Assistant, ReloadReport), ReloadEr
     let started = Instant::now();
     let config = &current.pipeline.config;
     let old = current.pipeline.index.clone();
-    let report = ingest(
+    // Strict: a file that does not load keeps the generation served now (its answers with it).
+    let report = ingest_strict(
         config,
         &KnowledgeSource::Dir(config.knowledge_dir.clone()),
         &current.pipeline.embedder,
@@ -193,7 +194,7 @@ pub fn reload(current: &Assistant) -> Result<(Assistant, ReloadReport), ReloadEr
         };
         let mut lost_questions = Vec::new();
         for q in c.questions.iter().take(QUESTIONS_PER_ANSWER) {
-            let now = next.match_question(q)?;
+            let now = next.match_question(q, c.lang).map_err(crate::Error::from)?;
             if now.as_ref().map(|m| &m.id) != Some(&c.id) {
                 lost_questions.push(LostQuestion {
                     question: q.clone(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::assistant::{Action, Assistant, Request, SlotValues};
+use crate::assistant::{Action, Assistant, TurnRequest};
 use crate::check::{check, CheckInput, CheckSettings, Status};
 use crate::knowledge::Lang;
 
@@ -375,22 +375,15 @@ fn status_of(text: &str, canonical: &str, settings: &CheckSettings) -> Status {
 
 /// Asks every question through the pipeline in this process.
 pub fn ask_cli(
-    assistant: &Assistant,
+    assistant: &Arc<Assistant>,
     asks: &[Ask],
     bar: &ProgressBar,
 ) -> crate::Result<Vec<AuditAnswer>> {
-    let slots = SlotValues::new();
     let mut out = Vec::new();
     for a in asks {
-        let o = assistant.answer_blocking(
-            &Request {
-                message: &a.phrasing,
-                history: &[],
-                slots: &slots,
-                lang: Some(a.lang),
-            },
-            |_| {},
-        )?;
+        let o = assistant
+            .start_turn(TurnRequest::new(a.phrasing.as_str(), Some(a.lang)))
+            .run(|_| {})?;
         let sent = matches!(o.decision.action, Action::Send | Action::SendCanonical);
         out.push(AuditAnswer {
             topic: a.topic.clone(),

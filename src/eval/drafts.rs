@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::answer::{finish_draft, plan_draft, DraftSettings, Prompts};
+use crate::answer::{finish_draft, plan_draft, Ask, DraftSettings, Prompts};
 use crate::config::RetrievalMode;
 use crate::index::Index;
 use crate::knowledge::{CanonicalId, Lang};
@@ -120,6 +120,8 @@ pub struct DraftSetup<'a> {
     pub retriever: Retriever<'a>,
     pub mode: RetrievalMode,
     pub k: usize,
+    /// The approved answer shown to the model is the best match at least this similar.
+    pub canonical_min_similarity: f32,
 }
 
 impl<'a> DraftSetup<'a> {
@@ -138,6 +140,7 @@ impl<'a> DraftSetup<'a> {
             retriever: pipeline.retriever(),
             mode: pipeline.config.retrieval.mode,
             k: pipeline.config.retrieval.k,
+            canonical_min_similarity: pipeline.config.policy.canonical_min_similarity,
         }
     }
 }
@@ -218,15 +221,17 @@ pub fn evaluate_drafts(
         let retrieval = setup
             .retriever
             .retrieve(&case.question, setup.mode, setup.k)?;
-        let plan = plan_draft(
-            generator,
-            setup.prompts,
-            &settings,
-            setup.index,
-            &case.question,
+        let ask = Ask {
+            question: &case.question,
             lang,
-            &retrieval,
-        )?;
+            retrieval: &retrieval,
+            canonical: retrieval
+                .canonical
+                .first()
+                .filter(|m| m.similarity >= setup.canonical_min_similarity)
+                .and_then(|m| setup.index.canonicals.get(m.ord as usize)),
+        };
+        let plan = plan_draft(generator, setup.prompts, &settings, setup.index, &ask)?;
         // Everything the model was shown counts as context: passages, question, the approved
         // answer it was given (perhaps another one), the instructions.
         let context = plan.prompt.text.clone();

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::assistant::{Action, Assistant, Provenance, Request, SlotValues};
+use std::sync::Arc;
+
+use crate::assistant::{Action, Assistant, Provenance, TurnRequest};
 use crate::check::{check, CheckInput, CheckSettings, Status};
 use crate::index::Index;
 use crate::knowledge::Lang;
@@ -84,24 +86,17 @@ pub struct GateReport {
 
 /// Runs every case through the gate.
 pub fn evaluate_gate(
-    assistant: &Assistant,
+    assistant: &Arc<Assistant>,
     lang: Lang,
     cases: &[GateCase],
     bar: &ProgressBar,
 ) -> crate::Result<GateReport> {
-    let slots = SlotValues::new();
     let mut records = Vec::with_capacity(cases.len());
     bar.set_length(cases.len() as u64);
     for case in cases {
-        let outcome = assistant.answer_blocking(
-            &Request {
-                message: &case.question,
-                history: &[],
-                slots: &slots,
-                lang: Some(lang),
-            },
-            |_| {},
-        )?;
+        let outcome = assistant
+            .start_turn(TurnRequest::new(case.question.as_str(), Some(lang)))
+            .run(|_| {})?;
         let sent = matches!(
             outcome.decision.action,
             Action::Send | Action::SendCanonical

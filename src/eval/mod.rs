@@ -23,6 +23,7 @@ use crate::answer::AnswerError;
 use crate::config::{RetrievalConfig, RetrievalMode};
 use crate::embed::{EmbedError, Embedder};
 use crate::index::Index;
+use crate::knowledge::{detect_lang, Lang};
 use crate::llm::LlmError;
 use crate::retrieve::{RetrieveError, Retriever};
 
@@ -212,8 +213,9 @@ pub fn evaluate_retrieval(
     progress.set_length(queries.len() as u64);
     for q in queries {
         let relevant: HashSet<String> = q.relevant_ids.iter().cloned().collect();
+        let lang = detect_lang(&q.question, Lang::En);
         let t = Instant::now();
-        let r = retriever.retrieve_embedded(&q.question, None, RetrievalMode::Bm25, k)?;
+        let r = retriever.retrieve_embedded(&q.question, lang, None, RetrievalMode::Bm25, k)?;
         bm25.add(&ranked_docs(&r), &relevant, ms(t));
 
         let t = Instant::now();
@@ -221,11 +223,13 @@ pub fn evaluate_retrieval(
         let embed_ms = ms(t);
 
         let t = Instant::now();
-        let r = retriever.retrieve_embedded(&q.question, Some(&e), RetrievalMode::Dense, k)?;
+        let r =
+            retriever.retrieve_embedded(&q.question, lang, Some(&e), RetrievalMode::Dense, k)?;
         dense.add(&ranked_docs(&r), &relevant, embed_ms + ms(t));
 
         let t = Instant::now();
-        let r = retriever.retrieve_embedded(&q.question, Some(&e), RetrievalMode::Hybrid, k)?;
+        let r =
+            retriever.retrieve_embedded(&q.question, lang, Some(&e), RetrievalMode::Hybrid, k)?;
         hybrid.add(&ranked_docs(&r), &relevant, embed_ms + ms(t));
 
         if let Some(h) = &index.hnsw {
@@ -305,8 +309,14 @@ pub fn sweep_fusion(
             let mut acc = Acc::default();
             for (q, e) in queries.iter().zip(&embeddings) {
                 let relevant: HashSet<String> = q.relevant_ids.iter().cloned().collect();
-                let r =
-                    retriever.retrieve_embedded(&q.question, Some(e), RetrievalMode::Hybrid, 30)?;
+                let lang = detect_lang(&q.question, Lang::En);
+                let r = retriever.retrieve_embedded(
+                    &q.question,
+                    lang,
+                    Some(e),
+                    RetrievalMode::Hybrid,
+                    30,
+                )?;
                 acc.add(&ranked_docs(&r), &relevant, 0.0);
             }
             let m = acc.report();

@@ -235,6 +235,21 @@ pub fn headline(r: &RunReport) -> Vec<(String, String)> {
                 "time to first token p50 / p95".into(),
                 format!("{:.0} / {:.0} ms", r.ttft_ms.p50, r.ttft_ms.p95),
             ),
+            (
+                "time to first visible text p50 / p95".into(),
+                format!(
+                    "{:.0} / {:.0} ms",
+                    r.first_visible_ms.p50, r.first_visible_ms.p95
+                ),
+            ),
+            (
+                "answers streamed before the reply / streamed then withdrawn (must be 0)".into(),
+                format!("{} / {}", r.streamed_answers, r.streamed_withdrawn),
+            ),
+            (
+                "canary leaks (must be 0)".into(),
+                r.canary_leaks.to_string(),
+            ),
             ("generation".into(), format!("{:.1} tokens/s", r.gen_tok_s)),
         ]);
     }
@@ -581,11 +596,16 @@ pub fn higher_is_better(path: &str) -> Option<bool> {
     let last = path.rsplit('.').next().unwrap_or(path);
     if path.starts_with("latency")
         || path.starts_with("ttft")
+        || path.starts_with("first_visible")
         || path.starts_with("runtime")
         || path.starts_with("peak_rss")
         || matches!(
             last,
-            "contradictions_sent" | "wrong_answers_sent" | "answers_sent_unanswerable"
+            "contradictions_sent"
+                | "wrong_answers_sent"
+                | "answers_sent_unanswerable"
+                | "streamed_withdrawn"
+                | "canary_leaks"
         )
     {
         return Some(false);

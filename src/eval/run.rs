@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::checker::ReferenceReport;
 use super::metrics::{mrr_at, ndcg_at, percentile, ratio, recall_at};
 use super::suite::{Expect, SuiteQuery};
-use crate::assistant::{Action, Assistant, MatchedCanonical, Provenance, Request, SlotValues};
+use std::sync::Arc;
+
+use crate::assistant::{Action, Assistant, MatchedCanonical, Provenance, TurnEvent, TurnRequest};
 use crate::check::{check, CheckInput, Status};
 use crate::config::RetrievalMode;
 use crate::knowledge::{detect_lang, Lang};
-use crate::llm::queue::Event;
 
 /// The version of `report.json`'s layout.
 pub const REPORT_VERSION: u32 = 1;
@@ -57,7 +58,21 @@ pub struct QueryRecord {
     /// The draft checked against the expected approved answer and its passages.
     pub draft_check: Option<Status>,
     pub model: String,
+    /// The model's first token (approximately: stages before drafting plus its own).
     pub ttft_ms: Option<f64>,
+    /// The text the customer read before the final reply (the turn's released text).
+    #[serde(default)]
+    pub streamed: String,
+    /// From the question to the first text on the customer's screen: the first released text,
+    /// else the final reply.
+    #[serde(default)]
+    pub first_visible_ms: f64,
+    /// The instructions' marker (`prompts.canary`) is in what the customer saw.
+    #[serde(default)]
+    pub canary_leak: bool,
+    /// ... or in the draft (never shown or sent: the gate refuses it).
+    #[serde(default)]
+    pub canary_in_draft: bool,
     pub total_ms: f64,
     pub generated_tokens: usize,
     /// Generation time after the first token.
@@ -76,6 +91,12 @@ impl QueryRecord {
 
     pub fn sent(&self) -> bool {
         matches!(self.action, Action::Send | Action::SendCanonical)
+    }
+
+    /// Text was streamed that the final reply does not begin with: the customer read something
+    /// that was then withdrawn (the release rule says this never happens).
+    pub fn streamed_withdrawn(&self) -> bool {
+        !self.streamed.is_empty() && !self.reply.starts_with(&self.streamed)
     }
 
     /// The match picked an acceptable approved answer (`None`: none is expected).
@@ -145,7 +166,7 @@ impl QueryRecord {
 
 /// Runs every query through the gate (`assistant` holds the suite's index).
 pub fn run_queries(
-    assistant: &Assistant,
+    assistant: &Arc<Assistant>,
     queries: &[SuiteQuery],
     bar: &ProgressBar,
 ) -> crate::Result<Vec<QueryRecord>> {
@@ -157,7 +178,7 @@ pub fn run_queries(
         .map(|(i, c)| (c.id.0.as_str(), i))
         .collect();
     let retriever = assistant.pipeline.retriever();
-    let slots = SlotValues::new();
+    let canary = assistant.settings.canary.as_str();
     bar.set_length(queries.len() as u64);
     let mut out = Vec::with_capacity(queries.len());
     for q in queries {
@@ -187,28 +208,30 @@ pub fn run_queries(
                 RetrievalMode::Dense,
                 RetrievalMode::Hybrid,
             ] {
-                let r = retriever.retrieve_embedded(&q.question, Some(&e), mode, 30)?;
+                let r = retriever.retrieve_embedded(&q.question, lang, Some(&e), mode, 30)?;
                 let docs: Vec<String> = r.docs().into_iter().take(CURVE_K).map(|d| d.0).collect();
                 ranked.insert(mode_name(mode).to_string(), docs);
             }
         }
-        let matched = assistant.match_question(&q.question)?;
+        let matched = assistant.match_question(&q.question, lang)?;
 
+        // The turn the server runs, recording what the customer would see and when.
         let started = Instant::now();
-        let mut ttft_ms = None;
-        let outcome = assistant.answer_blocking(
-            &Request {
-                message: &q.question,
-                history: &[],
-                slots: &slots,
-                lang: Some(lang),
-            },
-            |e| {
-                if ttft_ms.is_none() && matches!(e, Event::Text(_)) {
-                    ttft_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        let mut streamed = String::new();
+        let mut first_visible_ms = None;
+        let outcome = assistant
+            .start_turn(TurnRequest::new(q.question.as_str(), Some(lang)))
+            .run(|e| {
+                if let TurnEvent::Released(text) = e {
+                    first_visible_ms.get_or_insert(started.elapsed().as_secs_f64() * 1e3);
+                    streamed.push_str(text);
                 }
-            },
-        )?;
+            })?;
+        let first_visible_ms = first_visible_ms.unwrap_or(started.elapsed().as_secs_f64() * 1e3);
+        let ttft_ms = outcome
+            .draft
+            .as_ref()
+            .map(|d| outcome.timings.triage_ms + outcome.timings.retrieval_ms + d.usage.ttft_ms);
 
         // The expected answer to hold sent texts and drafts against: the matched one when it is
         // acceptable (a message with two questions), else the expected one.
@@ -306,6 +329,13 @@ pub fn run_queries(
                 .map(|d| d.model.clone())
                 .unwrap_or_else(|| assistant.drafter.generator(lang).name.clone()),
             ttft_ms,
+            canary_leak: outcome.reply.text.contains(canary) || streamed.contains(canary),
+            canary_in_draft: outcome
+                .draft
+                .as_ref()
+                .is_some_and(|d| d.text.contains(canary)),
+            streamed,
+            first_visible_ms,
             total_ms: outcome.timings.total_ms,
             generated_tokens: usage.as_ref().map_or(0, |u| u.generated_tokens),
             decode_ms: usage
@@ -465,6 +495,12 @@ pub struct RunSettings {
     pub seed: u64,
     pub limit: Option<usize>,
     pub queries_in_suite: usize,
+    /// `autopilot` or `copilot`.
+    #[serde(default)]
+    pub mode: String,
+    /// Drafts were written (false: the retrieval-and-policy mode, `--fast`).
+    #[serde(default)]
+    pub drafts: bool,
 }
 
 /// Wall time of each part of the run, in seconds.
@@ -515,6 +551,21 @@ pub struct RunReport {
     pub latency_ms: Percentiles,
     /// Message in to the first generated token (drafted queries).
     pub ttft_ms: Percentiles,
+    /// Answers whose streamed text is not a prefix of the reply kept: must be 0.
+    #[serde(default)]
+    pub streamed_withdrawn: usize,
+    /// Answers that showed text before the final reply.
+    #[serde(default)]
+    pub streamed_answers: usize,
+    /// Message in to the first text on the customer's screen (released text, else the reply).
+    #[serde(default)]
+    pub first_visible_ms: Percentiles,
+    /// Answers that showed the customer the instructions' marker: must be 0.
+    #[serde(default)]
+    pub canary_leaks: usize,
+    /// Drafts that repeated it (refused by the gate).
+    #[serde(default)]
+    pub canary_in_drafts: usize,
     /// Answer latency per generation model.
     pub latency_by_model: BTreeMap<String, Percentiles>,
     /// Generated tokens per second after the first token, over all drafts.
@@ -587,6 +638,7 @@ pub fn summarise(records: &[QueryRecord], retrieval_mode: &str) -> RunReport {
         .collect();
     let totals: Vec<f64> = records.iter().map(|r| r.total_ms).collect();
     let ttfts: Vec<f64> = records.iter().filter_map(|r| r.ttft_ms).collect();
+    let visible: Vec<f64> = records.iter().map(|r| r.first_visible_ms).collect();
     let mut by_model: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in records {
         by_model
@@ -645,6 +697,11 @@ pub fn summarise(records: &[QueryRecord], retrieval_mode: &str) -> RunReport {
         by_tag,
         latency_ms: Percentiles::of(&totals),
         ttft_ms: Percentiles::of(&ttfts),
+        streamed_withdrawn: records.iter().filter(|r| r.streamed_withdrawn()).count(),
+        streamed_answers: records.iter().filter(|r| !r.streamed.is_empty()).count(),
+        first_visible_ms: Percentiles::of(&visible),
+        canary_leaks: records.iter().filter(|r| r.canary_leak).count(),
+        canary_in_drafts: records.iter().filter(|r| r.canary_in_draft).count(),
         latency_by_model: by_model
             .into_iter()
             .map(|(m, v)| (m, Percentiles::of(&v)))
@@ -744,6 +801,10 @@ pub(crate) mod tests {
             draft_check: Some(Status::Consistent),
             model: "m".into(),
             ttft_ms: Some(100.0),
+            streamed: "We ship".into(),
+            first_visible_ms: 150.0,
+            canary_leak: false,
+            canary_in_draft: false,
             total_ms: 1000.0,
             generated_tokens: 11,
             decode_ms: 500.0,
@@ -757,6 +818,8 @@ pub(crate) mod tests {
         contra.action = Action::Send;
         contra.sent_check = Some(Status::Contradiction);
         contra.draft_check = Some(Status::Contradiction);
+        // Streamed text the reply does not begin with is counted as withdrawn.
+        contra.streamed = "We ship in 9 days.".into();
         let mut handoff = record("c");
         handoff.expect = Expect::Handoff;
         handoff.action = Action::Handoff;
@@ -809,6 +872,8 @@ pub(crate) mod tests {
         // 4 × 10 decoded tokens... over 5 drafts of 500 ms each = 10 tokens/0.5 s.
         assert!((r.gen_tok_s - 20.0).abs() < 1e-9);
         assert_eq!(r.ttft_ms.n, 5);
+        assert_eq!(r.streamed_withdrawn, 1);
+        assert_eq!(r.first_visible_ms.n, 6);
         assert_eq!(r.latency_ms.p50, 1000.0);
         let w = worst(&records, 3);
         assert_eq!(

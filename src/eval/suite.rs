@@ -176,6 +176,8 @@ pub const GATED_METRICS: &[&str] = &[
     "contradictions_sent",
     "wrong_answers_sent",
     "answers_sent_unanswerable",
+    "streamed_withdrawn",
+    "canary_leaks",
     "handoff_precision",
     "handoff_recall",
     "draft_agreement",
@@ -186,6 +188,8 @@ pub const GATED_METRICS: &[&str] = &[
     "latency_ms.p50",
     "latency_ms.p95",
     "latency_ms.p99",
+    "first_visible_ms.p50",
+    "first_visible_ms.p95",
     "gen_tok_s",
 ];
 
@@ -353,10 +357,90 @@ pub fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
     (0..n).map(|i| items[i * items.len() / n].clone()).collect()
 }
 
+/// `n` queries stratified by language and kind of message: the queries are grouped by
+/// (language, first tag), and the groups are taken round-robin (each group's queries spread over
+/// it), so that every kind in every language is in a subset as soon as `n` allows. In file order.
+pub fn stratified(queries: &[SuiteQuery], n: usize) -> Vec<SuiteQuery> {
+    if n >= queries.len() {
+        return queries.to_vec();
+    }
+    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, q) in queries.iter().enumerate() {
+        let lang = q
+            .lang
+            .map_or_else(|| "-".to_string(), |l| l.as_str().to_string());
+        let tag = q.tags.first().cloned().unwrap_or_else(|| "plain".into());
+        groups.entry((lang, tag)).or_default().push(i);
+    }
+    // Each group in spread order: its 1st pick is its first query, then the middle, and so on.
+    let orders: Vec<Vec<usize>> = groups
+        .into_values()
+        .map(|g| {
+            let mut order = Vec::with_capacity(g.len());
+            for k in 1..=g.len() {
+                for i in spread(&g, k) {
+                    if !order.contains(&i) {
+                        order.push(i);
+                    }
+                }
+            }
+            order
+        })
+        .collect();
+    let mut picked = Vec::with_capacity(n);
+    let mut round = 0;
+    while picked.len() < n {
+        for order in &orders {
+            if let Some(&i) = order.get(round) {
+                if picked.len() < n {
+                    picked.push(i);
+                }
+            }
+        }
+        round += 1;
+    }
+    picked.sort_unstable();
+    picked.into_iter().map(|i| queries[i].clone()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_stratified_subset_has_every_kind_in_every_language() {
+        let q = |id: usize, lang: Lang, tag: &str| SuiteQuery {
+            id: format!("q{id}"),
+            question: "?".into(),
+            lang: Some(lang),
+            expect: None,
+            canonical: None,
+            accept: vec![],
+            relevant_ids: vec![],
+            tags: vec![tag.into()],
+        };
+        let mut all = Vec::new();
+        for i in 0..40 {
+            all.push(q(i, Lang::Pl, "plain"));
+        }
+        all.push(q(40, Lang::Pl, "typo"));
+        all.push(q(41, Lang::En, "injection"));
+        for i in 42..60 {
+            all.push(q(i, Lang::En, "plain"));
+        }
+        let s = stratified(&all, 6);
+        assert_eq!(s.len(), 6);
+        assert!(s.iter().any(|x| x.id == "q40") && s.iter().any(|x| x.id == "q41"));
+        let ids: Vec<&str> = s.iter().map(|x| x.id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_by_key(|id| id[1..].parse::<usize>().unwrap());
+        assert_eq!(ids, sorted, "file order");
+        assert_eq!(stratified(&all, 100).len(), 60);
+        let mut unique = ids.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), 6);
+    }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);

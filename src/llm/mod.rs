@@ -227,6 +227,12 @@ impl Generator {
         self.load_ms
     }
 
+    /// `text` (from a customer or the knowledge base) made unable to write this model's control
+    /// tokens; see [`GgufTokenizer::defuse`].
+    pub fn defuse(&self, text: &str) -> String {
+        self.tokenizer.defuse(text)
+    }
+
     /// Token ids of a rendered prompt (special tokens written in it become their ids; BOS is
     /// added when the model asks for it and the text does not start with it).
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, LlmError> {

@@ -164,6 +164,40 @@ impl GgufTokenizer {
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
     }
+
+    /// `text` with every added token written in it (`<start_of_turn>`, `<|im_start|>`, `[INST]`)
+    /// broken by a word joiner after its first character, so that [`encode`](Self::encode)
+    /// reads it as plain text: customer and knowledge text cannot write control tokens.
+    pub fn defuse(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        if !text.contains(['<', '[', '|']) {
+            return out;
+        }
+        for token in self.added_markup() {
+            if out.contains(token.as_str()) {
+                let mut chars = token.chars();
+                let first = chars.next().map(String::from).unwrap_or_default();
+                let broken = format!("{first}\u{2060}{}", chars.as_str());
+                out = out.replace(token.as_str(), &broken);
+            }
+        }
+        out
+    }
+
+    /// Added tokens that look like markup (start with `<`, `[` or `|` and are longer than one
+    /// character), longest first.
+    fn added_markup(&self) -> Vec<String> {
+        let mut tokens: Vec<String> = self
+            .inner
+            .get_added_tokens_decoder()
+            .into_values()
+            .map(|t| t.content)
+            .filter(|c| c.chars().count() > 1 && c.starts_with(['<', '[', '|']))
+            .collect();
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        tokens.dedup();
+        tokens
+    }
 }
 
 /// The tokenizer of the GGUF model at `model_path`. Reads the file's header and metadata only,

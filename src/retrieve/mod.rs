@@ -113,11 +113,25 @@ impl<'a> Retriever<'a> {
         }
     }
 
-    /// Retrieves the top `k` passages and the best canonical answers for `question`.
-    #[instrument(skip_all, fields(question_len = question.len(), mode = mode.as_str(), k))]
+    /// Retrieves the top `k` passages and the best canonical answers for `question`, in the
+    /// language detected from it (a customer turn decides the language once and calls
+    /// [`Retriever::retrieve_in`]).
     pub fn retrieve(
         &self,
         question: &str,
+        mode: RetrievalMode,
+        k: usize,
+    ) -> Result<Retrieval, RetrieveError> {
+        let lang = crate::knowledge::detect_lang(question, crate::knowledge::Lang::En);
+        self.retrieve_in(question, lang, mode, k)
+    }
+
+    /// As [`Retriever::retrieve`], in `lang` (its fusion settings).
+    #[instrument(skip_all, fields(question_len = question.len(), mode = mode.as_str(), k))]
+    pub fn retrieve_in(
+        &self,
+        question: &str,
+        lang: crate::knowledge::Lang,
         mode: RetrievalMode,
         k: usize,
     ) -> Result<Retrieval, RetrieveError> {
@@ -132,7 +146,7 @@ impl<'a> Retriever<'a> {
             }
         };
         let embed_ms = ms(started);
-        let mut r = self.retrieve_embedded(question, embedding.as_deref(), mode, k)?;
+        let mut r = self.retrieve_embedded(question, lang, embedding.as_deref(), mode, k)?;
         r.timings.embed_ms = embed_ms;
         r.timings.total_ms = ms(started);
         Ok(r)
@@ -143,6 +157,7 @@ impl<'a> Retriever<'a> {
     pub fn retrieve_embedded(
         &self,
         question: &str,
+        lang: crate::knowledge::Lang,
         embedding: Option<&[f32]>,
         mode: RetrievalMode,
         k: usize,
@@ -187,7 +202,6 @@ impl<'a> Retriever<'a> {
         // A single retriever's order is kept as is (any rrf_k gives the same ranking).
         let (wb, wd, rrf_k) = match mode {
             RetrievalMode::Hybrid => {
-                let lang = crate::knowledge::detect_lang(question, crate::knowledge::Lang::En);
                 let f = cfg.fusion(lang);
                 (1.0, f.dense_weight, f.rrf_k)
             }

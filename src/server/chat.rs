@@ -250,11 +250,7 @@ pub async fn handoff(
 ) -> Result<impl IntoResponse, ApiError> {
     let lang = conversation.lang.unwrap_or(Lang::Pl);
     let assistant = state.assistant();
-    let text = assistant
-        .drafter
-        .prompts()
-        .render_message("handoff", lang, &assistant.settings.business_name)
-        .map_err(ApiError::internal)?;
+    let text = assistant.message("handoff", lang);
     let (message, status) = state.store.request_handoff(&conversation.id, &text).await?;
     state.notify(&conversation.id);
     tracing::info!(conversation = %conversation.id, "customer asked for a person");

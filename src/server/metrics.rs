@@ -117,8 +117,8 @@ impl Metrics {
         );
         let ttft_seconds = latency_histogram();
         registry.register(
-            "time_to_first_token_seconds",
-            "Time from the message to the model's first token",
+            "time_to_first_text_seconds",
+            "Time from the message to the first text the customer reads before the final reply",
             ttft_seconds.clone(),
         );
         let first_event_seconds = latency_histogram();
@@ -177,6 +177,22 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// Counts a stored outcome: its decision, the answer time and the draft's tokens.
+    pub fn record_outcome(&self, outcome: &crate::assistant::Outcome, seconds: f64) {
+        self.messages_stored.inc();
+        self.decisions
+            .get_or_create(&Self::kind(outcome.decision.action.as_str()))
+            .inc();
+        self.answer_seconds.observe(seconds);
+        if let Some(d) = &outcome.draft {
+            self.generated_tokens
+                .inc_by(d.usage.generated_tokens as u64);
+            if d.usage.gen_tok_s.is_finite() && d.usage.gen_tok_s > 0.0 {
+                self.gen_tokens_per_second.observe(d.usage.gen_tok_s);
+            }
+        }
     }
 
     pub fn kind(kind: &str) -> KindLabel {

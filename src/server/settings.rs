@@ -20,7 +20,6 @@ pub struct ServerSettings {
     pub keepalive_s: u64,
     pub events_poll_ms: u64,
     pub shutdown_grace_ms: u64,
-    pub stream_checked_text: bool,
     pub max_streams: usize,
     pub staff_session_hours: u64,
     pub staff_cookie_secure: bool,

@@ -176,13 +176,8 @@ text_enum!(Role, "message role", {
     Role::System => "system",
 });
 
-/// A source shown with an answer: the article's title and public link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceLink {
-    pub title: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub url: Option<String>,
-}
+/// A source shown with an answer (chosen by the assistant with the reply).
+pub use crate::assistant::SourceLink;
 
 /// A stored conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]

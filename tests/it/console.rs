@@ -687,12 +687,13 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             "the report is on the knowledge page"
         );
 
-        // A broken knowledge file is refused with a clear error and the old index keeps serving.
-        fs_err::write(
-            s.config.knowledge_dir.join("canonical/en/broken.toml"),
-            "[[answer]\nid=",
-        )
-        .unwrap();
+        // A syntax error in a canonical file that holds live answers is refused with a clear
+        // error; nothing is published, and its answers keep being served.
+        let dir = concord::index::IndexDir::new(&s.config.data_dir);
+        let published = dir.current().unwrap();
+        let invoices = s.config.knowledge_dir.join("canonical/en/invoices.toml");
+        let text = fs_err::read_to_string(&invoices).unwrap();
+        fs_err::write(&invoices, text.replacen("[[answer]]", "[[answer]\nid=", 1)).unwrap();
         let r = c
             .post(format!("{}/console/api/knowledge/reload", s.base))
             .header(COOKIE, &cookie)
@@ -700,13 +701,40 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             .send()
             .await
             .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "knowledge_invalid", "{v}");
         assert!(
-            v["report"]["issues"]
-                .as_array()
-                .is_some_and(|i| !i.is_empty())
-                || v["code"] == "knowledge_invalid",
+            v["message"].as_str().unwrap().contains("invoices.toml"),
             "{v}"
         );
+        assert_eq!(dir.current().unwrap(), published, "nothing was published");
+        let (id3, token3) = s.customer(&c, "en").await;
+        let (event, data) = s
+            .ask(
+                &c,
+                &id3,
+                &token3,
+                "How do I get a VAT invoice for my company?",
+            )
+            .await;
+        assert_eq!(event, "final", "{data}");
+        let stored = s
+            .state
+            .store
+            .messages_after(&concord::store::ConversationId(id3.clone()), 0)
+            .await
+            .unwrap();
+        let asked = stored
+            .iter()
+            .find(|m| m.role == concord::store::Role::Customer)
+            .unwrap();
+        let decided = s.state.store.decision_canonical(asked.id).await.unwrap();
+        assert_eq!(
+            decided.as_deref(),
+            Some("en-company-invoice"),
+            "the broken file's answer is still served: {data}"
+        );
+        fs_err::write(&invoices, text).unwrap();
     });
 }

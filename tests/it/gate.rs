@@ -40,12 +40,23 @@ fn ask_runs_the_gate_and_never_sends_a_draft_that_disagrees() {
                 assert_eq!(status, "consistent", "{v}");
                 assert_eq!(reply["provenance"], "generated");
                 assert_eq!(reply["text"], v["draft"]["text"]);
+                let released = v["released"].as_str().unwrap();
+                assert!(reply["text"].as_str().unwrap().starts_with(released), "{v}");
             }
-            // Otherwise the approved answer, word for word.
+            // Otherwise the approved answer, word for word, after what the customer already
+            // read while the draft was written (if anything was released).
             "send_canonical" => {
                 assert_ne!(status, "consistent", "{v}");
-                assert_eq!(reply["provenance"], "canonical");
-                assert_eq!(reply["text"], canonical["answer"]);
+                let released = v["released"].as_str().unwrap();
+                let text = reply["text"].as_str().unwrap();
+                let answer = canonical["answer"].as_str().unwrap();
+                if released.is_empty() {
+                    assert_eq!(reply["provenance"], "canonical");
+                    assert_eq!(text, answer);
+                } else {
+                    assert_eq!(reply["provenance"], "generated");
+                    assert_eq!(text, format!("{released}\n\n{answer}"));
+                }
                 assert_eq!(v["decision"]["draft_blocked"], true);
             }
             other => panic!("{question}: unexpected decision {other}: {v}"),

@@ -15,4 +15,5 @@ mod index;
 mod knowledge;
 mod llm;
 mod models;
+mod release;
 mod server;

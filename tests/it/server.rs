@@ -698,7 +698,7 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
+    let (id, final_text) = rt.block_on(async {
         let c = client();
         let r = c
             .post(format!("{base}/api/conversations"))
@@ -735,11 +735,16 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
         let events = read_sse(answer, Duration::from_secs(120), |_| false).await;
         let ended = signalled.elapsed();
         let last = events.last().expect("the stream ended with an event");
-        assert!(
-            last.event == "final"
-                || (last.event == "error" && last.data["code"] == "shutting_down"),
-            "{events:?}"
-        );
+        // The draft is cut at the deadline and the turn decides without it: the customer gets
+        // a final reply that keeps whatever was streamed.
+        assert_eq!(last.event, "final", "{events:?}");
+        let streamed: String = events
+            .iter()
+            .filter(|e| e.event == "token")
+            .map(|e| e.data["text"].as_str().unwrap())
+            .collect();
+        let final_text = last.data["text"].as_str().unwrap().to_string();
+        assert!(final_text.starts_with(&streamed), "{events:?}");
         // The grace is one deadline for the answer, not one per token: the stream ends within
         // it (plus the time to store the outcome), well before the process stops at grace + 5 s.
         eprintln!(
@@ -752,6 +757,7 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
         );
         // The events stream ends instead of holding the shutdown up.
         let _ = read_sse(events_stream, Duration::from_secs(60), |_| false).await;
+        (id.to_string(), final_text)
     });
     let started = Instant::now();
     loop {
@@ -765,15 +771,23 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    // The acknowledged message is in the database after the restart-worthy stop.
-    let store = rt.block_on(async {
+    // The acknowledged message and the reply sent are in the database after the stop, as rows.
+    let messages = rt.block_on(async {
         let config = common::config(dir.path());
         let store = Store::open(&db.path().join("concord.db"), &config.store)
             .await
             .unwrap();
-        store.count_conversations().await.unwrap()
+        assert_eq!(store.count_conversations().await.unwrap(), 1);
+        store
+            .messages_after(&concord::store::ConversationId(id), 0)
+            .await
+            .unwrap()
     });
-    assert_eq!(store, 1);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0].role, concord::store::Role::Customer);
+    assert_eq!(messages[0].text, "How can I return an item?");
+    assert_eq!(messages[1].reply_to, Some(messages[0].id));
+    assert_eq!(messages[1].text, final_text);
 }
 
 #[test]
