@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
     });
 
     ingest(
-        &cfg,
+        &concord::pipeline::ingest_settings(&cfg),
         &KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
         &embedder,
         &indicatif::ProgressBar::hidden(),

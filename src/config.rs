@@ -8,6 +8,14 @@ use figment::value::magic::RelativePathBuf;
 use figment::Figment;
 use serde::Deserialize;
 
+pub use crate::answer::{GenerationConfig, PromptsConfig};
+pub use crate::embed::EmbedConfig;
+pub use crate::index::HnswConfig;
+pub use crate::knowledge::chunk::ChunkingConfig;
+pub use crate::models::ModelsConfig;
+pub use crate::retrieve::{Fusion, RetrievalConfig, RetrievalMode};
+pub use crate::telemetry::{LogConfig, LogFormat};
+
 /// The reference configuration, compiled in as the defaults.
 pub const DEFAULT_CONFIG: &str = include_str!("../concord.toml");
 
@@ -150,167 +158,6 @@ pub struct Config {
     /// The database (`[store]`); its file is [`Config::store_path`].
     pub store: crate::store::StoreSettings,
     pub log: LogConfig,
-}
-
-/// How answers are drafted (`[generation]`).
-#[derive(Debug, Clone)]
-pub struct GenerationConfig {
-    /// Generation model for Polish questions (a manifest name).
-    pub model_pl: String,
-    /// Generation model for English questions.
-    pub model_en: String,
-    pub device: crate::llm::DeviceChoice,
-    /// Threads for the matrix products; 0 leaves candle's default (physical cores).
-    pub threads: usize,
-    pub context_tokens: usize,
-    pub max_new_tokens: usize,
-    pub max_passages: usize,
-    pub canonical_min_similarity: f32,
-    pub dense_prefill: bool,
-    pub requantize: bool,
-    pub parallel: usize,
-    pub queue_capacity: usize,
-    /// Drafts waiting at which a matched approved answer is sent without a draft (0: never).
-    pub skip_draft_at_queue: usize,
-    pub sampling: crate::llm::SamplingParams,
-}
-
-impl GenerationConfig {
-    /// The generation model for questions in `lang`.
-    pub fn model(&self, lang: crate::knowledge::Lang) -> &str {
-        match lang {
-            crate::knowledge::Lang::Pl => &self.model_pl,
-            crate::knowledge::Lang::En => &self.model_en,
-        }
-    }
-}
-
-/// Where the prompt templates come from (`[prompts]`).
-#[derive(Debug, Clone)]
-pub struct PromptsConfig {
-    /// A folder with edited templates, or `None` for the copies built into the binary.
-    pub dir: Option<PathBuf>,
-    pub business_name: String,
-    /// A marker in the drafting instructions that must never appear in a reply.
-    pub canary: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct ModelsConfig {
-    pub dir: PathBuf,
-    pub embedder: String,
-    pub generator: String,
-    pub allow_download: bool,
-    pub hub_timeout_ms: u64,
-    pub python: String,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ChunkingConfig {
-    pub max_tokens: usize,
-    pub overlap_tokens: usize,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmbedConfig {
-    pub batch_size: usize,
-    pub max_seq_tokens: usize,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct HnswConfig {
-    pub max_connections: usize,
-    pub ef_construction: usize,
-    pub ef_search: usize,
-}
-
-/// Which retrievers answer a query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RetrievalMode {
-    Hybrid,
-    Bm25,
-    Dense,
-}
-
-impl RetrievalMode {
-    pub const ALL: [RetrievalMode; 3] = [Self::Bm25, Self::Dense, Self::Hybrid];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hybrid => "hybrid",
-            Self::Bm25 => "bm25",
-            Self::Dense => "dense",
-        }
-    }
-}
-
-impl std::str::FromStr for RetrievalMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "hybrid" => Ok(Self::Hybrid),
-            "bm25" => Ok(Self::Bm25),
-            "dense" => Ok(Self::Dense),
-            other => Err(format!(
-                "unknown retrieval mode `{other}` (hybrid, bm25 or dense)"
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct RetrievalConfig {
-    pub mode: RetrievalMode,
-    pub k: usize,
-    pub candidates: usize,
-    /// Fusion for Polish questions (BM25 weight 1).
-    pub pl: Fusion,
-    /// Fusion for English questions (BM25 weight 1).
-    pub en: Fusion,
-}
-
-/// Reciprocal rank fusion settings: `score = Σ weight / (rrf_k + rank)`, BM25 weight 1.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Fusion {
-    pub rrf_k: f32,
-    pub dense_weight: f32,
-}
-
-impl RetrievalConfig {
-    /// The fusion settings for a question in `lang`.
-    pub fn fusion(&self, lang: crate::knowledge::Lang) -> Fusion {
-        match lang {
-            crate::knowledge::Lang::Pl => self.pl,
-            crate::knowledge::Lang::En => self.en,
-        }
-    }
-
-    /// The same settings for both languages (evaluation overrides and sweeps).
-    pub fn with_fusion(self, fusion: Fusion) -> Self {
-        RetrievalConfig {
-            pl: fusion,
-            en: fusion,
-            ..self
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    pub format: LogFormat,
-    pub filter: String,
 }
 
 impl Config {

@@ -9,15 +9,24 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::config::Config;
 use crate::embed::{EmbedError, Embedder};
 use crate::index::manifest::{CanonicalEntry, ChunkingInfo, DocEntry};
+use crate::index::HnswConfig;
 use crate::index::{
     BuildInput, BuildStage, CanonicalRow, EmbedderInfo, ExpectedEmbedder, Index, IndexDir,
     IndexError, Vectors,
 };
-use crate::knowledge::chunk::ChunkError;
+use crate::knowledge::chunk::{ChunkError, ChunkingConfig};
 use crate::knowledge::{chunk_article, Chunk, KnowledgeBase, KnowledgeError, LoadIssue};
+
+/// How an index generation is built and where it is published (`[data]`, `[chunking]`,
+/// `[index.hnsw]`).
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub data_dir: PathBuf,
+    pub chunking: ChunkingConfig,
+    pub hnsw: HnswConfig,
+}
 
 /// Where knowledge comes from.
 #[derive(Debug, Clone)]
@@ -152,7 +161,7 @@ impl Previous {
 
 /// Builds and publishes a new index generation from `source`.
 pub fn ingest(
-    config: &Config,
+    config: &IngestSettings,
     source: &KnowledgeSource,
     embedder: &Embedder,
     progress: &ProgressBar,
@@ -163,7 +172,7 @@ pub fn ingest(
 /// As [`ingest`], but a knowledge base with any file it cannot read is refused before anything
 /// is built or published ([`IngestError::Invalid`]): the generation served now stays.
 pub fn ingest_strict(
-    config: &Config,
+    config: &IngestSettings,
     source: &KnowledgeSource,
     embedder: &Embedder,
     progress: &ProgressBar,
@@ -173,7 +182,7 @@ pub fn ingest_strict(
 
 /// As [`ingest`], calling `on_stage` after each build step.
 pub fn ingest_with_stages(
-    config: &Config,
+    config: &IngestSettings,
     source: &KnowledgeSource,
     embedder: &Embedder,
     progress: &ProgressBar,
@@ -184,7 +193,7 @@ pub fn ingest_with_stages(
 
 #[instrument(skip_all, fields(source = %source.describe(), strict))]
 fn build(
-    config: &Config,
+    config: &IngestSettings,
     source: &KnowledgeSource,
     embedder: &Embedder,
     progress: &ProgressBar,

@@ -1,18 +1,20 @@
 //! The drafting service: the generation models per language (each loaded once), the prompts and
-//! the generation queue, from configuration; used by `concord ask`, the bench and the server.
+//! the generation queue, from `[models]`, `[generation]` and `[prompts]`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::index::Index;
 use crate::knowledge::Lang;
 use crate::llm::queue::{GenerationQueue, Ticket};
 use crate::llm::{Generator, LoadOptions, SharedGenerator};
-use crate::models::ModelStore;
+use crate::models::{ModelError, ModelStore, ModelsConfig};
 
-use super::{plan_draft, AnswerError, Ask, DraftPlan, DraftSettings, Prompts};
+use super::{
+    plan_draft, AnswerError, Ask, DraftPlan, DraftSettings, GenerationConfig, Prompts,
+    PromptsConfig,
+};
 
 /// Generators, prompts and the queue.
 #[derive(Debug)]
@@ -25,15 +27,15 @@ pub struct Drafter {
 }
 
 /// The GGUF file of a generation model from the manifest, fetched if allowed and missing.
-pub fn generator_file(config: &Config, name: &str) -> crate::Result<PathBuf> {
-    let store = ModelStore::new(&config.models)?;
+pub fn generator_file(models: &ModelsConfig, name: &str) -> Result<PathBuf, AnswerError> {
+    let store = ModelStore::new(models)?;
     let model = store.ensure(name)?;
     let gguf = model
         .files
         .values()
         .find(|p| p.extension().is_some_and(|e| e == "gguf"))
         .cloned()
-        .ok_or_else(|| crate::models::ModelError::UnknownFile {
+        .ok_or_else(|| ModelError::UnknownFile {
             model: name.to_string(),
             file: "*.gguf".into(),
             known: model.files.keys().cloned().collect(),
@@ -42,31 +44,40 @@ pub fn generator_file(config: &Config, name: &str) -> crate::Result<PathBuf> {
 }
 
 /// Load options from `[generation]`.
-pub fn load_options(config: &Config) -> crate::Result<LoadOptions> {
+pub fn load_options(generation: &GenerationConfig) -> Result<LoadOptions, AnswerError> {
     Ok(LoadOptions {
-        max_context: config.generation.context_tokens,
-        dense_prefill: config.generation.dense_prefill,
-        requantize: config.generation.requantize,
-        device: config.generation.device.device()?,
+        max_context: generation.context_tokens,
+        dense_prefill: generation.dense_prefill,
+        requantize: generation.requantize,
+        device: generation.device.device()?,
     })
 }
 
-/// Loads the named generation model as configured.
-pub fn load_generator(config: &Config, name: &str) -> crate::Result<Generator> {
-    let path = generator_file(config, name)?;
-    Ok(Generator::load(name, &path, &load_options(config)?)?)
+/// Loads the named generation model as `[generation]` says.
+pub fn load_generator(
+    models: &ModelsConfig,
+    generation: &GenerationConfig,
+    name: &str,
+) -> Result<Generator, AnswerError> {
+    let path = generator_file(models, name)?;
+    Ok(Generator::load(name, &path, &load_options(generation)?)?)
 }
 
 impl Drafter {
-    /// Loads the configured model of each language (a model used by both is loaded once);
-    /// `model` overrides both.
-    pub fn from_config(config: &Config, model: Option<&str>) -> crate::Result<Drafter> {
+    /// Loads the model of each language (a model used by both is loaded once); `model`
+    /// overrides both.
+    pub fn load(
+        models: &ModelsConfig,
+        generation: &GenerationConfig,
+        prompts: &PromptsConfig,
+        model: Option<&str>,
+    ) -> Result<Drafter, AnswerError> {
         let mut generators = BTreeMap::new();
         let mut by_lang = BTreeMap::new();
         for lang in [Lang::Pl, Lang::En] {
-            let name = model.unwrap_or(config.generation.model(lang)).to_string();
+            let name = model.unwrap_or(generation.model(lang)).to_string();
             if !generators.contains_key(&name) {
-                let g = load_generator(config, &name)?;
+                let g = load_generator(models, generation, &name)?;
                 generators.insert(name.clone(), Arc::new(g));
             }
             by_lang.insert(lang, name);
@@ -74,13 +85,9 @@ impl Drafter {
         Ok(Drafter {
             generators,
             by_lang,
-            prompts: Prompts::from_config(config.prompts.dir.as_deref())
-                .map_err(AnswerError::from)?,
-            settings: DraftSettings::from_config(config),
-            queue: GenerationQueue::new(
-                config.generation.parallel,
-                config.generation.queue_capacity,
-            ),
+            prompts: Prompts::from_config(prompts.dir.as_deref())?,
+            settings: DraftSettings::new(generation, prompts),
+            queue: GenerationQueue::new(generation.parallel, generation.queue_capacity),
         })
     }
 

@@ -4,18 +4,20 @@
 pub mod context;
 pub mod drafter;
 pub mod prompt;
+pub mod settings;
 
 use serde::Serialize;
 
-use crate::config::Config;
 use crate::index::Index;
 use crate::knowledge::{Canonical, CanonicalId, ChunkId, DocId, Lang};
 use crate::llm::{
     Completion, FinishReason, GenerateRequest, Generator, LlmError, SamplingParams, Usage,
 };
+use crate::models::ModelError;
 use crate::retrieve::Retrieval;
 pub use drafter::Drafter;
 pub use prompt::{DraftInput, Prompt, PromptCanonical, PromptError, PromptPassage, Prompts};
+pub use settings::{GenerationConfig, PromptsConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
@@ -25,9 +27,18 @@ pub enum AnswerError {
     Llm(#[from] LlmError),
     #[error("the question is too long: the prompt needs more than the {budget} tokens the model has for it")]
     QuestionTooLong { budget: usize },
+    /// The generation model could not be resolved (boxed: these errors are large).
+    #[error(transparent)]
+    Model(Box<ModelError>),
 }
 
-/// Drafting settings (from `[generation]` and `[prompts]`).
+impl From<ModelError> for AnswerError {
+    fn from(e: ModelError) -> Self {
+        AnswerError::Model(Box::new(e))
+    }
+}
+
+/// Drafting settings (from `[generation]` and `[prompts]`; [`DraftSettings::new`]).
 #[derive(Debug, Clone)]
 pub struct DraftSettings {
     pub max_new_tokens: usize,
@@ -38,13 +49,13 @@ pub struct DraftSettings {
 }
 
 impl DraftSettings {
-    pub fn from_config(c: &Config) -> Self {
+    pub fn new(generation: &GenerationConfig, prompts: &PromptsConfig) -> Self {
         DraftSettings {
-            max_new_tokens: c.generation.max_new_tokens,
-            max_passages: c.generation.max_passages,
-            sampling: c.generation.sampling.clone(),
-            business_name: c.prompts.business_name.clone(),
-            canary: c.prompts.canary.clone(),
+            max_new_tokens: generation.max_new_tokens,
+            max_passages: generation.max_passages,
+            sampling: generation.sampling.clone(),
+            business_name: prompts.business_name.clone(),
+            canary: prompts.canary.clone(),
         }
     }
 }

@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use crate::answer::{finish_draft, AnswerError, Ask, Draft, DraftPlan, Drafter, Source};
 use crate::check::{check, CheckInput, CheckSettings, Verdict};
-use crate::config::Config;
+use crate::embed::Embedder;
+use crate::index::{ExpectedEmbedder, Index, IndexError, IndexLocation};
 use crate::knowledge::{CanonicalId, Lang};
 use crate::llm::queue::Ticket;
 use crate::llm::{Completion, LlmError};
-use crate::pipeline::Pipeline;
-use crate::retrieve::{Retrieval, RetrieveError};
+use crate::retrieve::{Retrieval, RetrievalConfig, RetrieveError, Retriever};
 
 use super::policy::{
     decide, may_release, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal,
@@ -147,28 +147,13 @@ pub struct GateSettings {
     /// never shown or sent.
     pub canary: String,
     /// Retrieval as the gate runs it (`[retrieval]`).
-    pub retrieval_mode: crate::config::RetrievalMode,
-    pub retrieval_k: usize,
+    pub retrieval: RetrievalConfig,
+    /// Where the published index is (to open the next generation after a reload).
+    pub index: IndexLocation,
     /// Under load, an approved answer is sent without a draft (`generation.skip_draft_at_queue`).
     pub skip_draft_at_queue: usize,
     /// Write drafts (false: the evaluation's retrieval-and-policy mode decides without them).
     pub drafts: bool,
-}
-
-impl GateSettings {
-    pub fn from_config(c: &Config) -> GateSettings {
-        GateSettings {
-            triage: c.triage.clone(),
-            check: c.check,
-            policy: c.policy,
-            business_name: c.prompts.business_name.clone(),
-            canary: c.prompts.canary.clone(),
-            retrieval_mode: c.retrieval.mode,
-            retrieval_k: c.retrieval.k,
-            skip_draft_at_queue: c.generation.skip_draft_at_queue,
-            drafts: true,
-        }
-    }
 }
 
 /// What the turn carries from retrieval to the decision.
@@ -197,42 +182,49 @@ pub(super) enum Prepared {
 
 /// The assembled assistant: index, embedder, models and settings.
 pub struct Assistant {
-    pub pipeline: Pipeline,
-    /// Shared with the assistants of later index generations (one queue, one model load).
+    /// The index generation this assistant answers from (a reload makes a new assistant).
+    pub index: Arc<Index>,
+    /// Shared with the assistants of later index generations.
+    pub embedder: Arc<Embedder>,
+    /// Shared likewise (one queue, one model load).
     pub drafter: Arc<Drafter>,
     pub settings: GateSettings,
 }
 
 impl Assistant {
-    /// The one assembly: the configured embedder, the published index and the generation
-    /// models (`model` overrides both languages' model).
-    pub fn load(config: &Config, model: Option<&str>) -> crate::Result<Assistant> {
-        let pipeline = Pipeline::open(config)?;
-        let drafter = Drafter::from_config(config, model)?;
-        Ok(Assistant::new(pipeline, drafter))
-    }
-
-    pub fn new(pipeline: Pipeline, drafter: Drafter) -> Assistant {
-        Self::with_shared(pipeline, Arc::new(drafter))
-    }
-
-    /// An assistant on `pipeline` with a drafter already serving elsewhere.
-    pub fn with_shared(pipeline: Pipeline, drafter: Arc<Drafter>) -> Assistant {
-        let settings = GateSettings::from_config(&pipeline.config);
+    /// An assistant on `index` and `embedder` with `drafter`'s models (the assembly,
+    /// the pipeline module, builds one from the configuration).
+    pub fn new(
+        index: Arc<Index>,
+        embedder: Arc<Embedder>,
+        drafter: Arc<Drafter>,
+        settings: GateSettings,
+    ) -> Assistant {
         Assistant {
-            pipeline,
+            index,
+            embedder,
             drafter,
             settings,
         }
     }
 
     /// The same models and settings on the index generation published now (after ingestion).
-    pub fn reopened(&self) -> crate::Result<Assistant> {
-        let pipeline =
-            Pipeline::with_shared_embedder(&self.pipeline.config, self.pipeline.embedder.clone())?;
-        let mut next = Assistant::with_shared(pipeline, self.drafter.clone());
-        next.settings = self.settings.clone();
-        Ok(next)
+    pub fn reopened(&self) -> Result<Assistant, IndexError> {
+        let index = self.settings.index.open(&ExpectedEmbedder {
+            name: self.embedder.name(),
+            fingerprint: self.embedder.fingerprint(),
+        })?;
+        Ok(Assistant {
+            index: Arc::new(index),
+            embedder: self.embedder.clone(),
+            drafter: self.drafter.clone(),
+            settings: self.settings.clone(),
+        })
+    }
+
+    /// Retrieval on this assistant's index, as a turn runs it.
+    pub fn retriever(&self) -> Retriever<'_> {
+        Retriever::new(&self.index, &self.embedder, self.settings.retrieval)
     }
 
     /// Starts answering `request`: drive the returned turn to its end.
@@ -286,11 +278,11 @@ impl Assistant {
         };
         let t = Instant::now();
         // The language is decided once, by triage, and retrieval uses it.
-        let retrieval = self.pipeline.retriever().retrieve_in(
+        let retrieval = self.retriever().retrieve_in(
             &req.message,
             triage.lang,
-            self.settings.retrieval_mode,
-            self.settings.retrieval_k,
+            self.settings.retrieval.mode,
+            self.settings.retrieval.k,
         )?;
         timings.retrieval_ms = ms(t);
         let canonical = self.matched_canonical(&retrieval);
@@ -328,7 +320,7 @@ impl Assistant {
         let shown = pending
             .canonical
             .as_ref()
-            .and_then(|m| self.pipeline.index.canonicals.iter().find(|c| c.id == m.id));
+            .and_then(|m| self.index.canonicals.iter().find(|c| c.id == m.id));
         pending.drafting = Instant::now();
         let ask = Ask {
             question: &req.message,
@@ -336,7 +328,7 @@ impl Assistant {
             retrieval: &retrieval,
             canonical: shown,
         };
-        match self.drafter.draft(&self.pipeline.index, &ask) {
+        match self.drafter.draft(&self.index, &ask) {
             Ok((plan, ticket)) => {
                 pending.plan = Some(plan);
                 Ok(Prepared::Drafting(Box::new(pending), ticket))
@@ -509,7 +501,6 @@ impl Assistant {
         let context: Vec<&str> = references.iter().map(String::as_str).collect();
         let similarity = canonical.and_then(|c| {
             let e = self
-                .pipeline
                 .embedder
                 .embed(&[draft.text.as_str(), c.answer.as_str()])
                 .ok()?;
@@ -529,7 +520,7 @@ impl Assistant {
     /// The texts a draft is checked against besides the approved answer: the passages it was
     /// written from, and the shop's own name (grounded whatever the passages say).
     pub fn references_of(&self, draft: &Draft) -> Vec<String> {
-        let chunks = &self.pipeline.index.chunks;
+        let chunks = &self.index.chunks;
         draft
             .sources
             .iter()
@@ -547,7 +538,7 @@ impl Assistant {
         draft: Option<&Draft>,
         canonical: Option<&MatchedCanonical>,
     ) -> Vec<SourceLink> {
-        let index = &self.pipeline.index;
+        let index = &self.index;
         let mut links: Vec<SourceLink> = Vec::new();
         let mut push = |title: &str, url: Option<&str>| {
             if !links
@@ -597,11 +588,11 @@ impl Assistant {
         question: &str,
         lang: Lang,
     ) -> Result<Option<MatchedCanonical>, RetrieveError> {
-        let retrieval = self.pipeline.retriever().retrieve_in(
+        let retrieval = self.retriever().retrieve_in(
             question,
             lang,
-            self.settings.retrieval_mode,
-            self.settings.retrieval_k,
+            self.settings.retrieval.mode,
+            self.settings.retrieval.k,
         )?;
         Ok(self.matched_canonical(&retrieval))
     }
@@ -613,7 +604,7 @@ impl Assistant {
         if m.similarity < self.settings.policy.canonical_min_similarity {
             return None;
         }
-        let c = self.pipeline.index.canonicals.get(m.ord as usize)?;
+        let c = self.index.canonicals.get(m.ord as usize)?;
         Some(MatchedCanonical {
             id: c.id.clone(),
             similarity: m.similarity,

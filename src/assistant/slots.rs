@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use crate::knowledge::slots::{find_slots, SlotRef};
+
 /// The values the host page passes for a conversation (`name -> value`).
 pub type SlotValues = BTreeMap<String, String>;
 
@@ -17,46 +19,6 @@ pub const KNOWN_SLOTS: &[&str] = &["customer_name", "order_id", "order_status"];
 
 /// Longest value accepted for a slot; longer ones are treated as missing.
 const MAX_VALUE_CHARS: usize = 120;
-
-/// One `{{...}}` occurrence in a text (character offsets, for the console).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SlotRef {
-    pub name: String,
-    pub fallback: Option<String>,
-    /// Character offsets of the whole `{{...}}`.
-    pub start: usize,
-    pub end: usize,
-}
-
-/// Every slot in `text`, in order. Unclosed braces are plain text.
-pub fn find_slots(text: &str) -> Vec<SlotRef> {
-    let mut out = Vec::new();
-    let mut byte = 0;
-    while let Some(open) = text[byte..].find("{{") {
-        let open = byte + open;
-        let Some(close) = text[open + 2..].find("}}") else {
-            break;
-        };
-        let close = open + 2 + close;
-        let inner = &text[open + 2..close];
-        let (name, fallback) = match inner.split_once('|') {
-            Some((n, f)) => (n.trim(), Some(f.trim().to_string())),
-            None => (inner.trim(), None),
-        };
-        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            out.push(SlotRef {
-                name: name.to_string(),
-                fallback,
-                start: text[..open].chars().count(),
-                end: text[..close + 2].chars().count(),
-            });
-            byte = close + 2;
-        } else {
-            byte = open + 2;
-        }
-    }
-    out
-}
 
 /// The text with its slots resolved, and what happened to each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -212,7 +212,9 @@ impl Turn {
             while let Some(event) = self.next().await? {
                 match event {
                     TurnEvent::Done(outcome) => return Ok(*outcome),
-                    other => on_event(&other),
+                    other @ (TurnEvent::Queued { .. }
+                    | TurnEvent::Started
+                    | TurnEvent::Released(_)) => on_event(&other),
                 }
             }
             Err(TurnError::Worker(

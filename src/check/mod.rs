@@ -206,7 +206,7 @@ fn mentions(words: &[String], name: &str) -> bool {
 /// Slots of an approved answer and the fact kinds a made-up value of each would show as.
 fn slot_kinds(canonical: &str) -> Vec<Kind> {
     let mut kinds = Vec::new();
-    for slot in crate::assistant::find_slots(canonical) {
+    for slot in crate::knowledge::slots::find_slots(canonical) {
         let k: &[Kind] = match slot.name.as_str() {
             s if s.contains("order") || s.contains("parcel") || s.contains("tracking") => {
                 &[Kind::OrderId, Kind::Number, Kind::Phone]

@@ -5,10 +5,10 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use concord::answer::drafter::load_generator;
 use concord::answer::{DraftInput, PromptPassage, Prompts};
 use concord::knowledge::{KnowledgeBase, Lang};
 use concord::llm::{GenerateRequest, SamplingParams};
+use concord::pipeline::load_generator;
 use concord::Config;
 use serde_json::json;
 

@@ -53,7 +53,12 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
         let item = items
             .first()
             .context("the seeded history has pending items")?;
-        let state = AppState::new(Arc::new(assistant), store.clone(), config.server.clone());
+        let state = AppState::new(
+            Arc::new(assistant),
+            store.clone(),
+            config.server.clone(),
+            concord::pipeline::knowledge_home(&config),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(concord::server::serve(

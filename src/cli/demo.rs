@@ -49,7 +49,7 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("2/5 knowledge: indexing {}", config.knowledge_dir.display());
     let embedder = Embedder::from_config(config)?;
     let report = ingest(
-        config,
+        &concord::pipeline::ingest_settings(config),
         &KnowledgeSource::Dir(config.knowledge_dir.clone()),
         &embedder,
         &super::progress_bar("embedding"),
@@ -93,7 +93,7 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         "\n4/5 the whole gate: triage rules, a draft by the local model, the consistency check, \
          the decision"
     );
-    let assistant = Arc::new(Assistant::new(
+    let assistant = Arc::new(Assistant::assemble(
         pipeline,
         Drafter::from_config(config, None)?,
     ));

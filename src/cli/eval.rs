@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use concord::answer::drafter::load_generator;
 use concord::answer::{DraftSettings, Prompts};
 use concord::embed::Embedder;
 use concord::eval::drafts::{draft_cases, evaluate_drafts, DraftReport, DraftSetup};
@@ -16,6 +15,7 @@ use concord::eval::{evaluate_retrieval, load_queries, sweep_fusion, ModeReport};
 use concord::index::{ExpectedEmbedder, IndexDir};
 use concord::ingest::{ingest, KnowledgeSource};
 use concord::knowledge::Lang;
+use concord::pipeline::load_generator;
 use concord::{Config, Pipeline};
 use serde_json::json;
 
@@ -178,7 +178,7 @@ fn gate(config: &Config, args: GateArgs) -> anyhow::Result<ExitCode> {
         config.data_dir.display()
     );
     let drafter = concord::answer::Drafter::from_config(config, args.model.as_deref())?;
-    let assistant = std::sync::Arc::new(concord::assistant::Assistant::new(pipeline, drafter));
+    let assistant = std::sync::Arc::new(concord::assistant::Assistant::assemble(pipeline, drafter));
     let mut reports = Vec::new();
     for (lang, c) in &cases {
         let bar = super::progress_bar(&format!("gate {lang}"));
@@ -364,7 +364,7 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
     let embedder = Embedder::from_config(&cfg)?;
     let started = Instant::now();
     let report = ingest(
-        &cfg,
+        &concord::pipeline::ingest_settings(&cfg),
         &KnowledgeSource::Jsonl(kb_path.clone()),
         &embedder,
         &super::progress_bar("embedding"),

@@ -18,6 +18,7 @@ use concord::eval::run::{run_queries, summarise, CheckerSummary, RunReport, RunS
 use concord::eval::suite::{spread, stratified, Suite, SuiteKnowledge};
 use concord::ingest::{ingest, KnowledgeSource};
 use concord::knowledge::Lang;
+use concord::pipeline::{ingest_settings, knowledge_home};
 use concord::{Config, Pipeline};
 
 #[derive(Args)]
@@ -98,6 +99,8 @@ pub struct DiffArgs {
 /// The suite's assistant on its own index.
 struct Opened {
     assistant: Arc<Assistant>,
+    /// The configuration the suite runs under (its own data and knowledge directories).
+    config: Config,
     ingest_s: f64,
     load_s: f64,
     /// Kept alive while the run uses a `--fresh` index.
@@ -151,7 +154,12 @@ fn open_suite(
     }
     let t = Instant::now();
     let embedder = Embedder::from_config(&cfg)?;
-    let report = ingest(&cfg, &source, &embedder, &super::progress_bar("ingest"))?;
+    let report = ingest(
+        &ingest_settings(&cfg),
+        &source,
+        &embedder,
+        &super::progress_bar("ingest"),
+    )?;
     for issue in &report.issues {
         eprintln!("skipped: {issue}");
     }
@@ -161,10 +169,11 @@ fn open_suite(
     let drafter = Drafter::from_config(&cfg, model)?;
     Ok(Opened {
         assistant: Arc::new({
-            let mut a = Assistant::new(pipeline, drafter);
+            let mut a = Assistant::assemble(pipeline, drafter);
             a.settings.drafts = drafts;
             a
         }),
+        config: cfg,
         ingest_s,
         load_s: t.elapsed().as_secs_f64(),
         _tmp: tmp,
@@ -242,7 +251,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         runtime.queries_s = t.elapsed().as_secs_f64();
         runtime.ingest_s = opened.ingest_s;
         runtime.load_s = opened.load_s;
-        embedder_for_pairs = Some(a.pipeline.embedder.clone());
+        embedder_for_pairs = Some(a.embedder.clone());
     }
     if let Some(pairs) = &pairs {
         let t = Instant::now();
@@ -372,8 +381,7 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
         (audit::load_audit(path)?, format!("list {}", path.display()))
     };
     let opened = open_suite(config, &suite, false, args.model.as_deref(), true)?;
-    let asks =
-        audit::asks(&topics, &opened.assistant.pipeline.index).map_err(anyhow::Error::msg)?;
+    let asks = audit::asks(&topics, &opened.assistant.index).map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     let bar = super::progress_bar("audit");
     bar.set_length((asks.len() * if args.no_http { 1 } else { 2 }) as u64);
@@ -381,8 +389,18 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
     if !args.no_http {
         let dir = tempfile::tempdir()?;
         answers.extend(
-            audit::ask_http(opened.assistant.clone(), &asks, dir.path(), &bar)
-                .map_err(|e| anyhow::anyhow!("asking through the HTTP API: {e}"))?,
+            audit::ask_http(
+                opened.assistant.clone(),
+                &asks,
+                &audit::AuditService {
+                    server: opened.config.server.clone(),
+                    store: opened.config.store.clone(),
+                    store_dir: dir.path().to_path_buf(),
+                    knowledge: knowledge_home(&opened.config),
+                },
+                &bar,
+            )
+            .map_err(|e| anyhow::anyhow!("asking through the HTTP API: {e}"))?,
         );
     }
     bar.finish_and_clear();

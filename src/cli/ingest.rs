@@ -40,7 +40,13 @@ pub fn run(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
             std::process::abort();
         }
     };
-    let report = ingest_with_stages(config, &source, &embedder, &bar, &on_stage)?;
+    let report = ingest_with_stages(
+        &concord::pipeline::ingest_settings(config),
+        &source,
+        &embedder,
+        &bar,
+        &on_stage,
+    )?;
     let peak = concord::util::peak_rss_mb();
     if args.json {
         let mut v = serde_json::to_value(&report)?;

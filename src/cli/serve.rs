@@ -14,6 +14,7 @@ use concord::assistant::Assistant;
 use concord::embed::Embedder;
 use concord::index::IndexDir;
 use concord::ingest::{ingest, ingest_strict, IngestError, KnowledgeSource};
+use concord::pipeline::{ingest_settings, knowledge_home};
 use concord::server::{serve, shutdown_signal, AppState};
 use concord::store::Store;
 use concord::{Config, Pipeline};
@@ -34,10 +35,11 @@ pub fn prepare(config: &Config, update_index: bool) -> anyhow::Result<Assistant>
     if update_index {
         let source = KnowledgeSource::Dir(config.knowledge_dir.clone());
         let bar = super::progress_bar("embedding");
+        let settings = ingest_settings(config);
         // A file that does not load must not drop its answers from what is served: with an
         // index already published, it keeps serving and the problems are printed.
         let published = matches!(IndexDir::new(&config.data_dir).current(), Ok(Some(_)));
-        let report = match ingest_strict(config, &source, &embedder, &bar) {
+        let report = match ingest_strict(&settings, &source, &embedder, &bar) {
             Err(IngestError::Invalid { issues }) if published => {
                 for issue in &issues {
                     eprintln!("    not loaded: {issue}");
@@ -49,7 +51,7 @@ pub fn prepare(config: &Config, update_index: bool) -> anyhow::Result<Assistant>
                 );
                 None
             }
-            Err(IngestError::Invalid { .. }) => Some(ingest(config, &source, &embedder, &bar)),
+            Err(IngestError::Invalid { .. }) => Some(ingest(&settings, &source, &embedder, &bar)),
             other => Some(other),
         };
         if let Some(report) = report {
@@ -70,7 +72,7 @@ pub fn prepare(config: &Config, update_index: bool) -> anyhow::Result<Assistant>
     }
     let pipeline = Pipeline::with_embedder(config, embedder)?;
     let drafter = Drafter::from_config(config, None)?;
-    Ok(Assistant::new(pipeline, drafter))
+    Ok(Assistant::assemble(pipeline, drafter))
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -97,7 +99,12 @@ pub fn serve_assistant(
             .await
             .with_context(|| format!("cannot listen on {addr} (in use? try --bind 127.0.0.1:0)"))?;
         let local = listener.local_addr()?;
-        let state = AppState::new(assistant, store.clone(), config.server.clone());
+        let state = AppState::new(
+            assistant,
+            store.clone(),
+            config.server.clone(),
+            knowledge_home(config),
+        );
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{local}")?;

@@ -2,6 +2,7 @@
 //! serving one, and report the approved answers the change made stale, before anything swaps.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
@@ -9,9 +10,10 @@ use serde::Serialize;
 
 use crate::assistant::Assistant;
 use crate::check::{check, CheckInput, Finding, Verdict};
-use crate::index::Index;
-use crate::ingest::{ingest_strict, KnowledgeSource};
+use crate::index::{Index, IndexError};
+use crate::ingest::{ingest_strict, IngestSettings, KnowledgeSource};
 use crate::knowledge::{Canonical, LoadIssue};
+use crate::retrieve::RetrieveError;
 
 /// Phrasings per affected answer that are re-run through retrieval.
 const QUESTIONS_PER_ANSWER: usize = 3;
@@ -59,18 +61,14 @@ pub enum ReloadError {
     #[error(transparent)]
     Ingest(Box<crate::ingest::IngestError>),
     #[error(transparent)]
-    Open(Box<crate::Error>),
+    Open(#[from] IndexError),
+    #[error(transparent)]
+    Retrieve(#[from] RetrieveError),
 }
 
 impl From<crate::ingest::IngestError> for ReloadError {
     fn from(e: crate::ingest::IngestError) -> Self {
         ReloadError::Ingest(Box::new(e))
-    }
-}
-
-impl From<crate::Error> for ReloadError {
-    fn from(e: crate::Error) -> Self {
-        ReloadError::Open(Box::new(e))
     }
 }
 
@@ -130,19 +128,22 @@ fn added_findings(old: &Verdict, new: &Verdict) -> Vec<Finding> {
 /// models; the caller swaps the returned assistant in. The report lists the approved answers
 /// whose source articles changed and what the new articles contradict or no longer support,
 /// and phrasings (of those and of edited answers) that no longer reach their answer.
-pub fn reload(current: &Assistant) -> Result<(Assistant, ReloadReport), ReloadError> {
+pub fn reload(
+    current: &Assistant,
+    knowledge: &Path,
+    settings: &IngestSettings,
+) -> Result<(Assistant, ReloadReport), ReloadError> {
     let started = Instant::now();
-    let config = &current.pipeline.config;
-    let old = current.pipeline.index.clone();
+    let old = current.index.clone();
     // Strict: a file that does not load keeps the generation served now (its answers with it).
     let report = ingest_strict(
-        config,
-        &KnowledgeSource::Dir(config.knowledge_dir.clone()),
-        &current.pipeline.embedder,
+        settings,
+        &KnowledgeSource::Dir(knowledge.to_path_buf()),
+        &current.embedder,
         &ProgressBar::hidden(),
     )?;
     let next = current.reopened()?;
-    let new = next.pipeline.index.clone();
+    let new = next.index.clone();
 
     let old_docs = hashes(old.manifest.documents.iter().map(|d| (&d.id, &d.hash)));
     let new_docs = hashes(new.manifest.documents.iter().map(|d| (&d.id, &d.hash)));
@@ -194,7 +195,7 @@ pub fn reload(current: &Assistant) -> Result<(Assistant, ReloadReport), ReloadEr
         };
         let mut lost_questions = Vec::new();
         for q in c.questions.iter().take(QUESTIONS_PER_ANSWER) {
-            let now = next.match_question(q, c.lang).map_err(crate::Error::from)?;
+            let now = next.match_question(q, c.lang)?;
             if now.as_ref().map(|m| &m.id) != Some(&c.id) {
                 lost_questions.push(LostQuestion {
                     question: q.clone(),

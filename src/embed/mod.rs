@@ -11,8 +11,15 @@ use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use tracing::instrument;
 
-use crate::config::EmbedConfig;
-use crate::models::ResolvedModel;
+use crate::models::{ModelsConfig, ResolvedModel};
+
+/// Embedding batches and input length (`[embed]`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    pub batch_size: usize,
+    pub max_seq_tokens: usize,
+}
 
 /// An L2-normalised sentence embedding.
 pub type Embedding = Vec<f32>;
@@ -240,9 +247,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 impl Embedder {
     /// Resolves the configured embedding model (fetching it if allowed and missing) and loads it.
-    pub fn from_config(config: &crate::Config) -> Result<Embedder, EmbedError> {
-        let store = crate::models::ModelStore::new(&config.models)?;
-        let model = store.ensure(&config.models.embedder)?;
-        Embedder::load(&model, &config.embed)
+    pub fn from_settings(
+        models: &ModelsConfig,
+        embed: &EmbedConfig,
+    ) -> Result<Embedder, EmbedError> {
+        let store = crate::models::ModelStore::new(models)?;
+        let model = store.ensure(&models.embedder)?;
+        Embedder::load(&model, embed)
     }
 }

@@ -373,12 +373,21 @@ fn status_of(text: &str, canonical: &str, settings: &CheckSettings) -> Status {
     .status
 }
 
+/// The HTTP service the audit starts on a loopback port: its settings, a database in
+/// `store_dir`, and the knowledge it serves.
+pub struct AuditService {
+    pub server: crate::server::ServerSettings,
+    pub store: crate::store::StoreSettings,
+    pub store_dir: std::path::PathBuf,
+    pub knowledge: crate::server::KnowledgeHome,
+}
+
 /// Asks every question through the pipeline in this process.
 pub fn ask_cli(
     assistant: &Arc<Assistant>,
     asks: &[Ask],
     bar: &ProgressBar,
-) -> crate::Result<Vec<AuditAnswer>> {
+) -> Result<Vec<AuditAnswer>, super::EvalError> {
     let mut out = Vec::new();
     for a in asks {
         let o = assistant
@@ -411,12 +420,11 @@ pub fn ask_cli(
 pub fn ask_http(
     assistant: Arc<Assistant>,
     asks: &[Ask],
-    store_dir: &Path,
+    service: &AuditService,
     bar: &ProgressBar,
 ) -> Result<Vec<AuditAnswer>, String> {
-    let config = assistant.pipeline.config.clone();
     let check_settings = assistant.settings.check;
-    let mut server = config.server.clone();
+    let mut server = service.server.clone();
     // One client asks everything: the per-client limits are for the public.
     server.ip_requests_per_minute = 1_000_000;
     server.ip_burst = 100_000;
@@ -425,10 +433,11 @@ pub fn ask_http(
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let store = crate::store::Store::open(&store_dir.join("audit.db"), &config.store)
+        let store = crate::store::Store::open(&service.store_dir.join("audit.db"), &service.store)
             .await
             .map_err(|e| e.to_string())?;
-        let state = crate::server::AppState::new(assistant, store, server);
+        let state =
+            crate::server::AppState::new(assistant, store, server, service.knowledge.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;

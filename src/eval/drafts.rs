@@ -13,12 +13,11 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::answer::{finish_draft, plan_draft, Ask, DraftSettings, Prompts};
-use crate::config::RetrievalMode;
 use crate::index::Index;
 use crate::knowledge::{CanonicalId, Lang};
 use crate::llm::{FinishReason, Generator};
+use crate::retrieve::RetrievalMode;
 use crate::retrieve::Retriever;
-use crate::Pipeline;
 
 use super::EvalError;
 
@@ -122,27 +121,6 @@ pub struct DraftSetup<'a> {
     pub k: usize,
     /// The approved answer shown to the model is the best match at least this similar.
     pub canonical_min_similarity: f32,
-}
-
-impl<'a> DraftSetup<'a> {
-    /// Retrieval as the pipeline's configuration sets it.
-    pub fn from_pipeline(
-        pipeline: &'a Pipeline,
-        generator: &'a Generator,
-        prompts: &'a Prompts,
-        settings: &'a DraftSettings,
-    ) -> Self {
-        DraftSetup {
-            generator,
-            prompts,
-            settings,
-            index: &pipeline.index,
-            retriever: pipeline.retriever(),
-            mode: pipeline.config.retrieval.mode,
-            k: pipeline.config.retrieval.k,
-            canonical_min_similarity: pipeline.config.policy.canonical_min_similarity,
-        }
-    }
 }
 
 /// One drafted case.

@@ -90,7 +90,7 @@ pub fn evaluate_gate(
     lang: Lang,
     cases: &[GateCase],
     bar: &ProgressBar,
-) -> crate::Result<GateReport> {
+) -> Result<GateReport, super::EvalError> {
     let mut records = Vec::with_capacity(cases.len());
     bar.set_length(cases.len() as u64);
     for case in cases {

@@ -20,11 +20,12 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::answer::AnswerError;
-use crate::config::{RetrievalConfig, RetrievalMode};
+use crate::assistant::TurnError;
 use crate::embed::{EmbedError, Embedder};
 use crate::index::Index;
 use crate::knowledge::{detect_lang, Lang};
 use crate::llm::LlmError;
+use crate::retrieve::{Fusion, RetrievalConfig, RetrievalMode};
 use crate::retrieve::{RetrieveError, Retriever};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,15 @@ pub enum EvalError {
     /// Generating a draft failed.
     #[error(transparent)]
     Llm(Box<LlmError>),
+    /// A customer turn could not reach a decision.
+    #[error(transparent)]
+    Turn(Box<TurnError>),
+}
+
+impl From<TurnError> for EvalError {
+    fn from(e: TurnError) -> Self {
+        EvalError::Turn(Box::new(e))
+    }
 }
 
 impl From<AnswerError> for EvalError {
@@ -146,8 +156,8 @@ pub struct FusionReport {
     pub dense_weight: f32,
 }
 
-impl From<crate::config::Fusion> for FusionReport {
-    fn from(f: crate::config::Fusion) -> Self {
+impl From<Fusion> for FusionReport {
+    fn from(f: Fusion) -> Self {
         FusionReport {
             rrf_k: f.rrf_k,
             dense_weight: f.dense_weight,
@@ -301,7 +311,7 @@ pub fn sweep_fusion(
     let mut points = Vec::new();
     for &rrf_k in ks {
         for &dw in dense_weights {
-            let cfg = base.with_fusion(crate::config::Fusion {
+            let cfg = base.with_fusion(Fusion {
                 rrf_k,
                 dense_weight: dw,
             });

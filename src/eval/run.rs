@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::assistant::{Action, Assistant, MatchedCanonical, Provenance, TurnEvent, TurnRequest};
 use crate::check::{check, CheckInput, Status};
-use crate::config::RetrievalMode;
 use crate::knowledge::{detect_lang, Lang};
+use crate::retrieve::RetrievalMode;
 
 /// The version of `report.json`'s layout.
 pub const REPORT_VERSION: u32 = 1;
@@ -169,15 +169,15 @@ pub fn run_queries(
     assistant: &Arc<Assistant>,
     queries: &[SuiteQuery],
     bar: &ProgressBar,
-) -> crate::Result<Vec<QueryRecord>> {
-    let index = &assistant.pipeline.index;
+) -> Result<Vec<QueryRecord>, super::EvalError> {
+    let index = &assistant.index;
     let by_id: HashMap<&str, usize> = index
         .canonicals
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id.0.as_str(), i))
         .collect();
-    let retriever = assistant.pipeline.retriever();
+    let retriever = assistant.retriever();
     let canary = assistant.settings.canary.as_str();
     bar.set_length(queries.len() as u64);
     let mut out = Vec::with_capacity(queries.len());
@@ -202,7 +202,7 @@ pub fn run_queries(
 
         let mut ranked = BTreeMap::new();
         if !relevant.is_empty() {
-            let e = assistant.pipeline.embedder.embed_one(&q.question)?;
+            let e = assistant.embedder.embed_one(&q.question)?;
             for mode in [
                 RetrievalMode::Bm25,
                 RetrievalMode::Dense,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ChunkingConfig;
+use crate::knowledge::chunk::ChunkingConfig;
 
 /// Bumped whenever the on-disk layout changes; an index of another version is rebuilt, not read.
 pub const FORMAT_VERSION: u32 = 1;

@@ -18,8 +18,33 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::HnswConfig;
 use crate::knowledge::{Canonical, Chunk};
+
+/// Where the published index lives and how its graph is searched: enough to open the next
+/// generation after a reload.
+#[derive(Debug, Clone)]
+pub struct IndexLocation {
+    /// The data directory (the index is in its `index/`).
+    pub data_dir: PathBuf,
+    pub ef_search: usize,
+}
+
+impl IndexLocation {
+    /// Opens the generation published now, checking it was built by `embedder`.
+    pub fn open(&self, embedder: &ExpectedEmbedder<'_>) -> Result<Index, IndexError> {
+        IndexDir::new(&self.data_dir).open(embedder, self.ef_search)
+    }
+}
+
+/// The HNSW graph's parameters (`[index.hnsw]`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfig {
+    pub max_connections: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+}
+
 pub use lexical::Lexical;
 pub use manifest::{EmbedderInfo, Manifest};
 pub use vector::{VectorIndex, Vectors};

@@ -9,7 +9,7 @@ use hnsw_rs::api::AnnT;
 use hnsw_rs::hnsw::Hnsw;
 use hnsw_rs::hnswio::HnswIo;
 
-use crate::config::HnswConfig;
+use super::HnswConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
@@ -251,6 +251,7 @@ impl VectorIndex {
 
 #[cfg(test)]
 mod tests {
+    use super::HnswConfig;
     use super::*;
 
     /// Deterministic pseudo-random unit vectors (xorshift), no RNG crate needed.

@@ -7,7 +7,14 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::{Article, DocId, Lang};
-use crate::config::ChunkingConfig;
+
+/// Passage sizes (`[chunking]`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingConfig {
+    pub max_tokens: usize,
+    pub overlap_tokens: usize,
+}
 
 /// Identifier of a passage: `<article id>#<ordinal>`, stable for the same article text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

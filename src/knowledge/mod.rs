@@ -6,6 +6,7 @@ pub mod chunk;
 pub mod edit;
 pub mod lang;
 pub mod parse;
+pub mod slots;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -23,8 +23,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::ModelsConfig;
-
 pub use error::ModelError;
 pub use manifest::{
     FileSpec, HubSource, Manifest, ModelRole, ModelSpec, PypiPart, DEFAULT_MANIFEST, MANIFEST_FILE,
@@ -34,6 +32,17 @@ pub use verify::STAMP_FILE;
 use error::{io_err, io_err_at};
 use sources::Fetcher;
 use verify::{check_file, quarantine, FileCheck, Stamp};
+
+/// Where models come from (`[models]`).
+#[derive(Debug, Clone)]
+pub struct ModelsConfig {
+    pub dir: PathBuf,
+    pub embedder: String,
+    pub generator: String,
+    pub allow_download: bool,
+    pub hub_timeout_ms: u64,
+    pub python: String,
+}
 
 /// Lock file inside the models folder, held while fetching.
 pub const LOCK_FILE: &str = ".fetch.lock";

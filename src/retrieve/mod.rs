@@ -2,6 +2,9 @@
 //! fusion, returning passages and the best canonical answers with every score kept visible.
 
 pub mod fusion;
+pub mod settings;
+
+pub use settings::{Fusion, RetrievalConfig, RetrievalMode};
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -9,7 +12,6 @@ use std::time::Instant;
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::config::{RetrievalConfig, RetrievalMode};
 use crate::embed::{EmbedError, Embedder};
 use crate::index::lexical::{LexicalError, KIND_CANONICAL, KIND_CHUNK};
 use crate::index::Index;

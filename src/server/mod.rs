@@ -35,7 +35,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use settings::ServerSettings;
-pub use state::{AppState, SharedState};
+pub use state::{AppState, KnowledgeHome, SharedState};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

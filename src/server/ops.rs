@@ -15,7 +15,7 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
     let assistant = state.assistant();
-    let index = &assistant.pipeline.index;
+    let index = &assistant.index;
     let db = state.store.ping().await.is_ok();
     let (waiting, running) = state.assistant().drafter.queue().load();
     let ready = db && !index.chunks.is_empty() && !state.is_shutting_down();
@@ -31,7 +31,7 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
             "database": db,
             "passages": index.chunks.len(),
             "canonical_answers": index.canonicals.len(),
-            "embedder": state.assistant().pipeline.embedder.name(),
+            "embedder": state.assistant().embedder.name(),
             "models": {
                 "pl": state.assistant().drafter.generator(crate::knowledge::Lang::Pl).name,
                 "en": state.assistant().drafter.generator(crate::knowledge::Lang::En).name,

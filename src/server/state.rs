@@ -12,7 +12,16 @@ use super::limits::Limits;
 use super::metrics::{Metrics, StreamGuard};
 use super::settings::ServerSettings;
 use crate::assistant::Assistant;
+use crate::ingest::IngestSettings;
 use crate::store::{ConversationId, Store};
+
+/// Where the served knowledge comes from: what the console edits and reloads.
+#[derive(Debug, Clone)]
+pub struct KnowledgeHome {
+    /// The knowledge folder (articles and approved answers).
+    pub dir: std::path::PathBuf,
+    pub ingest: IngestSettings,
+}
 
 pub struct AppState {
     /// The assistant on the index published now; a knowledge reload swaps in the next one, and
@@ -20,6 +29,7 @@ pub struct AppState {
     assistant: RwLock<Arc<Assistant>>,
     pub store: Store,
     pub settings: ServerSettings,
+    pub knowledge: KnowledgeHome,
     pub metrics: Metrics,
     pub limits: Limits,
     /// A conversation got a new message or status (wakes its open event streams).
@@ -37,7 +47,12 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    pub fn new(assistant: Arc<Assistant>, store: Store, settings: ServerSettings) -> SharedState {
+    pub fn new(
+        assistant: Arc<Assistant>,
+        store: Store,
+        settings: ServerSettings,
+        knowledge: KnowledgeHome,
+    ) -> SharedState {
         let (changed, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(None);
         Arc::new(AppState {
@@ -45,6 +60,7 @@ impl AppState {
             assistant: RwLock::new(assistant),
             store,
             settings,
+            knowledge,
             metrics: Metrics::new(),
             changed,
             shutdown,

@@ -170,7 +170,7 @@ pub fn small_index(data: &Path) -> (tempfile::TempDir, Config, concord::index::I
     let mut cfg = config(data);
     cfg.knowledge_dir = kb.path().to_path_buf();
     concord::ingest::ingest(
-        &cfg,
+        &concord::pipeline::ingest_settings(&cfg),
         &concord::ingest::KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
         embedder(),
         &indicatif::ProgressBar::hidden(),
@@ -189,7 +189,7 @@ pub fn demo_index() -> &'static (tempfile::TempDir, Config, concord::index::Inde
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path());
         let report = concord::ingest::ingest(
-            &cfg,
+            &concord::pipeline::ingest_settings(&cfg),
             &concord::ingest::KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
             embedder(),
             &indicatif::ProgressBar::hidden(),
@@ -220,7 +220,7 @@ pub fn serve_in_process(
     String,
     concord::server::SharedState,
 ) {
-    let assistant = concord::assistant::Assistant::new(
+    let assistant = concord::assistant::Assistant::assemble(
         concord::Pipeline::open(config).expect("the pipeline opens on the index"),
         concord::answer::Drafter::from_config(config, None).expect("generation models load"),
     );
@@ -232,8 +232,12 @@ pub fn serve_in_process(
         let store = concord::store::Store::open(&config.store_path(), &config.store)
             .await
             .unwrap();
-        let state =
-            concord::server::AppState::new(Arc::new(assistant), store, config.server.clone());
+        let state = concord::server::AppState::new(
+            Arc::new(assistant),
+            store,
+            config.server.clone(),
+            concord::pipeline::knowledge_home(config),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(concord::server::serve(

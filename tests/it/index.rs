@@ -149,7 +149,7 @@ fn small(dir: &Path) -> (tempfile::TempDir, Config) {
 
 fn ingest_dir(cfg: &Config) -> concord::ingest::IngestReport {
     ingest(
-        cfg,
+        &concord::pipeline::ingest_settings(cfg),
         &KnowledgeSource::Dir(cfg.knowledge_dir.clone()),
         common::embedder(),
         &ProgressBar::hidden(),

@@ -13,6 +13,7 @@ mod gate;
 mod generate;
 mod index;
 mod knowledge;
+mod layering;
 mod llm;
 mod models;
 mod release;

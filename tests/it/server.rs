@@ -506,7 +506,12 @@ fn rate_limits_cors_and_security_headers() {
         let store = Store::open(&db.path().join("db.sqlite"), &s.config.store)
             .await
             .unwrap();
-        let state = AppState::new(s.state.assistant(), store, settings);
+        let state = AppState::new(
+            s.state.assistant(),
+            store,
+            settings,
+            concord::pipeline::knowledge_home(&s.config),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(concord::server::serve(

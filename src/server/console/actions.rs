@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::auth::{csrf_header, same_origin, Staff};
 use super::render::PageError;
 use crate::assistant::unfill_slots;
-use crate::console::knowledge::{reload, ReloadReport};
+use crate::console::knowledge::{reload, ReloadError, ReloadReport};
 use crate::knowledge::edit::{save_canonical, CanonicalEdit};
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
@@ -154,15 +154,19 @@ async fn do_reload(
 ) -> Result<(i64, ReloadReport), ApiError> {
     let _one_at_a_time = state.reload_lock.lock().await;
     let current = state.assistant();
-    let (next, report) = tokio::task::spawn_blocking(move || reload(&current))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| match e {
-            crate::console::knowledge::ReloadError::Ingest(e) => {
-                ApiError::KnowledgeInvalid(format!("the knowledge base did not load: {e}"))
-            }
-            other @ crate::console::knowledge::ReloadError::Open(_) => ApiError::internal(other),
-        })?;
+    let home = state.knowledge.clone();
+    let (next, report) =
+        tokio::task::spawn_blocking(move || reload(&current, &home.dir, &home.ingest))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| match e {
+                ReloadError::Ingest(e) => {
+                    ApiError::KnowledgeInvalid(format!("the knowledge base did not load: {e}"))
+                }
+                other @ (ReloadError::Open(_) | ReloadError::Retrieve(_)) => {
+                    ApiError::internal(other)
+                }
+            })?;
     state.replace_assistant(std::sync::Arc::new(next));
     let id = state
         .store
@@ -246,7 +250,7 @@ async fn do_save_canonical(
         answer,
         sources: Vec::new(),
     };
-    let knowledge_dir = state.assistant().pipeline.config.knowledge_dir.clone();
+    let knowledge_dir = state.knowledge.dir.clone();
     let saved = {
         let _one_at_a_time = state.reload_lock.lock().await;
         tokio::task::spawn_blocking(move || save_canonical(&knowledge_dir, &edit))

@@ -81,12 +81,7 @@ fn item_ctx(state: &SharedState, item: &ReviewItem) -> Value {
     let canonical_text = item.checked_against.canonical.clone().or_else(|| {
         let id = item.summary.canonical_id.as_deref()?;
         let assistant = state.assistant();
-        let c = assistant
-            .pipeline
-            .index
-            .canonicals
-            .iter()
-            .find(|c| c.id.0 == id)?;
+        let c = assistant.index.canonicals.iter().find(|c| c.id.0 == id)?;
         Some(c.answer.clone())
     });
     let findings: Vec<Value> = verdict
@@ -185,7 +180,7 @@ pub async fn knowledge(
     staff.require_admin()?;
     let reports = state.store.knowledge_reports(10).await?;
     let assistant = state.assistant();
-    let index = &assistant.pipeline.index;
+    let index = &assistant.index;
     page(
         StatusCode::OK,
         "knowledge.html",
@@ -199,7 +194,7 @@ pub async fn knowledge(
                 "passages": index.chunks.len(),
                 "canonicals": index.canonicals.len(),
                 "built_at_ms": index.manifest.built_at as i64 * 1000,
-                "dir": assistant.pipeline.config.knowledge_dir.display().to_string(),
+                "dir": state.knowledge.dir.display().to_string(),
             },
         }),
     )

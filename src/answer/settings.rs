@@ -1,0 +1,49 @@
+//! Drafting settings: the generation models and their limits (`[generation]`) and the prompt
+//! templates (`[prompts]`).
+
+use std::path::PathBuf;
+
+use crate::knowledge::Lang;
+
+/// How answers are drafted (`[generation]`).
+#[derive(Debug, Clone)]
+pub struct GenerationConfig {
+    /// Generation model for Polish questions (a manifest name).
+    pub model_pl: String,
+    /// Generation model for English questions.
+    pub model_en: String,
+    pub device: crate::llm::DeviceChoice,
+    /// Threads for the matrix products; 0 leaves candle's default (physical cores).
+    pub threads: usize,
+    pub context_tokens: usize,
+    pub max_new_tokens: usize,
+    pub max_passages: usize,
+    pub canonical_min_similarity: f32,
+    pub dense_prefill: bool,
+    pub requantize: bool,
+    pub parallel: usize,
+    pub queue_capacity: usize,
+    /// Drafts waiting at which a matched approved answer is sent without a draft (0: never).
+    pub skip_draft_at_queue: usize,
+    pub sampling: crate::llm::SamplingParams,
+}
+
+impl GenerationConfig {
+    /// The generation model for questions in `lang`.
+    pub fn model(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Pl => &self.model_pl,
+            Lang::En => &self.model_en,
+        }
+    }
+}
+
+/// Where the prompt templates come from (`[prompts]`).
+#[derive(Debug, Clone)]
+pub struct PromptsConfig {
+    /// A folder with edited templates, or `None` for the copies built into the binary.
+    pub dir: Option<PathBuf>,
+    pub business_name: String,
+    /// A marker in the drafting instructions that must never appear in a reply.
+    pub canary: String,
+}
