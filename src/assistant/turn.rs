@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::task::JoinHandle;
+
 use crate::answer::AnswerError;
 use crate::llm::queue::{Event, Ticket};
 use crate::llm::Completion;
@@ -15,7 +17,6 @@ use crate::retrieve::RetrieveError;
 
 use super::gate::{Assistant, Concluding, Outcome, Pending, Prepared, TurnRequest};
 use super::release::Release;
-use super::triage::Triage;
 
 /// What a turn tells its driver, in order.
 #[derive(Debug)]
@@ -47,25 +48,33 @@ pub enum TurnError {
 
 enum State {
     New(TurnRequest),
-    Triaged(TurnRequest, Triage),
+    /// Retrieval, the match and the draft's submission, off the async runtime.
+    Preparing(JoinHandle<Result<Prepared, TurnError>>),
     Drafting {
         pending: Box<Pending>,
         ticket: Ticket,
         release: Option<Release>,
     },
-    Deciding {
+    /// The draft has ended (or was cut): check, decide and compose next.
+    Decide {
         pending: Box<Pending>,
         completion: Option<Completion>,
         released: String,
     },
+    Deciding(JoinHandle<Outcome>),
     Ended,
 }
 
 /// A customer turn under way (see the module documentation).
+///
+/// [`Turn::next`] is cancel-safe: a driver may drop its future (to [`Turn::cut`] it at a
+/// deadline) and call it again; every await point keeps the turn's state in place.
 pub struct Turn {
     assistant: Arc<Assistant>,
     state: State,
     started: Instant,
+    /// Cut before the draft started: decide without it as soon as it is submitted.
+    cut: bool,
 }
 
 impl Turn {
@@ -74,14 +83,18 @@ impl Turn {
             assistant,
             state: State::New(request),
             started: Instant::now(),
+            cut: false,
         }
     }
 
     /// The next event; `None` once `Done` was given. Model work runs off the async runtime.
     pub async fn next(&mut self) -> Result<Option<TurnEvent>, TurnError> {
         loop {
-            match std::mem::replace(&mut self.state, State::Ended) {
-                State::New(req) => {
+            match &mut self.state {
+                State::New(_) => {
+                    let State::New(req) = std::mem::replace(&mut self.state, State::Ended) else {
+                        unreachable!("matched above")
+                    };
                     let triage = self.assistant.triage(&req);
                     if triage.handoff {
                         let outcome = self.assistant.handed_off(&req, triage, self.started);
@@ -89,20 +102,27 @@ impl Turn {
                     }
                     // The customer hears at once where they stand; the queue refines it.
                     let (waiting, _) = self.assistant.drafter.queue().load();
-                    self.state = State::Triaged(req, triage);
+                    let (assistant, started) = (self.assistant.clone(), self.started);
+                    self.state = State::Preparing(tokio::task::spawn_blocking(move || {
+                        assistant.prepare(&req, triage, started)
+                    }));
                     return Ok(Some(TurnEvent::Queued {
                         position: waiting + 1,
                     }));
                 }
-                State::Triaged(req, triage) => {
-                    let (assistant, started) = (self.assistant.clone(), self.started);
-                    let prepared = tokio::task::spawn_blocking(move || {
-                        assistant.prepare(&req, triage, started)
-                    })
-                    .await
-                    .map_err(|e| TurnError::Worker(e.to_string()))??;
-                    match prepared {
+                State::Preparing(handle) => {
+                    let prepared = handle.await;
+                    self.state = State::Ended;
+                    match prepared.map_err(|e| TurnError::Worker(e.to_string()))?? {
                         Prepared::Decided(outcome) => return Ok(Some(TurnEvent::Done(outcome))),
+                        Prepared::Drafting(pending, ticket) if self.cut => {
+                            drop(ticket);
+                            self.state = State::Decide {
+                                pending,
+                                completion: None,
+                                released: String::new(),
+                            };
+                        }
                         Prepared::Drafting(pending, ticket) => {
                             let release = self.release_for(&pending);
                             self.state = State::Drafting {
@@ -114,68 +134,48 @@ impl Turn {
                     }
                 }
                 State::Drafting {
-                    mut pending,
-                    mut ticket,
-                    mut release,
-                } => {
-                    let event = ticket.next().await;
-                    let (completion, released) = match event {
-                        Some(Event::Queued { position }) => {
-                            self.state = State::Drafting {
-                                pending,
-                                ticket,
-                                release,
-                            };
-                            return Ok(Some(TurnEvent::Queued { position }));
+                    pending,
+                    ticket,
+                    release,
+                } => match ticket.next().await {
+                    Some(Event::Queued { position }) => {
+                        return Ok(Some(TurnEvent::Queued { position }))
+                    }
+                    Some(Event::Started) => return Ok(Some(TurnEvent::Started)),
+                    Some(Event::Text(piece)) => {
+                        if let Some(text) = release.as_mut().and_then(|r| r.push(&piece)) {
+                            pending
+                                .timings
+                                .first_release_ms
+                                .get_or_insert(self.started.elapsed().as_secs_f64() * 1e3);
+                            return Ok(Some(TurnEvent::Released(text)));
                         }
-                        Some(Event::Started) => {
-                            self.state = State::Drafting {
-                                pending,
-                                ticket,
-                                release,
-                            };
-                            return Ok(Some(TurnEvent::Started));
-                        }
-                        Some(Event::Text(piece)) => {
-                            let out = release.as_mut().and_then(|r| r.push(&piece));
-                            if out.is_some() && pending.timings.first_release_ms.is_none() {
-                                pending.timings.first_release_ms =
-                                    Some(self.started.elapsed().as_secs_f64() * 1e3);
-                            }
-                            self.state = State::Drafting {
-                                pending,
-                                ticket,
-                                release,
-                            };
-                            match out {
-                                Some(text) => return Ok(Some(TurnEvent::Released(text))),
-                                None => continue,
-                            }
-                        }
-                        Some(Event::Done(c)) => (Some(c), released_of(release.as_ref())),
-                        Some(Event::Failed(e)) => {
-                            tracing::warn!(error = %e, "generation failed; the gate decides without a draft");
-                            (None, released_of(release.as_ref()))
-                        }
-                        None => (None, released_of(release.as_ref())),
-                    };
-                    self.state = State::Deciding {
+                    }
+                    Some(Event::Done(c)) => self.decide(Some(c)),
+                    Some(Event::Failed(e)) => {
+                        tracing::warn!(error = %e, "generation failed; the gate decides without a draft");
+                        self.decide(None);
+                    }
+                    None => self.decide(None),
+                },
+                State::Decide { .. } => {
+                    let State::Decide {
                         pending,
                         completion,
                         released,
+                    } = std::mem::replace(&mut self.state, State::Ended)
+                    else {
+                        unreachable!("matched above")
                     };
-                }
-                State::Deciding {
-                    pending,
-                    completion,
-                    released,
-                } => {
                     let assistant = self.assistant.clone();
-                    let outcome = tokio::task::spawn_blocking(move || {
+                    self.state = State::Deciding(tokio::task::spawn_blocking(move || {
                         assistant.conclude(*pending, Concluding::Drafted(completion, &released))
-                    })
-                    .await
-                    .map_err(|e| TurnError::Worker(e.to_string()))?;
+                    }));
+                }
+                State::Deciding(handle) => {
+                    let outcome = handle.await;
+                    self.state = State::Ended;
+                    let outcome = outcome.map_err(|e| TurnError::Worker(e.to_string()))?;
                     return Ok(Some(TurnEvent::Done(Box::new(outcome))));
                 }
                 State::Ended => return Ok(None),
@@ -183,22 +183,27 @@ impl Turn {
         }
     }
 
-    /// Stops waiting for the draft (shutdown): its generation is cancelled and the turn decides
-    /// without it, keeping what was released. Nothing changes before or after drafting.
-    pub fn cut(&mut self) {
-        if !matches!(self.state, State::Drafting { .. }) {
-            return;
-        }
+    /// The draft ended: decide with its completion, keeping what was released.
+    fn decide(&mut self, completion: Option<Completion>) {
         if let State::Drafting {
             pending, release, ..
         } = std::mem::replace(&mut self.state, State::Ended)
         {
-            // Dropping the ticket cancels the generation.
-            self.state = State::Deciding {
+            self.state = State::Decide {
                 pending,
-                completion: None,
+                completion,
                 released: released_of(release.as_ref()),
             };
+        }
+    }
+
+    /// Stops waiting for the draft (shutdown): its generation is cancelled (or never starts)
+    /// and the turn decides without it, keeping what was released.
+    pub fn cut(&mut self) {
+        self.cut = true;
+        if matches!(self.state, State::Drafting { .. }) {
+            // Dropping the ticket cancels the generation.
+            self.decide(None);
         }
     }
 

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Exit with status 1 when a figure is outside the suite's thresholds.
     #[arg(long)]
     gate: bool,
+    /// Gate against the suite's `[ratchet]` (today's figures, which only tighten) instead of
+    /// its `[thresholds]` (the targets); implies `--gate`.
+    #[arg(long)]
+    ratchet: bool,
     /// Retrieval and policy only: every turn runs as the server runs it but writes no draft,
     /// so the decisions that do not depend on a draft's text are measured in seconds (a
     /// question a draft could be sent for is counted as held).
@@ -283,7 +287,18 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     runtime.total_s = started.elapsed().as_secs_f64();
     report.runtime = runtime;
 
-    let checks = report::gate_checks(&report, &suite.thresholds);
+    let whole = queries.len() == suite.queries.len();
+    let bounds = if args.ratchet {
+        &suite.ratchet
+    } else {
+        &suite.thresholds
+    };
+    anyhow::ensure!(
+        !(args.ratchet && bounds.is_empty()),
+        "{} has no [ratchet] bounds",
+        suite.file.display()
+    );
+    let checks = report::gate_checks(&report, bounds, whole);
     let out = args.out.clone().unwrap_or_else(|| default_out(&suite));
     report::write_reports(&out, &report, &checks)?;
     let failed: Vec<&GateCheck> = checks.iter().filter(|c| !c.ok).collect();
@@ -313,12 +328,12 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
                 c.metric,
                 c.value.map_or("–".into(), |v| format!("{v:.4}")),
                 c.bound_text(),
-                if c.ok { "pass" } else { "FAIL" }
+                c.verdict()
             );
         }
         println!("reports in {}", out.display());
     }
-    if args.gate && !failed.is_empty() {
+    if (args.gate || args.ratchet) && !failed.is_empty() {
         eprintln!(
             "gate failed: {}",
             failed

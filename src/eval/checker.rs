@@ -136,6 +136,11 @@ pub struct ReferenceReport {
     /// checker said).
     pub confusion: BTreeMap<&'static str, BTreeMap<Status, usize>>,
     pub checks_per_s: f64,
+    /// Pairs labelled consistent whose hypothesis is the reference word for word: left out, as
+    /// they measure nothing (HaluEval's right answers against the approved answer).
+    pub verbatim_skipped: usize,
+    /// Pairs labelled consistent that were checked: without any, precision means nothing.
+    pub negatives: usize,
 }
 
 /// Checks every pair against `reference` (`canonical` or `knowledge`).
@@ -145,13 +150,23 @@ pub fn evaluate_pairs(
     settings: &CheckSettings,
     mut similarity: impl FnMut(&str, &str) -> Option<f32>,
 ) -> ReferenceReport {
+    // A consistent pair whose hypothesis is the approved answer verbatim tests nothing.
+    let verbatim = |p: &Pair| {
+        against_canonical
+            && !p.flag
+            && p.hypothesis
+                .split_whitespace()
+                .eq(p.canonical_answer.split_whitespace())
+    };
+    let verbatim_skipped = pairs.iter().filter(|p| verbatim(p)).count();
+    let pairs: Vec<&Pair> = pairs.iter().filter(|p| !verbatim(p)).collect();
     let positives = pairs.iter().filter(|p| p.flag).count();
     let (mut flagged, mut tp, mut c_flagged, mut c_tp) = (0, 0, 0, 0);
     let mut kinds: BTreeMap<FindingKind, (usize, usize)> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
     let mut confusion: BTreeMap<&'static str, BTreeMap<Status, usize>> = BTreeMap::new();
     let mut seconds = 0.0;
-    for p in pairs {
+    for &p in &pairs {
         let context = [p.premise.as_str()];
         let (canonical, context): (Option<&str>, &[&str]) = if against_canonical {
             (Some(p.canonical_answer.as_str()), &[])
@@ -217,6 +232,8 @@ pub fn evaluate_pairs(
         } else {
             0.0
         },
+        verbatim_skipped,
+        negatives: pairs.len() - positives,
     }
 }
 

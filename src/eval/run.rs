@@ -426,16 +426,27 @@ pub struct TagSummary {
 /// The checker on the suite's labelled pairs (against the approved answer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckerSummary {
+    /// Pairs checked against the approved answer (without the verbatim ones).
     pub pairs: usize,
-    pub precision: f64,
+    /// `None` when no consistent pair was left to flag wrongly (precision would be 1 by
+    /// construction): HaluEval's consistent rows are the approved answer word for word.
+    pub precision: Option<f64>,
     pub recall: f64,
-    pub f1: f64,
+    pub f1: Option<f64>,
+    /// Consistent pairs left out because they repeat the approved answer verbatim.
+    #[serde(default)]
+    pub verbatim_skipped: usize,
     /// Per finding kind: pairs it fired on, precision and recall of flagging by it alone.
     pub by_kind: BTreeMap<String, KindPrf>,
     /// `confusion[label][status]`: label `flag` or `pass`.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Against the knowledge text instead of the approved answer.
+    /// Against the knowledge text instead of the approved answer (the consistent rows are then
+    /// the right answers, not copies of the reference).
     pub knowledge_f1: f64,
+    #[serde(default)]
+    pub knowledge_precision: f64,
+    #[serde(default)]
+    pub knowledge_recall: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -450,9 +461,10 @@ impl CheckerSummary {
     pub fn from_reports(canonical: &ReferenceReport, knowledge: &ReferenceReport) -> Self {
         CheckerSummary {
             pairs: canonical.pairs,
-            precision: canonical.overall.precision,
+            precision: (canonical.negatives > 0).then_some(canonical.overall.precision),
             recall: canonical.overall.recall,
-            f1: canonical.overall.f1,
+            f1: (canonical.negatives > 0).then_some(canonical.overall.f1),
+            verbatim_skipped: canonical.verbatim_skipped,
             by_kind: canonical
                 .by_kind
                 .iter()
@@ -481,6 +493,8 @@ impl CheckerSummary {
                 })
                 .collect(),
             knowledge_f1: knowledge.overall.f1,
+            knowledge_precision: knowledge.overall.precision,
+            knowledge_recall: knowledge.overall.recall,
         }
     }
 }

@@ -247,12 +247,45 @@ fn eval_run_reports_every_figure_is_deterministic_and_gates() {
             let m = r["metric"].as_str().unwrap();
             m.starts_with("latency")
                 || m.starts_with("ttft")
+                || m.starts_with("first_visible")
                 || m.starts_with("runtime")
                 || m.starts_with("gen_tok_s")
                 || m.starts_with("peak_rss")
         }),
         "only times differ: {d}"
     );
+
+    // The retrieval-and-policy mode decides as the drafted run wherever no draft was sent, and
+    // writes no draft; a draft that was sent is counted as held or the approved answer.
+    let out_f = dir.path().join("f");
+    let f = common::concord(
+        &data,
+        &[
+            "eval",
+            "run",
+            &suite,
+            "--fast",
+            "--json",
+            "--out",
+            out_f.to_str().unwrap(),
+        ],
+    );
+    assert!(f.status.success(), "{}", common::stderr(&f));
+    let fast = json_report(&out_f);
+    assert_eq!(fast["settings"]["drafts"], false);
+    for r in fast["records"].as_array().unwrap() {
+        let drafted = rec(r["id"].as_str().unwrap());
+        assert!(r["draft"].is_null(), "{r}");
+        if drafted["action"] == "send" {
+            assert!(
+                ["send_canonical", "hold"].contains(&r["action"].as_str().unwrap()),
+                "{r}"
+            );
+        } else {
+            assert_eq!(r["action"], drafted["action"], "{r} vs {drafted}");
+            assert_eq!(r["matched"], drafted["matched"]);
+        }
+    }
 
     // The audit on the same knowledge: both paths, the same answers.
     let out_c = dir.path().join("c");

@@ -73,14 +73,16 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
 
 /// `line` names the `Config` type itself (not `ConfigError`).
 fn names_config(line: &str) -> bool {
-    ["crate::config::Config", "crate::Config"].iter().any(|pat| {
-        line.match_indices(pat).any(|(at, _)| {
-            !line[at + pat.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    ["crate::config::Config", "crate::Config"]
+        .iter()
+        .any(|pat| {
+            line.match_indices(pat).any(|(at, _)| {
+                !line[at + pat.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
         })
-    })
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
