@@ -101,7 +101,8 @@ impl Reason {
     }
 }
 
-/// The best approved answer retrieval found for the question.
+/// The approved answer the question matched: the gate decides the match once
+/// ([`PolicySettings::canonical_min_similarity`]) and the policy takes it as given.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CanonicalInfo {
     /// Cosine similarity of the question to the answer's closest phrasing.
@@ -135,8 +136,8 @@ pub struct PolicyInput<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PolicySettings {
     pub mode: Mode,
-    /// An approved answer this similar to the question is the reference for the draft and the
-    /// fallback when the draft disagrees.
+    /// An approved answer this similar to the question is matched (decided once, by the gate):
+    /// the reference for the draft and the fallback when the draft disagrees.
     pub canonical_min_similarity: f32,
     /// Without an approved answer, a grounded draft is sent only when the best passage is at
     /// least this similar to the question...
@@ -212,9 +213,7 @@ pub fn may_release(
     settings.release_text
         && settings.mode == Mode::Autopilot
         && canonical.is_some_and(|c| {
-            !c.handoff
-                && c.similarity >= settings.canonical_min_similarity
-                && c.similarity >= settings.send_canonical_min_similarity(lang)
+            !c.handoff && c.similarity >= settings.send_canonical_min_similarity(lang)
         })
 }
 
@@ -234,9 +233,8 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
         reasons.extend(input.handoff_rules.iter().cloned());
         return decision(Action::Handoff, Proposal::None, false, reasons);
     }
-    let canonical = input
-        .canonical
-        .filter(|c| c.similarity >= settings.canonical_min_similarity);
+    // The match was decided once, by the gate (`canonical_min_similarity`): not again here.
+    let canonical = input.canonical;
     if let Some(c) = canonical.filter(|c| c.handoff) {
         reasons.push(Reason::new(
             "canonical.handoff",
@@ -309,13 +307,10 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
         let sim = input.context_similarity.unwrap_or(f32::NEG_INFINITY);
         reasons.push(Reason::new(
             "canonical.none",
-            match input.canonical {
-                Some(c) => format!(
-                    "best approved answer too far (similarity {:.2} < {:.2})",
-                    c.similarity, settings.canonical_min_similarity
-                ),
-                None => "no approved answer matched".to_string(),
-            },
+            format!(
+                "no approved answer matched (similarity >= {:.2})",
+                settings.canonical_min_similarity
+            ),
         ));
         let grounded = input.has_draft && status == Some(Status::Consistent);
         let cited = !settings.require_citation || input.cited > 0;
@@ -522,15 +517,6 @@ mod tests {
         let d = decide(&input(marked, Some(0.9), Some(&good), 1), &s);
         assert_eq!(d.action, Action::Handoff);
         assert_eq!(codes(&d), ["canonical.handoff"]);
-        // A handoff entry too far from the question does not fire.
-        let far = Some(CanonicalInfo {
-            similarity: 0.3,
-            handoff: true,
-        });
-        assert_ne!(
-            decide(&input(far, Some(0.9), Some(&good), 1), &s).action,
-            Action::Handoff
-        );
         // Copilot does not delay a handoff.
         let copilot = PolicySettings {
             mode: Mode::Copilot,

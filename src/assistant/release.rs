@@ -1,11 +1,13 @@
 //! The release rule: what of a draft reaches the customer while it is written. A sentence is
-//! released only when the draft up to it agrees with the approved answer itself; pure.
+//! released only when the draft up to it agrees with the approved answer itself, the sentence
+//! states one more of the approved answer's facts, and it is in the customer's language; pure.
 //!
 //! The promise (tested at every split point): what was released is a prefix of the reply the
 //! customer keeps. [`keep_released`] makes the final reply begin with the released text whatever
 //! the decision, and `policy::may_release` allows releasing only where every decision sends.
 
-use crate::check::{check, CheckInput, CheckSettings, FindingKind};
+use crate::check::{check, CheckInput, CheckSettings, FindingKind, Verdict};
+use crate::knowledge::{detect_lang, Lang};
 
 /// Releases checked sentences of a draft as it is generated.
 #[derive(Debug, Clone)]
@@ -15,7 +17,11 @@ pub struct Release {
     references: Vec<String>,
     /// The instructions' marker: a prefix containing it is never released.
     canary: String,
+    /// The customer's language: a sentence in another is not released.
+    lang: Lang,
     settings: CheckSettings,
+    /// Share of the approved answer's key facts the released text states.
+    covered: f32,
     /// The draft so far, as the model wrote it.
     raw: String,
     /// Bytes of leading white space in `raw` (the final draft text is trimmed).
@@ -39,28 +45,27 @@ fn stops_release(kind: FindingKind) -> bool {
     }
 }
 
-/// End of the last complete sentence in `text` at or after byte `from`, white space excluded: a
+/// End of the first complete sentence in `text` after byte `from`, white space excluded: a
 /// sentence ends at `.`, `!`, `?` or `…` followed by white space, or before a line break. Numbers
 /// such as `12.99` do not end a sentence.
-fn last_sentence_end(text: &str, from: usize) -> Option<usize> {
-    let mut end = None;
+fn next_sentence_end(text: &str, from: usize) -> Option<usize> {
     let mut chars = text[from..].char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let at = from + i + c.len_utf8();
         match c {
             '\n' => {
                 let body = text[..from + i].trim_end();
-                if body.len() > from {
-                    end = Some(body.len());
+                if body.len() > from && !text[from..body.len()].trim().is_empty() {
+                    return Some(body.len());
                 }
             }
             '.' | '!' | '?' | '…' if chars.peek().is_some_and(|(_, n)| n.is_whitespace()) => {
-                end = Some(at);
+                return Some(at);
             }
             _ => {}
         }
     }
-    end
+    None
 }
 
 impl Release {
@@ -70,21 +75,68 @@ impl Release {
         canonical: &str,
         business_name: &str,
         canary: &str,
+        lang: Lang,
         settings: CheckSettings,
     ) -> Release {
-        Release {
+        let mut r = Release {
             canonical: canonical.to_string(),
             references: vec![business_name.to_string()],
             canary: canary.to_string(),
+            lang,
             settings,
             raw: String::new(),
             lead: None,
             released: 0,
             blocked: false,
-        }
+            covered: 0.0,
+        };
+        // An approved answer without key facts (coverage is 1 for any text) gives no sentence
+        // anything to state: nothing is released, the checked reply arrives whole.
+        r.blocked = r.verdict(".").coverage >= 1.0;
+        r
     }
 
-    /// Adds a piece of the draft; returns the text newly released, if any.
+    fn verdict(&self, draft: &str) -> Verdict {
+        let references: Vec<&str> = self.references.iter().map(String::as_str).collect();
+        check(
+            &CheckInput {
+                draft,
+                canonical: Some(&self.canonical),
+                context: &references,
+                similarity: None,
+            },
+            &self.settings,
+        )
+    }
+
+    /// Whether the sentence ending at `end` (after what was released) may be released.
+    fn passes(&mut self, text_end: usize) -> bool {
+        let lead = self.lead.unwrap_or(0);
+        let text = &self.raw[lead..];
+        let prefix = &text[..text_end];
+        let sentence = &text[self.released..text_end];
+        // Slots are filled by code after the decision; a placeholder is never released.
+        if prefix.contains("{{") || prefix.contains("}}") || prefix.contains(self.canary.as_str()) {
+            return false;
+        }
+        if detect_lang(sentence, self.lang) != self.lang {
+            return false;
+        }
+        let verdict = self.verdict(prefix);
+        if verdict.findings.iter().any(|f| stops_release(f.kind)) {
+            return false;
+        }
+        // Each released sentence states one more of the approved answer's facts: an echo of the
+        // question or a sentence with nothing in it waits for the final reply.
+        if verdict.coverage <= self.covered + 1e-6 {
+            return false;
+        }
+        self.covered = verdict.coverage;
+        true
+    }
+
+    /// Adds a piece of the draft; returns the text newly released, if any. Sentences are judged
+    /// one at a time, in order; the first that fails ends the release for this draft.
     pub fn push(&mut self, piece: &str) -> Option<String> {
         self.raw.push_str(piece);
         if self.blocked {
@@ -102,30 +154,15 @@ impl Release {
                 l
             }
         };
-        let text = &self.raw[lead..];
-        let end = last_sentence_end(text, self.released)?;
-        let prefix = &text[..end];
-        // Slots are filled by code after the decision; a placeholder is never released.
-        if prefix.contains("{{") || prefix.contains("}}") || prefix.contains(self.canary.as_str()) {
-            self.blocked = true;
-            return None;
+        let before = self.released;
+        while let Some(end) = next_sentence_end(&self.raw[lead..], self.released) {
+            if !self.passes(end) {
+                self.blocked = true;
+                break;
+            }
+            self.released = end;
         }
-        let references: Vec<&str> = self.references.iter().map(String::as_str).collect();
-        let verdict = check(
-            &CheckInput {
-                draft: prefix,
-                canonical: Some(&self.canonical),
-                context: &references,
-                similarity: None,
-            },
-            &self.settings,
-        );
-        if verdict.findings.iter().any(|f| stops_release(f.kind)) {
-            self.blocked = true;
-            return None;
-        }
-        let out = text[self.released..end].to_string();
-        self.released = end;
+        let out = self.raw[lead + before..lead + self.released].to_string();
         (!out.trim().is_empty()).then_some(out)
     }
 
@@ -162,7 +199,13 @@ mod tests {
     }
 
     fn release(canonical: &str) -> Release {
-        Release::new(canonical, "Polna Półka", "PP-KANAREK-TEST", settings())
+        Release::new(
+            canonical,
+            "Polna Półka",
+            "PP-KANAREK-TEST",
+            Lang::Pl,
+            settings(),
+        )
     }
 
     /// Feeds `text` in pieces of `size` characters; returns the released pieces.
@@ -235,15 +278,42 @@ mod tests {
 
     #[test]
     fn decimal_points_line_breaks_and_placeholders() {
-        assert_eq!(last_sentence_end("Koszt 12.99 zł", 0), None);
-        assert_eq!(last_sentence_end("Tak. Nie", 0), Some(4));
-        assert_eq!(last_sentence_end("Lista:  \n- a", 0), Some(6));
+        assert_eq!(next_sentence_end("Koszt 12.99 zł", 0), None);
+        assert_eq!(next_sentence_end("Tak. Nie. Może", 0), Some(4));
+        assert_eq!(next_sentence_end("Tak. Nie. Może", 4), Some(9));
+        assert_eq!(next_sentence_end("Lista:  \n- a", 0), Some(6));
         let mut r = release("Dzień dobry {{customer_name}}.");
         assert!(feed(&mut r, "Dzień dobry {{customer_name}}. ", 3).is_empty());
         assert!(r.is_blocked());
         let mut r = release(CANON);
         assert!(feed(&mut r, "Zwrot: 30 dni. PP-KANAREK-TEST. ", 3).len() == 1);
         assert!(r.is_blocked() && !r.released().contains("KANAREK"));
+    }
+
+    #[test]
+    fn sentences_that_state_nothing_of_the_approved_answer_or_switch_language_wait() {
+        // An echo of the question states no fact of the approved answer.
+        let mut r = release(CANON);
+        assert!(feed(&mut r, "Nie zdążyłem odebrać przesyłki. Zwrot: 30 dni. ", 4).is_empty());
+        assert!(r.is_blocked());
+        // A sentence in English in a Polish conversation.
+        let mut r = release(CANON);
+        let out = feed(
+            &mut r,
+            "Zwrot jest możliwy w ciągu 30 dni od dostawy. Refunds are paid within 14 days. ",
+            4,
+        );
+        assert_eq!(
+            out,
+            vec!["Zwrot jest możliwy w ciągu 30 dni od dostawy.".to_string()]
+        );
+        // A sentence repeating a fact already released adds nothing.
+        let mut r = release(CANON);
+        let out = feed(&mut r, "Masz 30 dni. Tak, 30 dni od dostawy. ", 4);
+        assert_eq!(out, vec!["Masz 30 dni.".to_string()]);
+        // An approved answer with no facts to state releases nothing.
+        let mut r = release("Tak, możesz to zrobić w panelu klienta.");
+        assert!(feed(&mut r, "Tak, możesz to zrobić w panelu klienta. ", 4).is_empty());
     }
 
     /// The promise at every split point: whatever the pieces, the released text is a prefix of

@@ -235,6 +235,7 @@ impl Turn {
             &canonical.answer,
             &settings.business_name,
             &settings.canary,
+            pending.lang,
             settings.check,
         ))
     }

@@ -4,68 +4,15 @@
 
 use std::time::Instant;
 
-use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::error::{ApiError, ErrorBody};
+use super::answer_events::AnswerEvent;
+use super::error::ApiError;
 use super::state::SharedState;
-use crate::assistant::{Action, Outcome, PastMessage, TurnError, TurnEvent, TurnRequest};
+use crate::assistant::{Outcome, PastMessage, TurnEvent, TurnRequest};
 use crate::store::{
     CheckedAgainst, Conversation, ConversationStatus, Message, OutcomeRecord, Role,
 };
-
-/// What a message stream tells the customer, in order (see docs/api.md).
-#[derive(Debug)]
-pub enum AnswerEvent {
-    Accepted(Message),
-    Queued(usize),
-    Started,
-    /// Text the customer keeps: the final message begins with every token sent before it.
-    Token(String),
-    Final(Message),
-    Handoff {
-        message: Option<Message>,
-        reason: String,
-    },
-    Error(ErrorBody),
-}
-
-impl AnswerEvent {
-    /// The SSE event name and JSON data.
-    pub fn to_sse(&self) -> (&'static str, serde_json::Value) {
-        match self {
-            AnswerEvent::Accepted(m) => (
-                "accepted",
-                json!({ "message_id": m.id, "created_at": m.created_at }),
-            ),
-            AnswerEvent::Queued(position) => ("queued", json!({ "position": position })),
-            AnswerEvent::Started => ("started", json!({})),
-            AnswerEvent::Token(text) => ("token", json!({ "text": text })),
-            AnswerEvent::Final(m) => {
-                let mut v = serde_json::to_value(m).expect("a message serializes");
-                v["message_id"] = json!(m.id);
-                ("final", v)
-            }
-            AnswerEvent::Handoff { message, reason } => (
-                "handoff",
-                json!({
-                    "message_id": message.as_ref().map(|m| m.id),
-                    "text": message.as_ref().map(|m| m.text.as_str()),
-                    "reason": reason,
-                }),
-            ),
-            AnswerEvent::Error(body) => ("error", json!(body)),
-        }
-    }
-
-    /// Whether the stream ends after this event.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            AnswerEvent::Final(_) | AnswerEvent::Handoff { .. } | AnswerEvent::Error(_)
-        )
-    }
-}
 
 /// Starts answering `message` (already stored) and returns the events as they happen. The task
 /// runs to the end even if the receiver is dropped (a customer who left is not an error).
@@ -134,7 +81,7 @@ async fn answer(
     let (mut cut, mut first_event, mut first_text) = (false, true, true);
     let outcome = loop {
         let event = tokio::select! {
-            e = turn.next() => e.map_err(turn_error)?,
+            e = turn.next() => e?,
             () = &mut deadline, if !cut => { turn.cut(); cut = true; continue; }
         };
         let seconds = received.elapsed().as_secs_f64();
@@ -159,16 +106,6 @@ async fn answer(
     record(state, conversation, message, &outcome, received).await
 }
 
-fn turn_error(e: TurnError) -> ApiError {
-    match e {
-        TurnError::Busy { .. } => ApiError::Busy,
-        TurnError::TooLong { .. } => ApiError::InvalidMessage(e.to_string()),
-        TurnError::Retrieve(_) | TurnError::Draft(_) | TurnError::Worker(_) => {
-            ApiError::internal(e)
-        }
-    }
-}
-
 /// Stores the outcome and returns the event that tells the customer.
 async fn record(
     state: &SharedState,
@@ -191,18 +128,5 @@ async fn record(
     state
         .metrics
         .record_outcome(outcome, received.elapsed().as_secs_f64());
-    Ok(if outcome.decision.action == Action::Handoff {
-        let reason = outcome
-            .decision
-            .reasons
-            .first()
-            .map(|r| r.code.trim_start_matches("triage."));
-        let reason = reason.unwrap_or("handoff").to_string();
-        AnswerEvent::Handoff {
-            message: Some(reply),
-            reason,
-        }
-    } else {
-        AnswerEvent::Final(reply)
-    })
+    Ok(AnswerEvent::of_reply(&outcome.decision, reply))
 }

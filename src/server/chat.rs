@@ -16,7 +16,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::answer::{spawn_answer, AnswerEvent};
+use super::answer::spawn_answer;
+use super::answer_events::AnswerEvent;
 use super::error::ApiError;
 use super::metrics::StreamGuard;
 use super::state::SharedState;

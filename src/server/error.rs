@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::assistant::TurnError;
 use crate::store::StoreError;
 
 /// An error answered to a client.
@@ -136,6 +137,18 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+impl From<TurnError> for ApiError {
+    fn from(e: TurnError) -> Self {
+        match e {
+            TurnError::Busy { .. } => ApiError::Busy,
+            TurnError::TooLong { .. } => ApiError::InvalidMessage(e.to_string()),
+            TurnError::Retrieve(_) | TurnError::Draft(_) | TurnError::Worker(_) => {
+                ApiError::internal(e)
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! security headers, body limits, request ids, and a graceful shutdown that ends open streams.
 
 pub mod answer;
+pub mod answer_events;
 pub mod assets;
 pub mod chat;
 pub mod console;
