@@ -175,6 +175,23 @@ impl Console {
     }
 }
 
+impl Console {
+    /// The approved answer the gate matched for a conversation's (first) customer message.
+    pub async fn decided_canonical(&self, conversation: &str) -> Option<String> {
+        let stored = self
+            .state
+            .store
+            .messages_after(&concord::store::ConversationId(conversation.to_string()), 0)
+            .await
+            .unwrap();
+        let asked = stored
+            .iter()
+            .find(|m| m.role == concord::store::Role::Customer)
+            .unwrap();
+        self.state.store.decision_canonical(asked.id).await.unwrap()
+    }
+}
+
 /// Reads an events stream until a `message` event satisfies `want`.
 async fn wait_message(
     resp: reqwest::Response,
@@ -619,17 +636,7 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
         let (event, data) = s.ask(&c, &id2, &token2, "Do you ship to Norway?").await;
         let served_after = saved_at.elapsed();
         assert_eq!(event, "final", "{data}");
-        let stored = s
-            .state
-            .store
-            .messages_after(&concord::store::ConversationId(id2.clone()), 0)
-            .await
-            .unwrap();
-        let asked = stored
-            .iter()
-            .find(|m| m.role == concord::store::Role::Customer)
-            .unwrap();
-        let decided = s.state.store.decision_canonical(asked.id).await.unwrap();
+        let decided = s.decided_canonical(&id2).await;
         assert_eq!(decided.as_deref(), Some(new_id.as_str()), "{data}");
         assert!(
             matches!(data["decision"].as_str(), Some("send" | "send_canonical")),
@@ -719,17 +726,7 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             )
             .await;
         assert_eq!(event, "final", "{data}");
-        let stored = s
-            .state
-            .store
-            .messages_after(&concord::store::ConversationId(id3.clone()), 0)
-            .await
-            .unwrap();
-        let asked = stored
-            .iter()
-            .find(|m| m.role == concord::store::Role::Customer)
-            .unwrap();
-        let decided = s.state.store.decision_canonical(asked.id).await.unwrap();
+        let decided = s.decided_canonical(&id3).await;
         assert_eq!(
             decided.as_deref(),
             Some("en-company-invoice"),
