@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use concord::config::{Config, RetrievalMode};
-use concord::embed::Embedder;
+use concord::embed::{Embedder, Role};
 use concord::index::lexical::KIND_CHUNK;
 use concord::index::{ExpectedEmbedder, IndexDir};
 use concord::ingest::{ingest, KnowledgeSource};
@@ -36,7 +36,7 @@ fn benches(c: &mut Criterion) {
             kb.articles
                 .iter()
                 .map(|a| {
-                    chunk_article(a, embedder.tokenizer(), &cfg.chunking)
+                    chunk_article(a, &embedder, &cfg.chunking)
                         .expect("chunks")
                         .len()
                 })
@@ -82,7 +82,7 @@ fn benches(c: &mut Criterion) {
         )
         .expect("index");
     let q = "Ile kosztuje dostawa do paczkomatu?";
-    let qv = embedder.embed_one(q).expect("embedding");
+    let qv = embedder.embed_one(q, Role::Query).expect("embedding");
     c.bench_function("lexical_query/demo", |b| {
         b.iter(|| index.lexical.search(q, KIND_CHUNK, 50).expect("search"))
     });
@@ -91,7 +91,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| hnsw.search(&qv, 50))
     });
     c.bench_function("embed/query", |b| {
-        b.iter(|| embedder.embed_one(q).expect("embedding"))
+        // Uncached: `embed` bypasses the query cache that `embed_one` keeps.
+        b.iter(|| embedder.embed(&[q], Role::Query).expect("embedding"))
     });
     let texts: Vec<String> = index
         .chunks
@@ -101,7 +102,7 @@ fn benches(c: &mut Criterion) {
         .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     c.bench_function("embed/batch16_passages", |b| {
-        b.iter(|| embedder.embed(&refs).expect("embeddings"))
+        b.iter(|| embedder.embed(&refs, Role::Passage).expect("embeddings"))
     });
     let retriever = Retriever::new(&index, &embedder, cfg.retrieval);
     c.bench_function("retrieve/hybrid_with_query_embedding", |b| {

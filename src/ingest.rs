@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 use tracing::instrument;
 
-use crate::embed::{EmbedError, Embedder};
+use crate::embed::{EmbedError, Embedder, Role};
 use crate::index::manifest::{CanonicalEntry, ChunkingInfo, DocEntry};
 use crate::index::HnswConfig;
 use crate::index::{
@@ -226,7 +226,7 @@ fn build(
                 vectors.extend(old_vectors.iter().cloned().map(Some));
             }
             None => {
-                let new = chunk_article(article, embedder.tokenizer(), &config.chunking)?;
+                let new = chunk_article(article, embedder, &config.chunking)?;
                 vectors.extend(std::iter::repeat_n(None, new.len()));
                 chunks.extend(new);
             }
@@ -242,7 +242,7 @@ fn build(
     // Canonical answers: one row per question phrasing plus one for the answer text.
     let mut canonical_entries = Vec::with_capacity(kb.canonicals.len());
     let mut canonical_rows = Vec::new();
-    let mut canonical_texts: Vec<String> = Vec::new();
+    let mut canonical_texts: Vec<(Role, String)> = Vec::new();
     let mut canonical_vecs: Vec<Option<Vec<f32>>> = Vec::new();
     let mut reused_canonical_rows = 0;
     for (i, c) in kb.canonicals.iter().enumerate() {
@@ -257,7 +257,7 @@ fn build(
                         canonical: ord,
                         question: row.question,
                     });
-                    canonical_texts.push(String::new());
+                    canonical_texts.push((Role::Query, String::new()));
                     canonical_vecs.push(Some(v.clone()));
                 }
             }
@@ -267,14 +267,14 @@ fn build(
                         canonical: ord,
                         question: Some(q as u32),
                     });
-                    canonical_texts.push(text.clone());
+                    canonical_texts.push((Role::Query, text.clone()));
                     canonical_vecs.push(None);
                 }
                 canonical_rows.push(CanonicalRow {
                     canonical: ord,
                     question: None,
                 });
-                canonical_texts.push(c.answer.clone());
+                canonical_texts.push((Role::Passage, c.answer.clone()));
                 canonical_vecs.push(None);
             }
         }
@@ -293,11 +293,15 @@ fn build(
     let canon_todo: Vec<usize> = (0..canonical_rows.len())
         .filter(|&i| canonical_vecs[i].is_none())
         .collect();
-    let mut texts: Vec<String> = chunk_todo.iter().map(|&i| chunks[i].embed_text()).collect();
+    // Passages and approved answers are what answers; phrasings are questions (e5's roles).
+    let mut texts: Vec<(Role, String)> = chunk_todo
+        .iter()
+        .map(|&i| (Role::Passage, chunks[i].embed_text()))
+        .collect();
     texts.extend(canon_todo.iter().map(|&i| canonical_texts[i].clone()));
     progress.set_length(texts.len() as u64);
     let embed_started = Instant::now();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let refs: Vec<(Role, &str)> = texts.iter().map(|(r, t)| (*r, t.as_str())).collect();
     let embedded =
         embedder.embed_with_progress(&refs, |done| progress.set_position(done as u64))?;
     let embed_seconds = embed_started.elapsed().as_secs_f64();

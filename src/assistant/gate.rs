@@ -502,7 +502,7 @@ impl Assistant {
         let similarity = canonical.and_then(|c| {
             let e = self
                 .embedder
-                .embed(&[draft.text.as_str(), c.answer.as_str()])
+                .embed(&[draft.text.as_str(), c.answer.as_str()], crate::embed::Role::Query)
                 .ok()?;
             Some(crate::embed::cosine(&e[0], &e[1]))
         });

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use concord::check::{check, CheckInput, Status, Verdict};
-use concord::embed::{cosine, Embedder};
+use concord::embed::{cosine, Embedder, Role};
 use concord::Config;
 
 #[derive(Args)]
@@ -39,7 +39,7 @@ pub fn run(config: &Config, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let similarity = match (&args.reference, args.no_embed) {
         (Some(reference), false) => {
             let embedder = Embedder::from_config(config)?;
-            let e = embedder.embed(&[args.draft.as_str(), reference.as_str()])?;
+            let e = embedder.embed(&[args.draft.as_str(), reference.as_str()], Role::Query)?;
             Some(cosine(&e[0], &e[1]))
         }
         (None, _) | (_, true) => None,

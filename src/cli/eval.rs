@@ -484,7 +484,7 @@ impl Similarity {
         let embedder = self.embedder.as_ref()?;
         for t in [a, b] {
             if !self.cache.contains_key(t) {
-                let e = embedder.embed_one(t).ok()?;
+                let e = embedder.embed_one(t, concord::embed::Role::Query).ok()?;
                 self.cache.insert(t.to_string(), e);
             }
         }

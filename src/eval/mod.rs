@@ -229,7 +229,7 @@ pub fn evaluate_retrieval(
         bm25.add(&ranked_docs(&r), &relevant, ms(t));
 
         let t = Instant::now();
-        let e = embedder.embed_one(&q.question)?;
+        let e = embedder.embed_one(&q.question, crate::embed::Role::Query)?;
         let embed_ms = ms(t);
 
         let t = Instant::now();
@@ -304,7 +304,7 @@ pub fn sweep_fusion(
         .iter()
         .map(|q| {
             progress.inc(1);
-            embedder.embed_one(&q.question)
+            embedder.embed_one(&q.question, crate::embed::Role::Query)
         })
         .collect::<Result<_, _>>()?;
     progress.finish_and_clear();

@@ -159,26 +159,38 @@ fn atx_heading(line: &str) -> Option<(usize, String)> {
     Some((level, text))
 }
 
-/// Token offsets (byte ranges into `text`) of the embedder's word pieces, special tokens excluded.
+/// What cuts text into the embedder's word pieces: byte ranges into `text` of each piece,
+/// special tokens excluded. The embedder implements it; so does a plain `tokenizers::Tokenizer`.
+pub trait Pieces {
+    fn piece_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>, String>;
+}
+
+impl Pieces for Tokenizer {
+    fn piece_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>, String> {
+        let enc = self.encode(text, false).map_err(|e| e.to_string())?;
+        Ok(enc
+            .get_offsets()
+            .iter()
+            .zip(enc.get_special_tokens_mask())
+            .filter(|(_, &special)| special == 0)
+            .map(|(&o, _)| o)
+            .collect())
+    }
+}
+
 fn token_offsets(
-    tok: &Tokenizer,
+    tok: &dyn Pieces,
     text: &str,
     doc: &DocId,
 ) -> Result<Vec<(usize, usize)>, ChunkError> {
-    let enc = tok.encode(text, false).map_err(|e| ChunkError::Tokenizer {
-        doc: doc.clone(),
-        message: e.to_string(),
-    })?;
-    Ok(enc
-        .get_offsets()
-        .iter()
-        .zip(enc.get_special_tokens_mask())
-        .filter(|(_, &special)| special == 0)
-        .map(|(&o, _)| o)
-        .collect())
+    tok.piece_offsets(text)
+        .map_err(|message| ChunkError::Tokenizer {
+            doc: doc.clone(),
+            message,
+        })
 }
 
-fn count_tokens(tok: &Tokenizer, text: &str, doc: &DocId) -> Result<usize, ChunkError> {
+fn count_tokens(tok: &dyn Pieces, text: &str, doc: &DocId) -> Result<usize, ChunkError> {
     Ok(token_offsets(tok, text, doc)?.len())
 }
 
@@ -204,7 +216,7 @@ fn boundary_rank(gap: &str, prev_token: &str) -> u8 {
 /// Every non-whitespace character of the body outside heading lines lies in some passage.
 pub fn chunk_article(
     article: &Article,
-    tok: &Tokenizer,
+    tok: &dyn Pieces,
     cfg: &ChunkingConfig,
 ) -> Result<Vec<Chunk>, ChunkError> {
     let doc = &article.id;

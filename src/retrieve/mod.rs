@@ -144,7 +144,7 @@ impl<'a> Retriever<'a> {
         let embedding = match mode {
             RetrievalMode::Bm25 => None,
             RetrievalMode::Dense | RetrievalMode::Hybrid => {
-                Some(self.embedder.embed_one(question)?)
+                Some(self.embedder.embed_one(question, crate::embed::Role::Query)?)
             }
         };
         let embed_ms = ms(started);

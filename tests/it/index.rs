@@ -307,7 +307,7 @@ fn an_index_from_another_embedding_model_is_refused() {
     let err = IndexDir::new(&cfg.data_dir)
         .open(
             &ExpectedEmbedder {
-                name: "multilingual-e5-small",
+                name: "all-minilm-l6-v2",
                 fingerprint: "0123456789abcdef",
             },
             64,

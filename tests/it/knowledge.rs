@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use concord::knowledge::chunk::Pieces;
 use concord::knowledge::{chunk_article, KnowledgeBase, Lang};
 
 use crate::common;
@@ -46,7 +47,7 @@ fn demo_knowledge_base_is_complete_and_valid() {
 
 #[test]
 fn demo_articles_chunk_within_the_embedder_budget() {
-    let tok = common::embedder().tokenizer();
+    let tok = common::embedder();
     let cfg = concord::Config::defaults().unwrap().chunking;
     let kb = KnowledgeBase::load_dir(&common::repo().join("knowledge")).unwrap();
     let mut total = 0;
@@ -54,7 +55,7 @@ fn demo_articles_chunk_within_the_embedder_budget() {
         let chunks = chunk_article(a, tok, &cfg).unwrap();
         assert!(!chunks.is_empty());
         for c in &chunks {
-            let n = tok.encode(c.embed_text(), false).unwrap().get_ids().len();
+            let n = tok.piece_offsets(&c.embed_text()).unwrap().len();
             assert!(n <= cfg.max_tokens, "{}: {n} word pieces", c.id);
             assert_eq!(&a.body[c.span.clone()], c.text);
         }

@@ -6,6 +6,7 @@ mod browser;
 mod common;
 mod console;
 mod drafts;
+mod e5;
 mod embed;
 mod eval;
 mod eval_run;
