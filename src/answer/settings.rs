@@ -18,7 +18,6 @@ pub struct GenerationConfig {
     pub context_tokens: usize,
     pub max_new_tokens: usize,
     pub max_passages: usize,
-    pub canonical_min_similarity: f32,
     pub dense_prefill: bool,
     pub requantize: bool,
     pub parallel: usize,

@@ -20,6 +20,7 @@ use super::policy::{
     decide, may_release, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal,
     Reason,
 };
+use super::matching::{MatchEvidence, MatchSettings};
 use super::release::keep_released;
 use super::slots::{fill_slots, SlotValues};
 use super::triage::{triage, PastMessage, Triage, TriageInput, TriageSettings};
@@ -58,7 +59,7 @@ pub struct SourceLink {
     pub url: Option<String>,
 }
 
-/// The approved answer the question matched (above the threshold).
+/// The approved answer the question matched, and what the match was decided on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatchedCanonical {
     pub id: CanonicalId,
@@ -66,6 +67,7 @@ pub struct MatchedCanonical {
     pub handoff: bool,
     /// The approved text, slots unfilled.
     pub answer: String,
+    pub evidence: MatchEvidence,
 }
 
 impl MatchedCanonical {
@@ -73,7 +75,13 @@ impl MatchedCanonical {
         CanonicalInfo {
             similarity: self.similarity,
             handoff: self.handoff,
+            sure: self.evidence.sure,
         }
+    }
+
+    /// Sent without staff when nothing else stands in the way.
+    pub fn sure(&self) -> bool {
+        self.evidence.sure
     }
 }
 
@@ -136,10 +144,11 @@ impl TurnRequest {
     }
 }
 
-/// The gate's settings (from `[triage]`, `[check]`, `[policy]` and `[prompts]`).
+/// The gate's settings (from `[triage]`, `[matching]`, `[check]`, `[policy]` and `[prompts]`).
 #[derive(Debug, Clone)]
 pub struct GateSettings {
     pub triage: TriageSettings,
+    pub matching: MatchSettings,
     pub check: CheckSettings,
     pub policy: PolicySettings,
     pub business_name: String,
@@ -285,7 +294,7 @@ impl Assistant {
             self.settings.retrieval.k,
         )?;
         timings.retrieval_ms = ms(t);
-        let canonical = self.matched_canonical(&retrieval);
+        let canonical = self.matched_canonical(&retrieval, triage.lang);
         let context_similarity = retrieval
             .chunks
             .iter()
@@ -361,7 +370,6 @@ impl Assistant {
         let lang = triage.lang;
         let release = may_release(
             canonical.as_ref().map(MatchedCanonical::info),
-            lang,
             &self.settings.policy,
         );
         Pending {
@@ -428,7 +436,6 @@ impl Assistant {
                 has_draft: !leaked && draft.as_ref().is_some_and(|d| !d.text.trim().is_empty()),
                 cited: draft.as_ref().map_or(0, |d| d.cited.len()),
                 verdict: verdict.as_ref(),
-                lang,
                 draft_unwritten: unwritten,
             },
             &self.settings.policy,
@@ -594,22 +601,27 @@ impl Assistant {
             self.settings.retrieval.mode,
             self.settings.retrieval.k,
         )?;
-        Ok(self.matched_canonical(&retrieval))
+        Ok(self.matched_canonical(&retrieval, lang))
     }
 
-    /// The approved-answer match, decided once per turn: the best one at or above
-    /// `canonical_min_similarity`.
-    fn matched_canonical(&self, retrieval: &Retrieval) -> Option<MatchedCanonical> {
-        let m = retrieval.canonical.first()?;
-        if m.similarity < self.settings.policy.canonical_min_similarity {
-            return None;
-        }
-        let c = self.index.canonicals.get(m.ord as usize)?;
+    /// The approved-answer match, decided once per turn (`assistant::matching`): the closest
+    /// answer in the question's language at or above `matching.min_similarity`, and whether the
+    /// evidence agrees enough to send it without staff.
+    fn matched_canonical(&self, retrieval: &Retrieval, lang: Lang) -> Option<MatchedCanonical> {
+        let canonicals = &self.index.canonicals;
+        let (ord, evidence) = super::matching::decide(
+            &retrieval.evidence,
+            |o| canonicals.get(o as usize).map(|c| c.id.clone()),
+            lang,
+            &self.settings.matching,
+        )?;
+        let c = canonicals.get(ord as usize)?;
         Some(MatchedCanonical {
             id: c.id.clone(),
-            similarity: m.similarity,
+            similarity: evidence.similarity,
             handoff: c.handoff,
             answer: c.answer.trim().to_string(),
+            evidence,
         })
     }
 

@@ -2,6 +2,7 @@
 //! the approved-answer match, the draft, the release rule, the decision policy and slots.
 
 pub mod gate;
+pub mod matching;
 pub mod policy;
 pub mod release;
 pub mod slots;
@@ -12,6 +13,7 @@ pub use gate::{
     Assistant, GateSettings, GateTimings, MatchedCanonical, Outcome, Provenance, Reply, SourceLink,
     TurnRequest,
 };
+pub use matching::{MatchEvidence, MatchSettings};
 pub use policy::{
     decide, may_release, Action, Decision, Mode, PolicyInput, PolicySettings, Proposal, Reason,
 };

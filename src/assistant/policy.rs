@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Status, Verdict};
-use crate::knowledge::Lang;
 
 /// Whether answers go out on their own or every one waits for staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,14 +100,16 @@ impl Reason {
     }
 }
 
-/// The approved answer the question matched: the gate decides the match once
-/// ([`PolicySettings::canonical_min_similarity`]) and the policy takes it as given.
+/// The approved answer the question matched: the gate decides the match and whether it is sure
+/// once (`assistant::matching`) and the policy takes both as given.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CanonicalInfo {
     /// Cosine similarity of the question to the answer's closest phrasing.
     pub similarity: f32,
     /// The entry is marked `handoff = true`.
     pub handoff: bool,
+    /// The evidence agrees: it may be sent without staff ([`crate::assistant::MatchSettings`]).
+    pub sure: bool,
 }
 
 /// Everything the policy looks at, as plain data.
@@ -125,8 +126,6 @@ pub struct PolicyInput<'a> {
     pub cited: usize,
     /// The checker's verdict on the draft.
     pub verdict: Option<&'a Verdict>,
-    /// The question's language (the send threshold of a matched approved answer is per language).
-    pub lang: Lang,
     /// No draft was written on purpose (the evaluation's retrieval-and-policy mode): decide what
     /// does not depend on the draft's text, as if one had been written and not yet checked.
     pub draft_unwritten: bool,
@@ -136,9 +135,6 @@ pub struct PolicyInput<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PolicySettings {
     pub mode: Mode,
-    /// An approved answer this similar to the question is matched (decided once, by the gate):
-    /// the reference for the draft and the fallback when the draft disagrees.
-    pub canonical_min_similarity: f32,
     /// Without an approved answer, a grounded draft is sent only when the best passage is at
     /// least this similar to the question...
     pub send_min_context_similarity: f32,
@@ -146,34 +142,15 @@ pub struct PolicySettings {
     pub hold_min_context_similarity: f32,
     /// Without an approved answer, a sent draft must cite at least one passage.
     pub require_citation: bool,
-    /// A matched approved answer (or a draft agreeing with it) is sent only when it is at least
-    /// this similar to the question; between `canonical_min_similarity` and this the match is
-    /// uncertain and the answer is held for staff. Per language: the embedder separates Polish
-    /// answers worse than English ones (`concord eval run eval/demo`).
-    pub send_canonical_min_similarity_pl: f32,
-    pub send_canonical_min_similarity_en: f32,
     /// Release checked sentences of a draft to the customer while it is written, where
     /// [`may_release`] allows it; otherwise the customer sees only the final reply.
     pub release_text: bool,
-}
-
-impl PolicySettings {
-    /// The similarity at which a matched approved answer is sent without staff, for `lang`.
-    pub fn send_canonical_min_similarity(&self, lang: Lang) -> f32 {
-        match lang {
-            Lang::Pl => self.send_canonical_min_similarity_pl,
-            Lang::En => self.send_canonical_min_similarity_en,
-        }
-    }
 }
 
 impl Default for PolicySettings {
     fn default() -> Self {
         PolicySettings {
             mode: Mode::Autopilot,
-            send_canonical_min_similarity_pl: 0.6,
-            send_canonical_min_similarity_en: 0.6,
-            canonical_min_similarity: 0.6,
             send_min_context_similarity: 0.6,
             hold_min_context_similarity: 0.4,
             require_citation: true,
@@ -198,23 +175,17 @@ pub struct Decision {
 /// every decision the draft can still lead to sends text that begins with what was released.
 ///
 /// Known before drafting: the handoff rules did not fire (the caller drafts only then), the mode
-/// is autopilot, and an approved answer matched surely enough to be sent (not marked handoff, at
-/// least [`PolicySettings::send_canonical_min_similarity`]). Then [`decide`] can only answer
+/// is autopilot, and an approved answer matched surely enough to be sent (not marked handoff, the
+/// match sure: `assistant::matching`). Then [`decide`] can only answer
 /// `send` (the checked draft, which begins with the released sentences) or `send_canonical`
 /// (the reply keeps the released sentences and adds the approved answer after them); the
 /// released sentences themselves are checked against the approved answer alone
 /// (`assistant::release`). Without an approved answer, a draft may still be held or refused
 /// after the customer read it, so nothing is released: the checked draft arrives whole.
-pub fn may_release(
-    canonical: Option<CanonicalInfo>,
-    lang: Lang,
-    settings: &PolicySettings,
-) -> bool {
+pub fn may_release(canonical: Option<CanonicalInfo>, settings: &PolicySettings) -> bool {
     settings.release_text
         && settings.mode == Mode::Autopilot
-        && canonical.is_some_and(|c| {
-            !c.handoff && c.similarity >= settings.send_canonical_min_similarity(lang)
-        })
+        && canonical.is_some_and(|c| !c.handoff && c.sure)
 }
 
 /// Applies the policy (see the module documentation and DESIGN.md "Decision policy").
@@ -233,7 +204,7 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
         reasons.extend(input.handoff_rules.iter().cloned());
         return decision(Action::Handoff, Proposal::None, false, reasons);
     }
-    // The match was decided once, by the gate (`canonical_min_similarity`): not again here.
+    // The match was decided once, by the gate (`assistant::matching`): not again here.
     let canonical = input.canonical;
     if let Some(c) = canonical.filter(|c| c.handoff) {
         reasons.push(Reason::new(
@@ -268,15 +239,14 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
                 c.similarity
             ),
         ));
-        let send_at = settings.send_canonical_min_similarity(input.lang);
         match (input.has_draft, status) {
-            _ if c.similarity < send_at => {
+            _ if !c.sure => {
                 // 2a. Matched, but not surely the right answer: staff confirm before it goes out.
                 reasons.push(Reason::new(
                     "canonical.uncertain",
                     format!(
-                        "similarity {:.2} < {send_at:.2}: staff check the approved answer is the \
-                         right one",
+                        "the evidence for the match (similarity {:.2}) does not agree: staff \
+                         check the approved answer is the right one",
                         c.similarity
                     ),
                 ));
@@ -305,13 +275,7 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
     } else {
         // 3. No approved answer: only a grounded, cited draft on confident retrieval is sent.
         let sim = input.context_similarity.unwrap_or(f32::NEG_INFINITY);
-        reasons.push(Reason::new(
-            "canonical.none",
-            format!(
-                "no approved answer matched (similarity >= {:.2})",
-                settings.canonical_min_similarity
-            ),
-        ));
+        reasons.push(Reason::new("canonical.none", "no approved answer matched"));
         let grounded = input.has_draft && status == Some(Status::Consistent);
         let cited = !settings.require_citation || input.cited > 0;
         if grounded && cited && sim >= settings.send_min_context_similarity {
@@ -421,7 +385,6 @@ mod tests {
             has_draft: verdict.is_some(),
             cited,
             verdict,
-            lang: Lang::Pl,
             draft_unwritten: false,
         }
     }
@@ -429,6 +392,12 @@ mod tests {
     const MATCHED: Option<CanonicalInfo> = Some(CanonicalInfo {
         similarity: 0.8,
         handoff: false,
+        sure: true,
+    });
+    const UNSURE: Option<CanonicalInfo> = Some(CanonicalInfo {
+        similarity: 0.8,
+        handoff: false,
+        sure: false,
     });
 
     fn codes(d: &Decision) -> Vec<&str> {
@@ -463,37 +432,32 @@ mod tests {
 
     #[test]
     fn an_uncertain_match_is_held_for_staff_whatever_the_draft() {
-        let s = PolicySettings {
-            send_canonical_min_similarity_pl: 0.85,
-            ..PolicySettings::default()
-        };
+        let s = PolicySettings::default();
         let good = verdict(
             "Na zwrot masz 30 dni, a przez Paczkomat InPost jest bezpłatny.",
             Some(CANONICAL),
             &[],
         );
         let bad = verdict("Masz 14 dni na zwrot.", Some(CANONICAL), &[]);
-        // 0.8 < 0.85: matched (the answer is the draft's reference) but not sent.
-        let d = decide(&input(MATCHED, Some(0.7), Some(&good), 1), &s);
+        // Matched (the answer is the draft's reference) but the evidence disagrees: not sent.
+        let d = decide(&input(UNSURE, Some(0.7), Some(&good), 1), &s);
         assert_eq!(
             (d.action, d.proposal, d.draft_blocked),
             (Action::Hold, Proposal::Draft, false)
         );
         assert!(codes(&d).contains(&"canonical.uncertain"), "{d:?}");
-        let d = decide(&input(MATCHED, Some(0.7), Some(&bad), 1), &s);
+        let d = decide(&input(UNSURE, Some(0.7), Some(&bad), 1), &s);
         assert_eq!(
             (d.action, d.proposal, d.draft_blocked),
             (Action::Hold, Proposal::Canonical, true)
         );
-        let d = decide(&input(MATCHED, None, None, 0), &s);
+        let d = decide(&input(UNSURE, None, None, 0), &s);
         assert_eq!((d.action, d.proposal), (Action::Hold, Proposal::Canonical));
-        // The English threshold is its own: the same match in English is sent.
-        let en = PolicyInput {
-            lang: Lang::En,
-            draft_unwritten: false,
-            ..input(MATCHED, Some(0.7), Some(&good), 1)
-        };
-        assert_eq!(decide(&en, &s).action, Action::Send);
+        // The same match, sure, is sent.
+        assert_eq!(
+            decide(&input(MATCHED, Some(0.7), Some(&good), 1), &s).action,
+            Action::Send
+        );
     }
 
     #[test]
@@ -513,6 +477,7 @@ mod tests {
         let marked = Some(CanonicalInfo {
             similarity: 0.8,
             handoff: true,
+            sure: true,
         });
         let d = decide(&input(marked, Some(0.9), Some(&good), 1), &s);
         assert_eq!(d.action, Action::Handoff);
@@ -612,30 +577,27 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
-            (0.0f32..1.0, 0.0f32..1.0, 0.0f32..1.0),
+            any::<bool>(),
         );
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         runner
             .run(
                 &strategy,
-                |(sim, handoff, ctx, v, cited, en, copilot, has_draft, (t1, t2, t3))| {
+                |(sim, handoff, ctx, v, cited, sure, copilot, has_draft, unwritten)| {
                     let settings = PolicySettings {
                         mode: if copilot {
                             Mode::Copilot
                         } else {
                             Mode::Autopilot
                         },
-                        canonical_min_similarity: t1,
-                        send_canonical_min_similarity_pl: t2,
-                        send_canonical_min_similarity_en: t3,
                         ..PolicySettings::default()
                     };
                     let canonical = Some(CanonicalInfo {
                         similarity: sim,
                         handoff,
+                        sure,
                     });
-                    let lang = if en { Lang::En } else { Lang::Pl };
-                    if !may_release(canonical, lang, &settings) {
+                    if !may_release(canonical, &settings) {
                         return Ok(());
                     }
                     let verdict = verdicts[v];
@@ -647,8 +609,7 @@ mod tests {
                             has_draft: has_draft && verdict.is_some(),
                             cited,
                             verdict,
-                            lang,
-                            draft_unwritten: false,
+                            draft_unwritten: unwritten,
                         },
                         &settings,
                     );
@@ -660,24 +621,20 @@ mod tests {
                 },
             )
             .unwrap();
-        // And it does allow streaming where it should, and not in copilot or below the bar.
+        // And it does allow streaming where it should, and not in copilot or on an unsure match.
         let s = PolicySettings::default();
-        assert!(may_release(MATCHED, Lang::Pl, &s));
-        assert!(!may_release(None, Lang::Pl, &s));
+        assert!(may_release(MATCHED, &s));
+        assert!(!may_release(None, &s));
         let copilot = PolicySettings {
             mode: Mode::Copilot,
             ..s
         };
-        assert!(!may_release(MATCHED, Lang::Pl, &copilot));
-        let weak = Some(CanonicalInfo {
-            similarity: 0.59,
-            handoff: false,
-        });
-        assert!(!may_release(weak, Lang::Pl, &s));
+        assert!(!may_release(MATCHED, &copilot));
+        assert!(!may_release(UNSURE, &s));
         let off = PolicySettings {
             release_text: false,
             ..s
         };
-        assert!(!may_release(MATCHED, Lang::Pl, &off));
+        assert!(!may_release(MATCHED, &off));
     }
 }

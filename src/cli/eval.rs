@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use concord::answer::{DraftSettings, Prompts};
 use concord::embed::Embedder;
 use concord::eval::drafts::{draft_cases, evaluate_drafts, DraftReport, DraftSetup};
-use concord::eval::{evaluate_retrieval, load_queries, sweep_fusion, ModeReport};
+use concord::eval::{evaluate_retrieval, load_queries, sweep_fusion, ModeReport, Split};
 use concord::index::{ExpectedEmbedder, IndexDir};
 use concord::ingest::{ingest, KnowledgeSource};
 use concord::knowledge::Lang;
@@ -133,6 +133,9 @@ pub struct RetrievalArgs {
     /// Use only the first N queries.
     #[arg(long)]
     limit: Option<usize>,
+    /// Which half of the queries: dev (choose settings here), test (report here) or all.
+    #[arg(long, value_enum, default_value = "all")]
+    split: Split,
     /// Override retrieval.rrf_k_pl and rrf_k_en.
     #[arg(long)]
     rrf_k: Option<f32>,
@@ -271,7 +274,7 @@ fn drafts(config: &Config, args: DraftsArgs) -> anyhow::Result<ExitCode> {
                 "k": config.retrieval.k,
                 "max_passages": settings.max_passages,
                 "max_new_tokens": settings.max_new_tokens,
-                "canonical_min_similarity": config.policy.canonical_min_similarity,
+                "matching": config.matching,
                 "context_tokens": config.generation.context_tokens,
                 "template_hash": prompts.hash(),
                 "limit": args.limit,
@@ -339,6 +342,7 @@ fn drafts(config: &Config, args: DraftsArgs) -> anyhow::Result<ExitCode> {
 
 fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
     let mut queries = load_queries(&args.queries)?;
+    queries.retain(|q| args.split.contains(&q.id));
     if let Some(n) = args.limit {
         queries.truncate(n);
     }
@@ -390,8 +394,8 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         &super::progress_bar("queries"),
     )?;
     let sweep = if args.sweep {
-        let ks = [0.0, 1.0, 5.0, 10.0, 20.0, 40.0, 60.0, 100.0];
-        let ws = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0];
+        let ks = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 60.0, 100.0];
+        let ws = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
         Some(sweep_fusion(
             &index,
             &embedder,
@@ -419,8 +423,9 @@ fn retrieval(config: &Config, args: RetrievalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} queries on {} passages ({}); fusion pl: rrf_k {} dense weight {}; en: rrf_k {} dense weight {}",
+        "{} queries ({:?} split) on {} passages ({}); fusion pl: rrf_k {} dense weight {}; en: rrf_k {} dense weight {}",
         queries.len(),
+        args.split,
         report.chunks,
         args.kb.display(),
         cfg.retrieval.pl.rrf_k,

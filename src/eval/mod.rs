@@ -119,6 +119,29 @@ pub fn load_queries(path: &Path) -> Result<Vec<Query>, EvalError> {
     Ok(out)
 }
 
+/// Which half of a question set: settings are chosen on `Dev` and reported on `Test` (and on
+/// the whole), so that a figure is never measured on the questions it was tuned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Dev,
+    Test,
+    All,
+}
+
+impl Split {
+    /// Whether an item with this id is in the split: a fixed half, by the first byte of the
+    /// id's sha256 (stable across runs, machines and file order).
+    pub fn contains(self, id: &str) -> bool {
+        let dev = crate::util::sha256_hex(id.as_bytes()).as_bytes()[1] % 2 == 0;
+        match self {
+            Split::Dev => dev,
+            Split::Test => !dev,
+            Split::All => true,
+        }
+    }
+}
+
 /// Retrieval quality and speed of one mode.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ModeReport {

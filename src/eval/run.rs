@@ -40,6 +40,12 @@ pub struct QueryRecord {
     /// The approved answer the gate's matching picks (above the threshold), with its similarity.
     pub matched: Option<String>,
     pub matched_similarity: Option<f32>,
+    /// What the match was decided on (similarity, margin, lexical agreement, sure or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_evidence: Option<crate::assistant::MatchEvidence>,
+    /// Cosine similarity of the question to the best retrieved passage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_similarity: Option<f32>,
     pub action: Action,
     pub provenance: Provenance,
     /// Reason codes of the decision and the triage signals that fired.
@@ -246,6 +252,17 @@ pub fn run_queries(
                     similarity: 1.0,
                     handoff: c.handoff,
                     answer: c.answer.trim().to_string(),
+                    evidence: crate::assistant::MatchEvidence {
+                        similarity: 1.0,
+                        lexical: 1.0,
+                        runner_up: None,
+                        margin: None,
+                        lexical_top: None,
+                        lexical_agrees: true,
+                        sure: true,
+                        candidates: Vec::new(),
+                        doubt: None,
+                    },
                 })
             });
         let sent = matches!(
@@ -281,6 +298,8 @@ pub fn run_queries(
             ranked,
             matched: matched.as_ref().map(|m| m.id.0.clone()),
             matched_similarity: matched.as_ref().map(|m| m.similarity),
+            match_evidence: matched.as_ref().map(|m| m.evidence.clone()),
+            context_similarity: outcome.context_similarity,
             action: outcome.decision.action,
             provenance: outcome.reply.provenance,
             reasons: outcome
@@ -802,6 +821,8 @@ pub(crate) mod tests {
                 .collect(),
             matched: Some("c1".into()),
             matched_similarity: Some(0.9),
+            match_evidence: None,
+            context_similarity: None,
             action: Action::SendCanonical,
             provenance: Provenance::Canonical,
             reasons: vec![],

@@ -408,7 +408,9 @@ mod tests {
         let err = manifest.get("gpt-5").unwrap_err().to_string();
         assert!(err.contains("gpt-5"), "{err}");
         assert!(
-            err.contains("all-minilm-l6-v2, smollm2-135m-instruct, gemma3-270m"),
+            err.contains(
+                "all-minilm-l6-v2, multilingual-e5-small, smollm2-135m-instruct, gemma3-270m"
+            ),
             "{err}"
         );
     }

@@ -443,8 +443,9 @@ fn store_reads_the_manifest_from_the_models_folder_or_the_built_in_one() {
     let builtin = ModelStore::new(&cfg).unwrap();
     assert_eq!(builtin.manifest(), &Manifest::builtin().unwrap());
     let status = builtin.list();
-    assert_eq!(status.len(), 3);
-    assert_eq!(status[2].size, 253_113_024);
+    assert_eq!(status.len(), 4);
+    assert_eq!(status[1].size, 71_622_400);
+    assert_eq!(status[3].size, 253_113_024);
     assert!(matches!(status[0].state, ModelState::Missing { .. }));
 
     fs_err::write(root.path().join(MANIFEST_FILE), manifest_text()).unwrap();

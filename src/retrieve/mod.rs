@@ -80,7 +80,22 @@ pub struct Retrieval {
     pub mode: RetrievalMode,
     pub chunks: Vec<ScoredChunk>,
     pub canonical: Vec<CanonicalMatch>,
+    /// Each retriever's own view of the approved answers, before fusion: what the match
+    /// decision weighs (does the lexical side agree with the dense side, by what margin).
+    pub evidence: CanonicalEvidence,
     pub timings: Timings,
+}
+
+/// Approved answers each retriever reports as evidence for the match.
+pub const EVIDENCE: usize = 10;
+
+/// The approved answers as each retriever ranks them on its own, in the question's language.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CanonicalEvidence {
+    /// The best by cosine similarity of the closest phrasing or answer text: (ord, cosine).
+    pub dense: Vec<(u32, f32)>,
+    /// The best by BM25 over the phrasings and answer texts (stemmed): (ord, score).
+    pub lexical: Vec<(u32, f32)>,
 }
 
 impl Retrieval {
@@ -170,16 +185,44 @@ impl<'a> Retriever<'a> {
         let use_bm25 = mode != RetrievalMode::Dense;
         let use_dense = mode != RetrievalMode::Bm25 && embedding.is_some();
         let mut t = Timings::default();
+        // Answer in the customer's language: where the index has passages in it, only those
+        // (and only approved answers in it) are candidates. Each side fetches twice as many
+        // to keep `candidates` after the filter.
+        let only = self.same_language(lang);
+        let fetch = if only.is_some() {
+            candidates * 2
+        } else {
+            candidates
+        };
+        let chunk_ok = |ord: u32| {
+            only.is_none_or(|l| self.index.chunks.get(ord as usize).is_some_and(|c| c.lang == l))
+        };
+        let canon_ok = |ord: u32| {
+            only.is_none_or(|l| {
+                self.index
+                    .canonicals
+                    .get(ord as usize)
+                    .is_some_and(|c| c.lang == l)
+            })
+        };
+        let keep = |list: Vec<(u32, f32)>, ok: &dyn Fn(u32) -> bool| -> Vec<(u32, f32)> {
+            list.into_iter()
+                .filter(|&(ord, _)| ok(ord))
+                .take(candidates)
+                .collect()
+        };
 
         let t0 = Instant::now();
         let (bm25_chunks, bm25_canon) = if use_bm25 {
             (
-                self.index
-                    .lexical
-                    .search(question, KIND_CHUNK, candidates)?,
-                self.index
-                    .lexical
-                    .search(question, KIND_CANONICAL, candidates)?,
+                keep(
+                    self.index.lexical.search(question, KIND_CHUNK, fetch)?,
+                    &chunk_ok,
+                ),
+                keep(
+                    self.index.lexical.search(question, KIND_CANONICAL, fetch)?,
+                    &canon_ok,
+                ),
             )
         } else {
             (Vec::new(), Vec::new())
@@ -190,11 +233,11 @@ impl<'a> Retriever<'a> {
         let (dense_chunks, dense_canon, best_row) = match (use_dense, embedding) {
             (true, Some(q)) => {
                 let chunks = match &self.index.hnsw {
-                    Some(h) => h.search(q, candidates),
+                    Some(h) => keep(h.search(q, fetch), &chunk_ok),
                     None => Vec::new(),
                 };
                 let (canon, best_row) = self.dense_canonicals(q);
-                (chunks, canon, best_row)
+                (chunks, keep(canon, &canon_ok), best_row)
             }
             _ => (Vec::new(), Vec::new(), HashMap::new()),
         };
@@ -262,12 +305,25 @@ impl<'a> Retriever<'a> {
         });
         t.fuse_ms = ms(t0);
         t.total_ms = ms(started);
+        let evidence = CanonicalEvidence {
+            dense: dense_canon.iter().take(EVIDENCE).copied().collect(),
+            lexical: bm25_canon.iter().take(EVIDENCE).copied().collect(),
+        };
         Ok(Retrieval {
             mode,
             chunks,
             canonical,
+            evidence,
             timings: t,
         })
+    }
+
+    /// The language to keep candidates to: `lang` when the index has passages or approved
+    /// answers in it, else none (answer from whatever there is).
+    fn same_language(&self, lang: crate::knowledge::Lang) -> Option<crate::knowledge::Lang> {
+        let has = self.index.chunks.iter().any(|c| c.lang == lang)
+            || self.index.canonicals.iter().any(|c| c.lang == lang);
+        has.then_some(lang)
     }
 
     /// Exact search over canonical rows: each canonical answer scored by its best row.
@@ -284,7 +340,6 @@ impl<'a> Retriever<'a> {
         }
         let mut ranked: Vec<(u32, f32)> = best.iter().map(|(&c, &(_, s))| (c, s)).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(self.config.candidates);
         (ranked, best)
     }
 

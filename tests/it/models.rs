@@ -10,10 +10,15 @@ fn list_and_verify_the_default_models() {
     let out = common::concord(data.path(), &["models", "list"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let text = common::stdout(&out);
-    for name in ["all-minilm-l6-v2", "smollm2-135m-instruct", "gemma3-270m"] {
+    for name in [
+        "all-minilm-l6-v2",
+        "multilingual-e5-small",
+        "smollm2-135m-instruct",
+        "gemma3-270m",
+    ] {
         assert!(text.contains(name), "{text}");
     }
-    let out = common::concord(data.path(), &["models", "verify", "all-minilm-l6-v2"]);
+    let out = common::concord(data.path(), &["models", "verify", "multilingual-e5-small"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
 }
 
