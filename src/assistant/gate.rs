@@ -16,11 +16,11 @@ use crate::llm::queue::Ticket;
 use crate::llm::{Completion, LlmError};
 use crate::retrieve::{Retrieval, RetrievalConfig, RetrieveError, Retriever};
 
+use super::matching::{MatchEvidence, MatchSettings};
 use super::policy::{
     decide, may_release, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal,
     Reason,
 };
-use super::matching::{MatchEvidence, MatchSettings};
 use super::release::keep_released;
 use super::slots::{fill_slots, SlotValues};
 use super::triage::{triage, PastMessage, Triage, TriageInput, TriageSettings};
@@ -509,7 +509,10 @@ impl Assistant {
         let similarity = canonical.and_then(|c| {
             let e = self
                 .embedder
-                .embed(&[draft.text.as_str(), c.answer.as_str()], crate::embed::Role::Query)
+                .embed(
+                    &[draft.text.as_str(), c.answer.as_str()],
+                    crate::embed::Role::Query,
+                )
                 .ok()?;
             Some(crate::embed::cosine(&e[0], &e[1]))
         });

@@ -45,8 +45,14 @@ impl MatchSettings {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         for (key, v) in [
             ("matching.min_similarity", self.min_similarity),
-            ("matching.sure_min_similarity_pl", self.sure_min_similarity_pl),
-            ("matching.sure_min_similarity_en", self.sure_min_similarity_en),
+            (
+                "matching.sure_min_similarity_pl",
+                self.sure_min_similarity_pl,
+            ),
+            (
+                "matching.sure_min_similarity_en",
+                self.sure_min_similarity_en,
+            ),
         ] {
             if !(-1.0..=1.0).contains(&v) {
                 return Err((key, format!("must be between -1 and 1, got {v}")));
@@ -116,7 +122,13 @@ pub fn decide(
             .lexical
             .iter()
             .find(|&&(o, _)| o == ord)
-            .map_or(0.0, |&(_, s)| if best_lexical > 0.0 { s / best_lexical } else { 0.0 })
+            .map_or(0.0, |&(_, s)| {
+                if best_lexical > 0.0 {
+                    s / best_lexical
+                } else {
+                    0.0
+                }
+            })
     };
     let cosine_of = |ord: u32| {
         evidence

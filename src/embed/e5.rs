@@ -12,11 +12,12 @@ use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{Normalizer, TokenizerImpl};
 
-use super::e5blob::{dequantize_block, Blob, BlobError, DType as BlobDType, QK, Q4_BLOCK_BYTES};
+use super::e5blob::{dequantize_block, Blob, BlobError, DType as BlobDType, Q4_BLOCK_BYTES, QK};
 
 /// The e5 tokenizer: the blob's per-character normalisation, runs of spaces collapsed, a
 /// metaspace prepended, Unigram over the blob's pieces, `<s> $A </s>`.
-pub type E5Tokenizer = TokenizerImpl<Unigram, E5Normalizer, Metaspace, TemplateProcessing, Metaspace>;
+pub type E5Tokenizer =
+    TokenizerImpl<Unigram, E5Normalizer, Metaspace, TemplateProcessing, Metaspace>;
 
 /// Replaces characters by the blob's map (control characters vanish, tabs and newlines become
 /// spaces, compatibility forms are folded), then keeps one space of each run.
@@ -128,7 +129,10 @@ impl E5Model {
                     f32_tensor(&format!("l{l}.{short}.b"), &[out])?,
                 );
             }
-            for (short, hf) in [("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")] {
+            for (short, hf) in [
+                ("aln", "attention.output.LayerNorm"),
+                ("oln", "output.LayerNorm"),
+            ] {
                 vars.insert(
                     format!("{p}.{hf}.weight"),
                     f32_tensor(&format!("l{l}.{short}.w"), &[d])?,
@@ -156,7 +160,8 @@ impl E5Model {
             model_type: Some("bert".into()),
             ..BertConfig::default()
         };
-        let encoder = BertEncoder::load(VarBuilder::from_tensors(vars, DType::F32, device), &config)?;
+        let encoder =
+            BertEncoder::load(VarBuilder::from_tensors(vars, DType::F32, device), &config)?;
         let norm = LayerNorm::new(
             f32_tensor("emb.ln.w", &[d])?,
             f32_tensor("emb.ln.b", &[d])?,
@@ -186,13 +191,21 @@ impl E5Model {
         let row_bytes = d / QK * Q4_BLOCK_BYTES;
         let vocab = self.words.len() / row_bytes;
         let mut rows = vec![0f32; n * len * d];
-        for (&id, out) in ids.flatten_all()?.to_vec1::<u32>()?.iter().zip(rows.chunks_exact_mut(d)) {
+        for (&id, out) in ids
+            .flatten_all()?
+            .to_vec1::<u32>()?
+            .iter()
+            .zip(rows.chunks_exact_mut(d))
+        {
             let id = id as usize;
             if id >= vocab {
                 candle_core::bail!("token id {id} outside the {vocab}-row word table");
             }
             let row = &self.words[id * row_bytes..(id + 1) * row_bytes];
-            for (block, o) in row.chunks_exact(Q4_BLOCK_BYTES).zip(out.chunks_exact_mut(QK)) {
+            for (block, o) in row
+                .chunks_exact(Q4_BLOCK_BYTES)
+                .zip(out.chunks_exact_mut(QK))
+            {
                 dequantize_block(block, o);
             }
         }

@@ -90,16 +90,24 @@ impl<'a> Cursor<'a> {
         Ok(self.take(1, what)?[0])
     }
     fn u16(&mut self, what: &'static str) -> Result<u16, BlobError> {
-        Ok(u16::from_le_bytes(self.take(2, what)?.try_into().expect("2 bytes")))
+        Ok(u16::from_le_bytes(
+            self.take(2, what)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self, what: &'static str) -> Result<u32, BlobError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self, what: &'static str) -> Result<u64, BlobError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
     }
     fn f32(&mut self, what: &'static str) -> Result<f32, BlobError> {
-        Ok(f32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+        Ok(f32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
     }
     /// A non-negative i32 as a size.
     fn size(&mut self, what: &'static str) -> Result<usize, BlobError> {
@@ -134,7 +142,7 @@ impl Blob {
             eps: f64::from(c.f32("eps")?),
         };
         let qk = c.size("block size")?;
-        if qk != QK || header.heads == 0 || header.hidden % header.heads != 0 {
+        if qk != QK || header.heads == 0 || !header.hidden.is_multiple_of(header.heads) {
             return Err(BlobError::Invalid(format!(
                 "block size {qk} (expected {QK}), {} heads over {} dimensions",
                 header.heads, header.hidden
@@ -182,7 +190,10 @@ impl Blob {
     pub fn dequantized(&self, name: &str, elements: usize) -> Result<Vec<f32>, BlobError> {
         let raw = self.tensor(name, DType::Q4_0, elements)?;
         let mut out = vec![0f32; elements];
-        for (block, dst) in raw.chunks_exact(Q4_BLOCK_BYTES).zip(out.chunks_exact_mut(QK)) {
+        for (block, dst) in raw
+            .chunks_exact(Q4_BLOCK_BYTES)
+            .zip(out.chunks_exact_mut(QK))
+        {
             dequantize_block(block, dst);
         }
         Ok(out)
@@ -277,9 +288,8 @@ fn read_normalisation(c: &mut Cursor<'_>) -> Result<HashMap<char, String>, BlobE
         bytes: table,
         at: 0,
     };
-    let code = |v: u32| {
-        char::from_u32(v).ok_or_else(|| BlobError::Invalid(format!("code point {v:#x}")))
-    };
+    let code =
+        |v: u32| char::from_u32(v).ok_or_else(|| BlobError::Invalid(format!("code point {v:#x}")));
     let mut map = HashMap::with_capacity(n);
     for _ in 0..n {
         let from = code(t.u32("normalised code point")?)?;
@@ -293,10 +303,7 @@ fn read_normalisation(c: &mut Cursor<'_>) -> Result<HashMap<char, String>, BlobE
     Ok(map)
 }
 
-fn read_directory(
-    c: &mut Cursor<'_>,
-    total: usize,
-) -> Result<HashMap<String, Entry>, BlobError> {
+fn read_directory(c: &mut Cursor<'_>, total: usize) -> Result<HashMap<String, Entry>, BlobError> {
     let n = c.size("tensor count")?;
     let mut tensors = HashMap::with_capacity(n);
     for _ in 0..n {
@@ -314,7 +321,7 @@ fn read_directory(
         let size = c.u64("tensor size")? as usize;
         let expected = match dtype {
             DType::F32 => elements * 4,
-            DType::Q4_0 if elements % QK == 0 => elements / QK * Q4_BLOCK_BYTES,
+            DType::Q4_0 if elements.is_multiple_of(QK) => elements / QK * Q4_BLOCK_BYTES,
             DType::Q4_0 => {
                 return Err(BlobError::Invalid(format!(
                     "tensor {name}: {elements} weights are not whole blocks"
@@ -365,7 +372,9 @@ mod tests {
 
     #[test]
     fn bad_bytes_give_clear_errors() {
-        let err = Blob::parse(b"GGUF\x01\0\0\0".to_vec()).err().expect("bad magic");
+        let err = Blob::parse(b"GGUF\x01\0\0\0".to_vec())
+            .err()
+            .expect("bad magic");
         assert!(err.to_string().contains("E5S1"), "{err}");
         let mut v = b"E5S1".to_vec();
         v.extend(2u32.to_le_bytes());

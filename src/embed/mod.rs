@@ -105,8 +105,8 @@ pub struct Embedder {
 /// The two model families: a BERT safetensors model with its `tokenizer.json`, or the packed e5.
 enum Backend {
     Bert {
-        model: BertModel,
-        tokenizer: Tokenizer,
+        model: Box<BertModel>,
+        tokenizer: Box<Tokenizer>,
     },
     E5 {
         model: e5::E5Model,
@@ -246,7 +246,10 @@ impl Embedder {
             "embedding model loaded"
         );
         Ok(Embedder {
-            backend: Backend::Bert { model, tokenizer },
+            backend: Backend::Bert {
+                model: Box::new(model),
+                tokenizer: Box::new(tokenizer),
+            },
             device,
             pad_id,
             max_tokens: cfg.max_seq_tokens.min(config.max_position_embeddings),

@@ -133,7 +133,7 @@ impl Split {
     /// Whether an item with this id is in the split: a fixed half, by the first byte of the
     /// id's sha256 (stable across runs, machines and file order).
     pub fn contains(self, id: &str) -> bool {
-        let dev = crate::util::sha256_hex(id.as_bytes()).as_bytes()[1] % 2 == 0;
+        let dev = crate::util::sha256_hex(id.as_bytes()).as_bytes()[1].is_multiple_of(2);
         match self {
             Split::Dev => dev,
             Split::Test => !dev,

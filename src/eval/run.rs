@@ -208,7 +208,9 @@ pub fn run_queries(
 
         let mut ranked = BTreeMap::new();
         if !relevant.is_empty() {
-            let e = assistant.embedder.embed_one(&q.question, crate::embed::Role::Query)?;
+            let e = assistant
+                .embedder
+                .embed_one(&q.question, crate::embed::Role::Query)?;
             for mode in [
                 RetrievalMode::Bm25,
                 RetrievalMode::Dense,

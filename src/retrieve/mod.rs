@@ -158,9 +158,10 @@ impl<'a> Retriever<'a> {
         }
         let embedding = match mode {
             RetrievalMode::Bm25 => None,
-            RetrievalMode::Dense | RetrievalMode::Hybrid => {
-                Some(self.embedder.embed_one(question, crate::embed::Role::Query)?)
-            }
+            RetrievalMode::Dense | RetrievalMode::Hybrid => Some(
+                self.embedder
+                    .embed_one(question, crate::embed::Role::Query)?,
+            ),
         };
         let embed_ms = ms(started);
         let mut r = self.retrieve_embedded(question, lang, embedding.as_deref(), mode, k)?;
@@ -195,7 +196,12 @@ impl<'a> Retriever<'a> {
             candidates
         };
         let chunk_ok = |ord: u32| {
-            only.is_none_or(|l| self.index.chunks.get(ord as usize).is_some_and(|c| c.lang == l))
+            only.is_none_or(|l| {
+                self.index
+                    .chunks
+                    .get(ord as usize)
+                    .is_some_and(|c| c.lang == l)
+            })
         };
         let canon_ok = |ord: u32| {
             only.is_none_or(|l| {

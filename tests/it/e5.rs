@@ -36,7 +36,11 @@ fn fixture() -> Vec<(Role, Line)> {
 #[test]
 fn token_ids_equal_the_c_tokenizer() {
     let e = common::embedder();
-    assert_eq!(e.name(), "multilingual-e5-small", "e5 is the default embedder");
+    assert_eq!(
+        e.name(),
+        "multilingual-e5-small",
+        "e5 is the default embedder"
+    );
     for (role, line) in fixture() {
         assert_eq!(
             e.token_ids(&line.text, role).unwrap(),

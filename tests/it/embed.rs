@@ -65,10 +65,14 @@ fn batched_embeddings_equal_single_ones_and_keep_order() {
 #[test]
 fn similar_questions_are_closer_than_unrelated_ones() {
     let e = common::minilm();
-    let a = e.embed_one("How can I return my order?", Role::Query).unwrap();
+    let a = e
+        .embed_one("How can I return my order?", Role::Query)
+        .unwrap();
     let b = e
         .embed_one("I want to send back the item I bought", Role::Query)
         .unwrap();
-    let c = e.embed_one("Do you sell garden furniture?", Role::Query).unwrap();
+    let c = e
+        .embed_one("Do you sell garden furniture?", Role::Query)
+        .unwrap();
     assert!(cosine(&a, &b) > cosine(&a, &c) + 0.1);
 }
