@@ -400,13 +400,7 @@ impl Pieces for Embedder {
             Backend::E5 { tokenizer, .. } => tokenizer.encode(text, false),
         }
         .map_err(|e| e.to_string())?;
-        Ok(enc
-            .get_offsets()
-            .iter()
-            .zip(enc.get_special_tokens_mask())
-            .filter(|(_, &special)| special == 0)
-            .map(|(&o, _)| o)
-            .collect())
+        Ok(crate::knowledge::chunk::piece_offsets_of(&enc))
     }
 }
 

@@ -168,14 +168,18 @@ pub trait Pieces {
 impl Pieces for Tokenizer {
     fn piece_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>, String> {
         let enc = self.encode(text, false).map_err(|e| e.to_string())?;
-        Ok(enc
-            .get_offsets()
-            .iter()
-            .zip(enc.get_special_tokens_mask())
-            .filter(|(_, &special)| special == 0)
-            .map(|(&o, _)| o)
-            .collect())
+        Ok(piece_offsets_of(&enc))
     }
+}
+
+/// Byte ranges of an encoding's pieces, special tokens excluded.
+pub fn piece_offsets_of(enc: &tokenizers::Encoding) -> Vec<(usize, usize)> {
+    enc.get_offsets()
+        .iter()
+        .zip(enc.get_special_tokens_mask())
+        .filter(|(_, &special)| special == 0)
+        .map(|(&o, _)| o)
+        .collect()
 }
 
 fn token_offsets(
