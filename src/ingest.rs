@@ -19,6 +19,10 @@ use crate::index::{
 use crate::knowledge::chunk::{ChunkError, ChunkingConfig};
 use crate::knowledge::{chunk_article, Chunk, KnowledgeBase, KnowledgeError, LoadIssue};
 
+/// How approved answers become embedded rows: each phrasing (and a diacritic-folded twin of each
+/// Polish one) and the answer text. Part of each entry's reuse key.
+const CANONICAL_ROWS: &str = "rows2";
+
 /// How an index generation is built and where it is published (`[data]`, `[chunking]`,
 /// `[index.hnsw]`).
 #[derive(Debug, Clone)]
@@ -246,7 +250,8 @@ fn build(
     let mut canonical_vecs: Vec<Option<Vec<f32>>> = Vec::new();
     let mut reused_canonical_rows = 0;
     for (i, c) in kb.canonicals.iter().enumerate() {
-        let hash = c.content_hash();
+        // The rows' scheme is part of the key: an index built with other rows embeds again.
+        let hash = format!("{}:{CANONICAL_ROWS}", c.content_hash());
         let first = canonical_rows.len();
         let ord = i as u32;
         match prev.canonicals.get(&hash) {
@@ -263,12 +268,20 @@ fn build(
             }
             None => {
                 for (q, text) in c.questions.iter().enumerate() {
-                    canonical_rows.push(CanonicalRow {
-                        canonical: ord,
-                        question: Some(q as u32),
-                    });
-                    canonical_texts.push((Role::Query, text.clone()));
-                    canonical_vecs.push(None);
+                    // Customers often type Polish without diacritics, which the embedder reads
+                    // as other words: a folded twin of each phrasing matches them.
+                    let folded = crate::util::fold(text);
+                    let twin = (c.lang == crate::knowledge::Lang::Pl
+                        && folded != text.to_lowercase())
+                    .then_some(folded);
+                    for text in std::iter::once(text.clone()).chain(twin) {
+                        canonical_rows.push(CanonicalRow {
+                            canonical: ord,
+                            question: Some(q as u32),
+                        });
+                        canonical_texts.push((Role::Query, text));
+                        canonical_vecs.push(None);
+                    }
                 }
                 canonical_rows.push(CanonicalRow {
                     canonical: ord,
