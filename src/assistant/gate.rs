@@ -286,13 +286,19 @@ impl Assistant {
             ..GateTimings::default()
         };
         let t = Instant::now();
-        // The language is decided once, by triage, and retrieval uses it.
-        let retrieval = self.retriever().retrieve_in(
-            &req.message,
-            triage.lang,
-            self.settings.retrieval.mode,
-            self.settings.retrieval.k,
-        )?;
+        // The language is decided once, by triage, and retrieval uses it. A follow-up ("a do
+        // Czech?") is also searched for with the customer's previous message: passages come
+        // from the conversation, the approved answer must fit both (`followup::blend`).
+        let retriever = self.retriever();
+        let (mode, k) = (self.settings.retrieval.mode, self.settings.retrieval.k);
+        let mut retrieval = retriever.retrieve_in(&req.message, triage.lang, mode, k)?;
+        if let Some(joined) = super::followup::search_text(&req.message, &req.history, triage.lang)
+        {
+            let mut conversation = retriever.retrieve_in(&joined, triage.lang, mode, k)?;
+            conversation.evidence =
+                super::followup::blend(&retrieval.evidence, &conversation.evidence);
+            retrieval = conversation;
+        }
         timings.retrieval_ms = ms(t);
         let canonical = self.matched_canonical(&retrieval, triage.lang);
         let context_similarity = retrieval

@@ -10,6 +10,7 @@ mod e5;
 mod embed;
 mod eval;
 mod eval_run;
+mod followup;
 mod gate;
 mod generate;
 mod index;

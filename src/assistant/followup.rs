@@ -1,0 +1,159 @@
+//! Follow-up questions: a short message that leans on the previous one ("a do Czech?", "and how
+//! much is it?") is matched on both the message and the conversation.
+
+use crate::knowledge::Lang;
+use crate::retrieve::CanonicalEvidence;
+
+use super::triage::PastMessage;
+
+/// Words a follow-up may have at most; longer messages stand on their own.
+const MAX_WORDS: usize = 8;
+
+/// How follow-ups open, per language (lowercase, without diacritics folded: both spellings).
+fn openers(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Pl => &[
+            "a ", "i ", "oraz ", "to ", "no a ", "a co", "a jak", "a ile", "a gdzie", "a kiedy",
+            "a czy", "a jesli", "a jeśli", "a gdy", "a do ", "a na ", "a za ", "a w ", "a z ",
+        ],
+        Lang::En => &[
+            "and ",
+            "what about",
+            "how about",
+            "also ",
+            "and what",
+            "what if",
+            "and if",
+            "and how",
+            "or ",
+            "but ",
+            "same for",
+            "and for",
+        ],
+    }
+}
+
+/// When `message` is a follow-up of the customer's previous message: the two together, which
+/// retrieval reads besides the message alone.
+pub fn search_text(message: &str, history: &[PastMessage], lang: Lang) -> Option<String> {
+    let previous = history.iter().rev().find(|m| m.from_customer)?;
+    let words = message.split_whitespace().count();
+    if words == 0 || words > MAX_WORDS {
+        return None;
+    }
+    let lower = message.trim().to_lowercase();
+    let opens = openers(lang).iter().any(|o| lower.starts_with(o));
+    (opens || words <= 2).then(|| format!("{} {}", previous.text.trim(), message.trim()))
+}
+
+/// Approved answers of the conversation's topic a follow-up may match: the best this many for
+/// the joined text.
+const TOPIC: usize = 5;
+
+/// The approved answers that fit both the message and the conversation: the candidates are the
+/// conversation's best [`TOPIC`] answers (the topic), each scored by the mean of its cosines to
+/// `alone` (the message) and `joined` (the conversation), and likewise its relative lexical
+/// score. Taken alone, the message misses the topic and the conversation repeats the first
+/// question's answer; the right answer ranks well in both.
+pub fn blend(alone: &CanonicalEvidence, joined: &CanonicalEvidence) -> CanonicalEvidence {
+    let topic: Vec<u32> = joined.dense.iter().take(TOPIC).map(|x| x.0).collect();
+    let mean = |a: &[(u32, f32)], b: &[(u32, f32)], relative: bool| -> Vec<(u32, f32)> {
+        let norm = |list: &[(u32, f32)]| -> Vec<(u32, f32)> {
+            let best = list.first().map_or(1.0, |&(_, s)| s);
+            list.iter()
+                .map(|&(o, s)| (o, if relative && best > 0.0 { s / best } else { s }))
+                .collect()
+        };
+        let (a, b) = (norm(a), norm(b));
+        // A side that did not report a candidate gives it its lowest reported score (0 for
+        // lexical scores).
+        let floor = |l: &[(u32, f32)]| {
+            if relative {
+                0.0
+            } else {
+                l.last().map_or(0.0, |x| x.1)
+            }
+        };
+        let (fa, fb) = (floor(&a), floor(&b));
+        let score =
+            |l: &[(u32, f32)], o: u32, f: f32| l.iter().find(|x| x.0 == o).map_or(f, |x| x.1);
+        let mut out: Vec<(u32, f32)> = topic
+            .iter()
+            .map(|&o| (o, (score(&a, o, fa) + score(&b, o, fb)) / 2.0))
+            .collect();
+        out.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        out
+    };
+    CanonicalEvidence {
+        dense: mean(&alone.dense, &joined.dense, false),
+        lexical: mean(&alone.lexical, &joined.lexical, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(text: &str) -> Vec<PastMessage> {
+        vec![
+            PastMessage {
+                text: text.into(),
+                from_customer: true,
+            },
+            PastMessage {
+                text: "Dostawa kurierem kosztuje 14,99 zł.".into(),
+                from_customer: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn short_messages_that_lean_on_the_last_one_are_joined() {
+        let h = said("Ile kosztuje dostawa kurierem?");
+        assert_eq!(
+            search_text("a do Czech?", &h, Lang::Pl).as_deref(),
+            Some("Ile kosztuje dostawa kurierem? a do Czech?")
+        );
+        assert!(search_text("A paczkomatem?", &h, Lang::Pl).is_some());
+        assert!(search_text("paczkomatem?", &h, Lang::Pl).is_some());
+        let h = said("How much is delivery?");
+        assert!(search_text("and to Germany?", &h, Lang::En).is_some());
+        assert!(search_text("What about express?", &h, Lang::En).is_some());
+    }
+
+    #[test]
+    fn the_answer_that_fits_both_wins() {
+        // Alone: 1 (cost of delivery) leads; joined: 2 (return deadline) leads; 3 (return cost)
+        // is second in both and fits the conversation.
+        let alone = CanonicalEvidence {
+            dense: vec![(1, 0.90), (3, 0.89), (2, 0.80)],
+            lexical: vec![(1, 4.0), (3, 3.0)],
+        };
+        let joined = CanonicalEvidence {
+            dense: vec![(2, 0.93), (3, 0.92), (1, 0.85)],
+            lexical: vec![(2, 6.0), (3, 5.0)],
+        };
+        let b = blend(&alone, &joined);
+        assert_eq!(b.dense[0].0, 3, "{b:?}");
+        assert!((b.dense[0].1 - 0.905).abs() < 1e-6);
+        assert_eq!(b.lexical[0].0, 3, "{b:?}");
+    }
+
+    #[test]
+    fn whole_questions_and_first_messages_stand_alone() {
+        let h = said("Ile kosztuje dostawa kurierem?");
+        assert!(search_text("Jak mogę zwrócić zamówiony towar?", &h, Lang::Pl).is_none());
+        assert!(search_text(
+            "A jak mogę zwrócić towar kupiony w zeszłym miesiącu?",
+            &h,
+            Lang::Pl
+        )
+        .is_none());
+        assert!(search_text("a do Czech?", &[], Lang::Pl).is_none());
+        let shop_only = vec![PastMessage {
+            text: "Witamy!".into(),
+            from_customer: false,
+        }];
+        assert!(search_text("a do Czech?", &shop_only, Lang::Pl).is_none());
+    }
+}
