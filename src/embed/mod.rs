@@ -371,6 +371,14 @@ impl Embedder {
         Ok(normed.to_vec2::<f32>()?)
     }
 
+    /// `text` through the model's tokenizer, with or without its special tokens.
+    fn encode(&self, text: &str, specials: bool) -> tokenizers::Result<tokenizers::Encoding> {
+        match &self.backend {
+            Backend::Bert { tokenizer, .. } => tokenizer.encode(text, specials),
+            Backend::E5 { tokenizer, .. } => tokenizer.encode(text, specials),
+        }
+    }
+
     /// The model's input ids for `text` in `role`, specials included (for tests and tools).
     pub fn token_ids(&self, text: &str, role: Role) -> Result<Vec<u32>, EmbedError> {
         self.token_ids_of(&self.with_role(text, role))
@@ -378,11 +386,9 @@ impl Embedder {
 
     /// Ids of `text` with the model's specials, cut to `max_tokens` keeping the closing special.
     fn token_ids_of(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let enc = match &self.backend {
-            Backend::Bert { tokenizer, .. } => tokenizer.encode(text, true),
-            Backend::E5 { tokenizer, .. } => tokenizer.encode(text, true),
-        }
-        .map_err(|e| EmbedError::Encode(e.to_string()))?;
+        let enc = self
+            .encode(text, true)
+            .map_err(|e| EmbedError::Encode(e.to_string()))?;
         let mut ids = enc.get_ids().to_vec();
         if ids.len() > self.max_tokens && self.max_tokens >= 2 {
             let last = *ids.last().expect("longer than max_tokens");
@@ -395,11 +401,7 @@ impl Embedder {
 
 impl Pieces for Embedder {
     fn piece_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>, String> {
-        let enc = match &self.backend {
-            Backend::Bert { tokenizer, .. } => tokenizer.encode(text, false),
-            Backend::E5 { tokenizer, .. } => tokenizer.encode(text, false),
-        }
-        .map_err(|e| e.to_string())?;
+        let enc = self.encode(text, false).map_err(|e| e.to_string())?;
         Ok(crate::knowledge::chunk::piece_offsets_of(&enc))
     }
 }

@@ -119,14 +119,25 @@ pub struct Retriever<'a> {
     index: &'a Index,
     embedder: &'a Embedder,
     config: RetrievalConfig,
+    /// The languages the index has passages or approved answers in (read once, not per query).
+    languages: Vec<crate::knowledge::Lang>,
 }
 
 impl<'a> Retriever<'a> {
     pub fn new(index: &'a Index, embedder: &'a Embedder, config: RetrievalConfig) -> Self {
+        let mut languages: Vec<crate::knowledge::Lang> = index
+            .chunks
+            .iter()
+            .map(|c| c.lang)
+            .chain(index.canonicals.iter().map(|c| c.lang))
+            .collect();
+        languages.sort();
+        languages.dedup();
         Retriever {
             index,
             embedder,
             config,
+            languages,
         }
     }
 
@@ -195,22 +206,9 @@ impl<'a> Retriever<'a> {
         } else {
             candidates
         };
-        let chunk_ok = |ord: u32| {
-            only.is_none_or(|l| {
-                self.index
-                    .chunks
-                    .get(ord as usize)
-                    .is_some_and(|c| c.lang == l)
-            })
-        };
-        let canon_ok = |ord: u32| {
-            only.is_none_or(|l| {
-                self.index
-                    .canonicals
-                    .get(ord as usize)
-                    .is_some_and(|c| c.lang == l)
-            })
-        };
+        let in_lang = |lang: Option<crate::knowledge::Lang>| only.is_none_or(|l| lang == Some(l));
+        let chunk_ok = |ord: u32| in_lang(self.index.chunks.get(ord as usize).map(|c| c.lang));
+        let canon_ok = |ord: u32| in_lang(self.index.canonicals.get(ord as usize).map(|c| c.lang));
         let keep = |list: Vec<(u32, f32)>, ok: &dyn Fn(u32) -> bool| -> Vec<(u32, f32)> {
             list.into_iter()
                 .filter(|&(ord, _)| ok(ord))
@@ -327,9 +325,7 @@ impl<'a> Retriever<'a> {
     /// The language to keep candidates to: `lang` when the index has passages or approved
     /// answers in it, else none (answer from whatever there is).
     fn same_language(&self, lang: crate::knowledge::Lang) -> Option<crate::knowledge::Lang> {
-        let has = self.index.chunks.iter().any(|c| c.lang == lang)
-            || self.index.canonicals.iter().any(|c| c.lang == lang);
-        has.then_some(lang)
+        self.languages.contains(&lang).then_some(lang)
     }
 
     /// Exact search over canonical rows: each canonical answer scored by its best row.
