@@ -179,7 +179,7 @@ impl<'a> DraftSetup<'a> {
             retriever: pipeline.retriever(),
             mode: pipeline.config.retrieval.mode,
             k: pipeline.config.retrieval.k,
-            canonical_min_similarity: pipeline.config.matching.min_similarity,
+            canonical_min_similarity: pipeline.config.matching.min_score,
         }
     }
 }

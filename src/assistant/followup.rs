@@ -84,9 +84,19 @@ pub fn blend(alone: &CanonicalEvidence, joined: &CanonicalEvidence) -> Canonical
         out.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
         out
     };
+    // Coverage: the conversation's words count, whichever message they came from.
+    let mut coverage = joined.coverage.clone();
+    for c in coverage.iter_mut() {
+        if let Some(&(_, a)) = alone.coverage.iter().find(|x| x.0 == c.0) {
+            c.1 = c.1.max(a);
+        }
+    }
     CanonicalEvidence {
         dense: mean(&alone.dense, &joined.dense, false),
+        answer: mean(&alone.answer, &joined.answer, false),
         lexical: mean(&alone.lexical, &joined.lexical, true),
+        coverage,
+        known: alone.known.max(joined.known),
     }
 }
 
@@ -128,10 +138,12 @@ mod tests {
         let alone = CanonicalEvidence {
             dense: vec![(1, 0.90), (3, 0.89), (2, 0.80)],
             lexical: vec![(1, 4.0), (3, 3.0)],
+            ..CanonicalEvidence::default()
         };
         let joined = CanonicalEvidence {
             dense: vec![(2, 0.93), (3, 0.92), (1, 0.85)],
             lexical: vec![(2, 6.0), (3, 5.0)],
+            ..CanonicalEvidence::default()
         };
         let b = blend(&alone, &joined);
         assert_eq!(b.dense[0].0, 3, "{b:?}");

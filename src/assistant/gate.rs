@@ -614,7 +614,7 @@ impl Assistant {
     }
 
     /// The approved-answer match, decided once per turn (`assistant::matching`): the closest
-    /// answer in the question's language at or above `matching.min_similarity`, and whether the
+    /// answer in the question's language scoring at least `matching.min_score`, and whether the
     /// evidence agrees enough to send it without staff.
     fn matched_canonical(&self, retrieval: &Retrieval, lang: Lang) -> Option<MatchedCanonical> {
         let canonicals = &self.index.canonicals;

@@ -10,85 +10,125 @@ use crate::retrieve::CanonicalEvidence;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchSettings {
-    /// Each candidate approved answer scores its cosine similarity plus this weight times its
-    /// lexical score (BM25 over phrasings and answer texts, stemmed, divided by the best one):
-    /// the embedder and the words the customer used both count.
+    /// Each candidate approved answer scores the cosine similarity of its closest phrasing and
+    /// of its text (weighed `answer_weight` to 1, e5 is trained for questions against passages)
+    /// plus `lexical_weight` times its BM25 score relative to the best: the embedder and the
+    /// words the customer used both count.
+    pub answer_weight: f32,
     pub lexical_weight: f32,
     /// The best-scoring approved answer is matched (put in the prompt as the reference, sent when
-    /// the draft disagrees) when its closest phrasing is at least this similar to the question.
-    pub min_similarity: f32,
+    /// the draft disagrees) when it scores at least this.
+    pub min_score: f32,
     /// A match is sure, and is sent without staff, only on agreeing evidence: at least this
-    /// similar (per language)...
-    pub sure_min_similarity_pl: f32,
-    pub sure_min_similarity_en: f32,
+    /// score (per language)...
+    pub sure_min_score_pl: f32,
+    pub sure_min_score_en: f32,
     /// ...leading the next approved answer by at least this much score...
     pub sure_min_margin: f32,
-    /// ...and ranked first by the lexical search too (BM25 over the phrasings and answer texts,
-    /// stemmed), when this is true.
+    /// ...ranked first by the lexical search too (BM25 over the phrasings and answer texts,
+    /// stemmed), when this is true...
     pub sure_lexical_agreement: bool,
+    /// ...with at least this weighed share of the question's terms known to the knowledge base
+    /// (a question about the weather borrows nothing from it)...
+    pub sure_min_known: f32,
+    /// ...and at least this share found in the approved answer's own phrasings and text.
+    pub sure_min_coverage: f32,
 }
 
 impl Default for MatchSettings {
     fn default() -> Self {
         MatchSettings {
+            answer_weight: 0.0,
             lexical_weight: 0.0,
-            min_similarity: 0.6,
-            sure_min_similarity_pl: 0.6,
-            sure_min_similarity_en: 0.6,
+            min_score: 0.6,
+            sure_min_score_pl: 0.6,
+            sure_min_score_en: 0.6,
             sure_min_margin: 0.0,
             sure_lexical_agreement: false,
+            sure_min_known: 0.0,
+            sure_min_coverage: 0.0,
         }
     }
 }
 
 impl MatchSettings {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        for (key, v) in [
-            ("matching.min_similarity", self.min_similarity),
+        for (key, v, range) in [
+            ("matching.min_score", self.min_score, -1.0..=12.0),
             (
-                "matching.sure_min_similarity_pl",
-                self.sure_min_similarity_pl,
+                "matching.sure_min_score_pl",
+                self.sure_min_score_pl,
+                -1.0..=12.0,
             ),
             (
-                "matching.sure_min_similarity_en",
-                self.sure_min_similarity_en,
+                "matching.sure_min_score_en",
+                self.sure_min_score_en,
+                -1.0..=12.0,
+            ),
+            ("matching.answer_weight", self.answer_weight, 0.0..=10.0),
+            ("matching.lexical_weight", self.lexical_weight, 0.0..=10.0),
+            ("matching.sure_min_margin", self.sure_min_margin, 0.0..=2.0),
+            ("matching.sure_min_known", self.sure_min_known, 0.0..=1.0),
+            (
+                "matching.sure_min_coverage",
+                self.sure_min_coverage,
+                0.0..=1.0,
             ),
         ] {
-            if !(-1.0..=1.0).contains(&v) {
-                return Err((key, format!("must be between -1 and 1, got {v}")));
+            if !range.contains(&v) {
+                return Err((
+                    key,
+                    format!(
+                        "must be between {} and {}, got {v}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
             }
-        }
-        if !(0.0..=10.0).contains(&self.lexical_weight) {
-            return Err((
-                "matching.lexical_weight",
-                format!("must be between 0 and 10, got {}", self.lexical_weight),
-            ));
-        }
-        if !(0.0..=2.0).contains(&self.sure_min_margin) {
-            return Err((
-                "matching.sure_min_margin",
-                format!("must be between 0 and 2, got {}", self.sure_min_margin),
-            ));
         }
         Ok(())
     }
 
-    /// The similarity at which a match can be sure, for `lang`.
-    pub fn sure_min_similarity(&self, lang: Lang) -> f32 {
+    /// The score at which a match can be sure, for `lang`.
+    pub fn sure_min_score(&self, lang: Lang) -> f32 {
         match lang {
-            Lang::Pl => self.sure_min_similarity_pl,
-            Lang::En => self.sure_min_similarity_en,
+            Lang::Pl => self.sure_min_score_pl,
+            Lang::En => self.sure_min_score_en,
         }
     }
+
+    /// A candidate's score from its evidence.
+    fn score(&self, phrasing: f32, answer: f32, lexical: f32) -> f32 {
+        (phrasing + self.answer_weight * answer) / (1.0 + self.answer_weight)
+            + self.lexical_weight * lexical
+    }
+}
+
+/// One approved answer weighed for the match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: CanonicalId,
+    pub score: f32,
+    /// Cosine similarity of the question to its closest phrasing and to its text.
+    pub phrasing: f32,
+    pub answer: f32,
+    /// Its BM25 score relative to the best one (1 when the lexical search ranks it first).
+    pub lexical: f32,
+    /// The weighed share of the question's terms found in its phrasings and text.
+    pub coverage: f32,
 }
 
 /// What the match was decided on, kept with the turn for staff and the evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchEvidence {
-    /// Cosine similarity of the question to the matched answer's closest phrasing.
+    /// The matched answer's score, and the cosine similarity of its closest phrasing.
+    pub score: f32,
     pub similarity: f32,
     /// Its lexical score relative to the best one (1 when the lexical search ranks it first).
     pub lexical: f32,
+    /// The weighed share of the question's terms in the matched answer, and in the knowledge base.
+    pub coverage: f32,
+    pub known: f32,
     /// The next approved answer by score and how far behind it is.
     pub runner_up: Option<CanonicalId>,
     pub margin: Option<f32>,
@@ -97,25 +137,25 @@ pub struct MatchEvidence {
     pub lexical_agrees: bool,
     /// Sent without staff: every condition of [`MatchSettings`] held.
     pub sure: bool,
-    /// Every candidate weighed, best first: (answer, cosine, relative lexical score).
+    /// The best candidates weighed, best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub candidates: Vec<(CanonicalId, f32, f32)>,
+    pub candidates: Vec<Candidate>,
     /// The first condition that failed, when not sure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doubt: Option<String>,
 }
 
+/// Candidates kept in the evidence for staff and the evaluation.
+const KEPT: usize = 10;
+
 /// The decision: the matched answer's position in `index.canonicals` and the evidence, or none
-/// when the best-scoring answer is below `min_similarity` (or there is no dense side).
+/// when the best-scoring answer is below `min_score` (or there is no dense side).
 pub fn decide(
     evidence: &CanonicalEvidence,
     id_of: impl Fn(u32) -> Option<CanonicalId>,
     lang: Lang,
     settings: &MatchSettings,
 ) -> Option<(u32, MatchEvidence)> {
-    // A candidate is any answer either side reports; a side that did not report it gives it
-    // its lowest reported score (dense) or nothing (lexical).
-    let floor = evidence.dense.last()?.1;
     let best_lexical = evidence.lexical.first().map_or(0.0, |&(_, s)| s);
     let lexical_of = |ord: u32| {
         evidence
@@ -130,35 +170,43 @@ pub fn decide(
                 }
             })
     };
-    let cosine_of = |ord: u32| {
-        evidence
-            .dense
-            .iter()
+    let side = |list: &[(u32, f32)], ord: u32, or: f32| {
+        list.iter()
             .find(|&&(o, _)| o == ord)
-            .map_or(floor, |&(_, s)| s)
+            .map_or(or, |&(_, s)| s)
     };
-    let mut scored: Vec<(u32, f32)> = evidence
+    // Every answer the dense side weighs is a candidate (the lexical side only adds to them).
+    let mut scored: Vec<(u32, Candidate)> = evidence
         .dense
         .iter()
-        .map(|&(o, _)| o)
-        .chain(evidence.lexical.iter().map(|&(o, _)| o))
-        .collect::<std::collections::BTreeSet<u32>>()
-        .into_iter()
-        .map(|o| (o, cosine_of(o) + settings.lexical_weight * lexical_of(o)))
+        .filter_map(|&(ord, phrasing)| {
+            let answer = side(&evidence.answer, ord, phrasing);
+            let lexical = lexical_of(ord);
+            Some((
+                ord,
+                Candidate {
+                    id: id_of(ord)?,
+                    score: settings.score(phrasing, answer, lexical),
+                    phrasing,
+                    answer,
+                    lexical,
+                    coverage: side(&evidence.coverage, ord, 0.0),
+                },
+            ))
+        })
         .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let &(ord, score) = scored.first()?;
-    let similarity = cosine_of(ord);
-    if similarity < settings.min_similarity {
+    scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+    let (ord, best) = scored.first()?.clone();
+    if best.score < settings.min_score {
         return None;
     }
     let runner_up = scored.get(1);
-    let margin = runner_up.map(|&(_, s)| score - s);
+    let margin = runner_up.map(|(_, c)| best.score - c.score);
     let lexical_top = evidence.lexical.first().map(|&(o, _)| o);
     let lexical_agrees = lexical_top == Some(ord);
-    let sure_at = settings.sure_min_similarity(lang);
-    let doubt = if similarity < sure_at {
-        Some(format!("similarity {similarity:.3} < {sure_at:.3}"))
+    let sure_at = settings.sure_min_score(lang);
+    let doubt = if best.score < sure_at {
+        Some(format!("score {:.3} < {sure_at:.3}", best.score))
     } else if margin.is_some_and(|m| m < settings.sure_min_margin) {
         Some(format!(
             "margin {:.3} over the next approved answer < {:.3}",
@@ -167,23 +215,33 @@ pub fn decide(
         ))
     } else if settings.sure_lexical_agreement && !lexical_agrees {
         Some("the lexical search ranks another approved answer first".to_string())
+    } else if evidence.known < settings.sure_min_known {
+        Some(format!(
+            "the knowledge base uses {:.2} of the question's terms < {:.2}",
+            evidence.known, settings.sure_min_known
+        ))
+    } else if best.coverage < settings.sure_min_coverage {
+        Some(format!(
+            "the approved answer uses {:.2} of the question's terms < {:.2}",
+            best.coverage, settings.sure_min_coverage
+        ))
     } else {
         None
     };
     Some((
         ord,
         MatchEvidence {
-            similarity,
-            lexical: lexical_of(ord),
-            runner_up: runner_up.and_then(|&(o, _)| id_of(o)),
+            score: best.score,
+            similarity: best.phrasing,
+            lexical: best.lexical,
+            coverage: best.coverage,
+            known: evidence.known,
+            runner_up: runner_up.map(|(_, c)| c.id.clone()),
             margin,
             lexical_top: lexical_top.and_then(&id_of),
             lexical_agrees,
             sure: doubt.is_none(),
-            candidates: scored
-                .iter()
-                .filter_map(|&(o, _)| Some((id_of(o)?, cosine_of(o), lexical_of(o))))
-                .collect(),
+            candidates: scored.into_iter().take(KEPT).map(|(_, c)| c).collect(),
             doubt,
         },
     ))
@@ -195,19 +253,25 @@ mod tests {
 
     fn settings() -> MatchSettings {
         MatchSettings {
+            answer_weight: 0.0,
             lexical_weight: 0.0,
-            min_similarity: 0.8,
-            sure_min_similarity_pl: 0.86,
-            sure_min_similarity_en: 0.85,
+            min_score: 0.8,
+            sure_min_score_pl: 0.86,
+            sure_min_score_en: 0.85,
             sure_min_margin: 0.02,
             sure_lexical_agreement: true,
+            sure_min_known: 0.5,
+            sure_min_coverage: 0.2,
         }
     }
 
     fn ev(dense: &[(u32, f32)], lexical: &[u32]) -> CanonicalEvidence {
         CanonicalEvidence {
             dense: dense.to_vec(),
+            answer: dense.to_vec(),
             lexical: lexical.iter().map(|&o| (o, 1.0)).collect(),
+            coverage: dense.iter().map(|&(o, _)| (o, 0.5)).collect(),
+            known: 0.9,
         }
     }
 
@@ -233,6 +297,35 @@ mod tests {
         assert!(!e.sure);
         let (_, e) = decide(&ev(&[(1, 0.855), (2, 0.8)], &[1]), id, Lang::En, &s).unwrap();
         assert!(e.sure);
+        // A question the knowledge base does not speak about, or the answer does not cover.
+        let mut unknown = ev(&[(1, 0.9), (2, 0.85)], &[1]);
+        unknown.known = 0.3;
+        let (_, e) = decide(&unknown, id, Lang::Pl, &s).unwrap();
+        assert!(!e.sure && e.doubt.unwrap().contains("knowledge base"));
+        let mut uncovered = ev(&[(1, 0.9), (2, 0.85)], &[1]);
+        uncovered.coverage = vec![(1, 0.1), (2, 0.9)];
+        let (_, e) = decide(&uncovered, id, Lang::Pl, &s).unwrap();
+        assert!(!e.sure && e.doubt.unwrap().contains("approved answer uses"));
+    }
+
+    #[test]
+    fn the_answer_text_and_the_words_used_move_the_ranking() {
+        let mut s = settings();
+        // By phrasings alone 1 leads; its text fits the question worse than 2's.
+        let mut e = ev(&[(1, 0.90), (2, 0.89)], &[2]);
+        e.answer = vec![(1, 0.80), (2, 0.86)];
+        assert_eq!(decide(&e, id, Lang::Pl, &s).unwrap().0, 1);
+        s.answer_weight = 1.0;
+        let (ord, m) = decide(&e, id, Lang::Pl, &s).unwrap();
+        assert_eq!(ord, 2);
+        assert!((m.score - 0.875).abs() < 1e-6 && (m.similarity - 0.89).abs() < 1e-6);
+        // BM25 alone can tip a tie.
+        let mut e = ev(&[(1, 0.90), (2, 0.90)], &[2]);
+        e.lexical = vec![(2, 4.0), (1, 2.0)];
+        s.lexical_weight = 0.1;
+        let (ord, m) = decide(&e, id, Lang::Pl, &s).unwrap();
+        assert_eq!(ord, 2);
+        assert_eq!(m.candidates[1].lexical, 0.5);
     }
 
     #[test]
@@ -248,7 +341,10 @@ mod tests {
         s.sure_min_margin = -0.1;
         assert_eq!(s.validate().unwrap_err().0, "matching.sure_min_margin");
         let mut s = settings();
-        s.min_similarity = 1.5;
-        assert_eq!(s.validate().unwrap_err().0, "matching.min_similarity");
+        s.min_score = 15.0;
+        assert_eq!(s.validate().unwrap_err().0, "matching.min_score");
+        let mut s = settings();
+        s.sure_min_known = 1.5;
+        assert_eq!(s.validate().unwrap_err().0, "matching.sure_min_known");
     }
 }

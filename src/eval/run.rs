@@ -255,8 +255,11 @@ pub fn run_queries(
                     handoff: c.handoff,
                     answer: c.answer.trim().to_string(),
                     evidence: crate::assistant::MatchEvidence {
+                        score: 1.0,
                         similarity: 1.0,
                         lexical: 1.0,
+                        coverage: 1.0,
+                        known: 1.0,
                         runner_up: None,
                         margin: None,
                         lexical_top: None,

@@ -12,6 +12,7 @@
 pub mod lexical;
 pub mod manifest;
 pub mod vector;
+pub mod vocabulary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -389,6 +390,8 @@ pub struct Index {
     pub canonical_vectors: Vectors,
     pub hnsw: Option<VectorIndex>,
     pub lexical: Lexical,
+    /// Term statistics for the match's coverage evidence (built on open).
+    pub vocabulary: vocabulary::Vocabulary,
 }
 
 impl Index {
@@ -462,6 +465,7 @@ impl Index {
             }
         };
         let lexical = Lexical::open(&dir.join(LEXICAL))?;
+        let vocabulary = vocabulary::Vocabulary::build(&chunks, &canon.canonicals);
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
@@ -472,6 +476,7 @@ impl Index {
             canonical_vectors,
             hnsw,
             lexical,
+            vocabulary,
         })
     }
 }

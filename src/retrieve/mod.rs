@@ -86,16 +86,26 @@ pub struct Retrieval {
     pub timings: Timings,
 }
 
-/// Approved answers each retriever reports as evidence for the match.
+/// Approved answers the lexical retriever reports as evidence for the match.
 pub const EVIDENCE: usize = 10;
 
-/// The approved answers as each retriever ranks them on its own, in the question's language.
+/// The approved answers in the question's language as each retriever sees them on its own,
+/// before fusion: what the match decision weighs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CanonicalEvidence {
-    /// The best by cosine similarity of the closest phrasing or answer text: (ord, cosine).
+    /// Every approved answer by cosine similarity of its closest phrasing, best first:
+    /// (ord, cosine). Empty without a question embedding.
     pub dense: Vec<(u32, f32)>,
+    /// Cosine similarity of the question to each approved answer's text (e5's query-to-passage
+    /// direction): (ord, cosine), same order as `dense`.
+    pub answer: Vec<(u32, f32)>,
     /// The best by BM25 over the phrasings and answer texts (stemmed): (ord, score).
     pub lexical: Vec<(u32, f32)>,
+    /// The weighed share of the question's terms each approved answer uses: (ord, share), same
+    /// order as `dense`.
+    pub coverage: Vec<(u32, f32)>,
+    /// The weighed share of the question's terms the knowledge base uses anywhere.
+    pub known: f32,
 }
 
 impl Retrieval {
@@ -309,10 +319,13 @@ impl<'a> Retriever<'a> {
         });
         t.fuse_ms = ms(t0);
         t.total_ms = ms(started);
-        let evidence = CanonicalEvidence {
-            dense: dense_canon.iter().take(EVIDENCE).copied().collect(),
-            lexical: bm25_canon.iter().take(EVIDENCE).copied().collect(),
-        };
+        let evidence = self.canonical_evidence(
+            question,
+            lang,
+            embedding.filter(|_| use_dense),
+            &canon_ok,
+            bm25_canon.iter().take(EVIDENCE).copied().collect(),
+        );
         Ok(Retrieval {
             mode,
             chunks,
@@ -326,6 +339,60 @@ impl<'a> Retriever<'a> {
     /// answers in it, else none (answer from whatever there is).
     fn same_language(&self, lang: crate::knowledge::Lang) -> Option<crate::knowledge::Lang> {
         self.languages.contains(&lang).then_some(lang)
+    }
+
+    /// The match's evidence: every approved answer allowed by `ok`, with the cosine of its
+    /// closest phrasing and of its text, and how much of the question its words cover.
+    fn canonical_evidence(
+        &self,
+        question: &str,
+        lang: crate::knowledge::Lang,
+        embedding: Option<&[f32]>,
+        ok: &dyn Fn(u32) -> bool,
+        lexical: Vec<(u32, f32)>,
+    ) -> CanonicalEvidence {
+        let terms = self.index.vocabulary.weigh(question, lang);
+        let Some(q) = embedding else {
+            return CanonicalEvidence {
+                lexical,
+                known: terms.known(),
+                ..CanonicalEvidence::default()
+            };
+        };
+        let v = &self.index.canonical_vectors;
+        // ord -> (closest phrasing, answer text)
+        let mut per: HashMap<u32, (f32, f32)> = HashMap::new();
+        for (row, r) in self.index.canonical_rows.iter().enumerate() {
+            if !ok(r.canonical) {
+                continue;
+            }
+            let sim = crate::index::vector::dot(v.row(row), q);
+            let e = per
+                .entry(r.canonical)
+                .or_insert((f32::NEG_INFINITY, f32::NEG_INFINITY));
+            match r.question {
+                Some(_) => e.0 = e.0.max(sim),
+                None => e.1 = sim,
+            }
+        }
+        let mut ranked: Vec<(u32, (f32, f32))> = per
+            .into_iter()
+            .filter(|(_, (p, _))| p.is_finite())
+            .collect();
+        ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+        CanonicalEvidence {
+            dense: ranked.iter().map(|&(o, (p, _))| (o, p)).collect(),
+            answer: ranked
+                .iter()
+                .map(|&(o, (p, a))| (o, if a.is_finite() { a } else { p }))
+                .collect(),
+            coverage: ranked
+                .iter()
+                .map(|&(o, _)| (o, terms.covered_by(&self.index.vocabulary, o)))
+                .collect(),
+            lexical,
+            known: terms.known(),
+        }
     }
 
     /// Exact search over canonical rows: each canonical answer scored by its best row.

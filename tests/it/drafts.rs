@@ -32,7 +32,7 @@ fn draft_evaluation_scores_generated_drafts() {
         retriever: Retriever::new(&index, common::embedder(), cfg.retrieval),
         mode: cfg.retrieval.mode,
         k: cfg.retrieval.k,
-        canonical_min_similarity: cfg.matching.min_similarity,
+        canonical_min_similarity: cfg.matching.min_score,
     };
     let report =
         evaluate_drafts(&setup, Lang::En, &cases, &indicatif::ProgressBar::hidden()).unwrap();

@@ -72,8 +72,9 @@ fn follow_ups_are_matched_with_the_conversation() {
     }
     eprintln!("follow-ups: {right}/20 matched with the conversation ({sent} sent without staff), {alone_right}/20 alone");
     // A ratchet: 13 of 20 on 2026-12-05 (the message alone: 11; the two messages simply joined:
-    // 4, the first topic wins). The target is 20 (issue 17); the bound only goes up.
-    assert!(right >= 13, "{right}/20 matched; missed: {misses:#?}");
+    // 4, the first topic wins); 16 once the match weighed the answer texts (alone: 9). The
+    // target is 20 (issue 17); the bound only goes up.
+    assert!(right >= 16, "{right}/20 matched; missed: {misses:#?}");
     assert!(
         alone_right < right,
         "the conversation must matter: {alone_right} alone vs {right}"
