@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::answer::{finish_draft, AnswerError, Ask, Draft, DraftPlan, Drafter, Source};
-use crate::check::{check, CheckInput, CheckSettings, Verdict};
+use crate::check::{check, CheckInput, CheckSettings, FindingKind, RefSource, Verdict};
 use crate::embed::Embedder;
 use crate::index::{ExpectedEmbedder, Index, IndexError, IndexLocation};
 use crate::knowledge::{CanonicalId, Lang};
@@ -170,6 +170,9 @@ pub(super) struct Pending {
     pub(super) lang: Lang,
     triage: Triage,
     pub(super) canonical: Option<MatchedCanonical>,
+    /// When nothing matched: the best-scoring approved answer, which a draft from the passages
+    /// must not contradict.
+    nearest: Option<u32>,
     context_similarity: Option<f32>,
     plan: Option<DraftPlan>,
     /// Why no draft was written although one could have been (a long or full queue).
@@ -301,6 +304,10 @@ impl Assistant {
         }
         timings.retrieval_ms = ms(t);
         let canonical = self.matched_canonical(&retrieval, triage.lang);
+        let nearest = canonical
+            .is_none()
+            .then(|| super::matching::nearest(&retrieval.evidence, &self.settings.matching))
+            .flatten();
         let context_similarity = retrieval
             .chunks
             .iter()
@@ -310,6 +317,7 @@ impl Assistant {
             });
         let mut pending =
             self.pending(req, triage, canonical, context_similarity, timings, started);
+        pending.nearest = nearest;
         if pending.canonical.as_ref().is_some_and(|c| c.handoff) {
             return Ok(Prepared::Decided(Box::new(
                 self.conclude(pending, Concluding::Rules(&[])),
@@ -382,6 +390,7 @@ impl Assistant {
             lang,
             triage,
             canonical,
+            nearest: None,
             context_similarity,
             plan: None,
             skipped: None,
@@ -400,6 +409,7 @@ impl Assistant {
             lang,
             triage,
             canonical,
+            nearest,
             context_similarity,
             plan,
             skipped,
@@ -429,6 +439,39 @@ impl Assistant {
         let verdict = draft
             .as_ref()
             .map(|d| self.check_against(d, canonical.as_ref(), &references));
+        // Nothing matched: the draft must still not contradict the nearest approved answer (a
+        // draft may read a neighbouring passage and state its number for this question).
+        let nearest_disagrees = match (&draft, canonical.as_ref(), nearest) {
+            (Some(d), None, Some(ord)) => self.index.canonicals.get(ord as usize).and_then(|c| {
+                let v = check(
+                    &CheckInput {
+                        draft: &d.text,
+                        canonical: Some(c.answer.trim()),
+                        context: &[],
+                        similarity: None,
+                    },
+                    &self.settings.check,
+                );
+                v.findings
+                    .iter()
+                    .find(|f| {
+                        f.reference == Some(RefSource::Canonical)
+                            && matches!(
+                                f.kind,
+                                FindingKind::ValueMismatch
+                                    | FindingKind::EntityMismatch
+                                    | FindingKind::NegationFlip
+                            )
+                    })
+                    .map(|f| {
+                        Reason::new(
+                            "draft.nearest_disagrees",
+                            format!("{} ({}): {}", c.id, f.kind.as_str(), f.message),
+                        )
+                    })
+            }),
+            _ => None,
+        };
         timings.check_ms = ms(t);
         // A draft that repeats the instructions' marker is never shown or sent.
         let leaked = draft
@@ -443,6 +486,7 @@ impl Assistant {
                 cited: draft.as_ref().map_or(0, |d| d.cited.len()),
                 verdict: verdict.as_ref(),
                 draft_unwritten: unwritten,
+                nearest_disagrees: nearest_disagrees.as_ref(),
             },
             &self.settings.policy,
         );

@@ -148,14 +148,13 @@ pub struct MatchEvidence {
 /// Candidates kept in the evidence for staff and the evaluation.
 const KEPT: usize = 10;
 
-/// The decision: the matched answer's position in `index.canonicals` and the evidence, or none
-/// when the best-scoring answer is below `min_score` (or there is no dense side).
-pub fn decide(
+/// Every approved answer the dense side weighs, scored and best first (the lexical side only
+/// adds to them).
+fn rank(
     evidence: &CanonicalEvidence,
-    id_of: impl Fn(u32) -> Option<CanonicalId>,
-    lang: Lang,
+    id_of: &impl Fn(u32) -> Option<CanonicalId>,
     settings: &MatchSettings,
-) -> Option<(u32, MatchEvidence)> {
+) -> Vec<(u32, Candidate)> {
     let best_lexical = evidence.lexical.first().map_or(0.0, |&(_, s)| s);
     let lexical_of = |ord: u32| {
         evidence
@@ -175,7 +174,6 @@ pub fn decide(
             .find(|&&(o, _)| o == ord)
             .map_or(or, |&(_, s)| s)
     };
-    // Every answer the dense side weighs is a candidate (the lexical side only adds to them).
     let mut scored: Vec<(u32, Candidate)> = evidence
         .dense
         .iter()
@@ -196,6 +194,26 @@ pub fn decide(
         })
         .collect();
     scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+    scored
+}
+
+/// The best-scoring approved answer whatever its score: when nothing is matched, a draft from
+/// the passages must still not contradict it.
+pub fn nearest(evidence: &CanonicalEvidence, settings: &MatchSettings) -> Option<u32> {
+    rank(evidence, &|o| Some(CanonicalId(o.to_string())), settings)
+        .first()
+        .map(|&(o, _)| o)
+}
+
+/// The decision: the matched answer's position in `index.canonicals` and the evidence, or none
+/// when the best-scoring answer is below `min_score` (or there is no dense side).
+pub fn decide(
+    evidence: &CanonicalEvidence,
+    id_of: impl Fn(u32) -> Option<CanonicalId>,
+    lang: Lang,
+    settings: &MatchSettings,
+) -> Option<(u32, MatchEvidence)> {
+    let scored = rank(evidence, &id_of, settings);
     let (ord, best) = scored.first()?.clone();
     if best.score < settings.min_score {
         return None;

@@ -129,6 +129,8 @@ pub struct PolicyInput<'a> {
     /// No draft was written on purpose (the evaluation's retrieval-and-policy mode): decide what
     /// does not depend on the draft's text, as if one had been written and not yet checked.
     pub draft_unwritten: bool,
+    /// Nothing matched and the draft contradicts the nearest approved answer (why).
+    pub nearest_disagrees: Option<&'a Reason>,
 }
 
 /// Thresholds from `[policy]` in `concord.toml`.
@@ -278,7 +280,11 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
         reasons.push(Reason::new("canonical.none", "no approved answer matched"));
         let grounded = input.has_draft && status == Some(Status::Consistent);
         let cited = !settings.require_citation || input.cited > 0;
-        if grounded && cited && sim >= settings.send_min_context_similarity {
+        if let Some(why) = input.nearest_disagrees.filter(|_| input.has_draft) {
+            // 3a. The draft states another value than the nearest approved answer: staff check.
+            reasons.push(why.clone());
+            (Action::Hold, Proposal::Draft, false)
+        } else if grounded && cited && sim >= settings.send_min_context_similarity {
             reasons.push(Reason::new(
                 "context.confident",
                 format!("best passage similarity {sim:.2}; every fact grounded, cited"),
@@ -386,6 +392,7 @@ mod tests {
             cited,
             verdict,
             draft_unwritten: false,
+            nearest_disagrees: None,
         }
     }
 
@@ -517,6 +524,20 @@ mod tests {
         assert_eq!((d.action, d.proposal), (Action::NoAnswer, Proposal::None));
         let d = decide(&input(None, None, None, 0), &s);
         assert_eq!(d.action, Action::NoAnswer);
+        // Grounded in the passages but another value than the nearest approved answer: held.
+        let why = Reason::new(
+            "draft.nearest_disagrees",
+            "pl-delivery-cost: 14,99 zł vs 12,99 zł",
+        );
+        let d = decide(
+            &PolicyInput {
+                nearest_disagrees: Some(&why),
+                ..input(None, Some(0.95), Some(&grounded), 1)
+            },
+            &s,
+        );
+        assert_eq!((d.action, d.proposal), (Action::Hold, Proposal::Draft));
+        assert!(codes(&d).contains(&"draft.nearest_disagrees"));
     }
 
     #[test]
@@ -610,6 +631,7 @@ mod tests {
                             cited,
                             verdict,
                             draft_unwritten: unwritten,
+                            nearest_disagrees: None,
                         },
                         &settings,
                     );

@@ -61,10 +61,13 @@ impl TextStream {
         &self.text
     }
 
+    /// Where the first stop string begins, looking only after the answer's first visible
+    /// character (a blank line is a stop, but not before anything was written).
     fn first_stop(&self) -> Option<usize> {
+        let start = self.text.len() - self.text.trim_start().len();
         self.stops
             .iter()
-            .filter_map(|s| self.text.find(s.as_str()))
+            .filter_map(|s| self.text[start..].find(s.as_str()).map(|i| i + start))
             .min()
     }
 
@@ -101,6 +104,24 @@ mod tests {
             s.update("Zwrot w 30 dni ś".into()),
             Update::Text("ś".into())
         );
+    }
+
+    #[test]
+    fn a_blank_line_stops_only_after_the_answer_began() {
+        let mut s = TextStream::new(vec!["\n\n".into()]);
+        let mut shown = String::new();
+        for text in ["\n\n", "\n\nPaczka czeka 48 godzin."] {
+            match s.update(text.into()) {
+                Update::Text(t) => shown.push_str(&t),
+                Update::Stopped(_) => panic!("stopped before the answer began"),
+            }
+        }
+        assert_eq!(shown, "\n\nPaczka czeka 48 godzin.");
+        assert_eq!(
+            s.update("\n\nPaczka czeka 48 godzin.\n\nZadanie:".into()),
+            Update::Stopped(String::new())
+        );
+        assert_eq!(s.text(), "\n\nPaczka czeka 48 godzin.");
     }
 
     #[test]
