@@ -43,8 +43,18 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// Peak resident set size of this process in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mb() -> Option<f64> {
-    let status = fs_err::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    status_mb("self", "VmHWM:")
+}
+
+/// Resident set size of this process now, in MiB (Linux `VmRSS`), if known.
+pub fn rss_mb() -> Option<f64> {
+    status_mb("self", "VmRSS:")
+}
+
+/// A line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`) in MiB; `pid` may be `self`.
+pub fn status_mb(pid: &str, key: &str) -> Option<f64> {
+    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }

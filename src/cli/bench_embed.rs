@@ -68,7 +68,9 @@ pub fn run(config: &Config, args: EmbedArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
     concord::llm::set_threads(args.threads);
     let texts = read_texts(&args.texts)?;
+    let rss_before = concord::util::rss_mb();
     let embedder = Embedder::from_config(config)?;
+    let rss_loaded = concord::util::rss_mb();
 
     // Query latency as a customer's first question sees it: one text, no cache.
     let queries: Vec<&(Role, String)> = texts.iter().filter(|(r, _)| *r == Role::Query).collect();
@@ -112,20 +114,48 @@ pub fn run(config: &Config, args: EmbedArgs) -> anyhow::Result<ExitCode> {
         "cached_ms_p50": percentile(&cached, 0.5),
         "cached_ms_max": cached.last().copied().unwrap_or(f64::NAN),
         "batch_texts_per_s": texts.len() as f64 / batch_s,
+        // Resident memory the loaded embedder adds, and the process's peak after the run.
+        "added_rss_mb": rss_loaded.zip(rss_before).map(|(a, b)| a - b),
+        "peak_rss_mb": concord::util::peak_rss_mb(),
     });
     let peer = if args.peer.exists() {
-        let out = Command::new(&args.peer)
+        let child = Command::new(&args.peer)
             .args(["--threads", &args.threads.to_string()])
             .args(["--rounds", &args.rounds.to_string()])
             .stdin(fs_err::File::open(&args.texts)?.into_parts().0)
-            .output()?;
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        // Its peak resident memory, read while it runs (a reaped process has no status).
+        let pid = child.id().to_string();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut peak: Option<f64> = None;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(mb) = concord::util::status_mb(&pid, "VmHWM:") {
+                        peak = Some(peak.map_or(mb, |p: f64| p.max(mb)));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                peak
+            })
+        };
+        let out = child.wait_with_output()?;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = watcher.join().ok().flatten();
         anyhow::ensure!(
             out.status.success(),
             "{} failed: {}",
             args.peer.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout)?)
+        let mut v = serde_json::from_slice::<serde_json::Value>(&out.stdout)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("peak_rss_mb".into(), serde_json::json!(peak));
+        }
+        Some(v)
     } else {
         None
     };

@@ -14,8 +14,10 @@ use tokenizers::{Normalizer, TokenizerImpl};
 
 use super::e5blob::{dequantize_block, Blob, BlobError, DType as BlobDType, Q4_BLOCK_BYTES, QK};
 
-/// The e5 tokenizer: the blob's per-character normalisation, runs of spaces collapsed, a
-/// metaspace prepended, Unigram over the blob's pieces, `<s> $A </s>`.
+/// The e5 tokenizer built with the tokenizers crate: the blob's per-character normalisation,
+/// runs of spaces collapsed, a metaspace prepended, Unigram over the blob's pieces,
+/// `<s> $A </s>`. Its trie of 250k pieces takes 257 MB, so Concord runs its own
+/// [`super::unigram::UnigramTokenizer`]; this one is the reference it is tested against.
 pub type E5Tokenizer =
     TokenizerImpl<Unigram, E5Normalizer, Metaspace, TemplateProcessing, Metaspace>;
 
@@ -57,8 +59,8 @@ impl Normalizer for E5Normalizer {
     }
 }
 
-/// Builds the tokenizer from the blob (no padding or truncation: the embedder does both).
-pub fn tokenizer(blob: &Blob) -> Result<E5Tokenizer, BlobError> {
+/// Builds the reference tokenizer from the blob (no padding or truncation).
+pub fn reference_tokenizer(blob: &Blob) -> Result<E5Tokenizer, BlobError> {
     let v = &blob.vocab;
     let err = |what: &str, e: tokenizers::Error| BlobError::Invalid(format!("{what}: {e}"));
     let model = Unigram::from(v.pieces.clone(), Some(v.unk as usize), false)
@@ -82,10 +84,41 @@ pub fn tokenizer(blob: &Blob) -> Result<E5Tokenizer, BlobError> {
         .map_err(|e| err("tokenizer", e))
 }
 
-/// The encoder with its input layer: word rows are dequantized when looked up (the 250k-row
-/// table stays 4-bit: 54 MB instead of 384 MB), positions and token type 0 added, normalised.
+/// The 250k x 384 word table, 4-bit: each row is read from the model file when looked up and
+/// dequantized, so the 54 MB table stays in the page cache (shared and reclaimable) instead of
+/// the process's memory; a query reads a few dozen rows.
+struct WordRows {
+    file: std::fs::File,
+    start: u64,
+    rows: usize,
+    row_bytes: usize,
+}
+
+impl WordRows {
+    /// Row `id` dequantized into `out` (`hidden` values).
+    fn read(&self, id: usize, out: &mut [f32]) -> candle_core::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if id >= self.rows {
+            candle_core::bail!("token id {id} outside the {}-row word table", self.rows);
+        }
+        let mut row = vec![0u8; self.row_bytes];
+        self.file
+            .read_exact_at(&mut row, self.start + (id * self.row_bytes) as u64)
+            .map_err(|e| candle_core::Error::Msg(format!("reading word row {id}: {e}")))?;
+        for (block, o) in row
+            .chunks_exact(Q4_BLOCK_BYTES)
+            .zip(out.chunks_exact_mut(QK))
+        {
+            dequantize_block(block, o);
+        }
+        Ok(())
+    }
+}
+
+/// The encoder with its input layer: word rows are read from the file and dequantized when
+/// looked up (see [`WordRows`]), positions and token type 0 added, normalised.
 pub struct E5Model {
-    words: Vec<u8>,
+    words: WordRows,
     hidden: usize,
     positions: Tensor,
     token_type: Tensor,
@@ -95,8 +128,13 @@ pub struct E5Model {
 }
 
 impl E5Model {
-    /// Builds the model from a parsed blob (the encoder's matrices dequantized to f32).
-    pub fn load(blob: &Blob, device: &Device) -> Result<E5Model, E5LoadError> {
+    /// Builds the model from a parsed blob read from `path` (the encoder's matrices dequantized
+    /// to f32; the word table's rows are read from `path` when looked up).
+    pub fn load(
+        blob: &Blob,
+        path: &std::path::Path,
+        device: &Device,
+    ) -> Result<E5Model, E5LoadError> {
         let h = blob.header;
         let d = h.hidden;
         let f32_tensor = |name: &str, shape: &[usize]| -> Result<Tensor, E5LoadError> {
@@ -167,10 +205,20 @@ impl E5Model {
             f32_tensor("emb.ln.b", &[d])?,
             h.eps,
         );
+        let range = blob.tensor_range("emb.word", BlobDType::Q4_0, h.vocab * d)?;
+        let file = std::fs::File::open(path).map_err(|e| {
+            BlobError::Invalid(format!(
+                "opening {} for its word table: {e}",
+                path.display()
+            ))
+        })?;
         Ok(E5Model {
-            words: blob
-                .tensor("emb.word", BlobDType::Q4_0, h.vocab * d)?
-                .to_vec(),
+            words: WordRows {
+                file,
+                start: range.start as u64,
+                rows: h.vocab,
+                row_bytes: d / QK * Q4_BLOCK_BYTES,
+            },
             hidden: d,
             positions: f32_tensor("emb.pos", &[h.max_positions, d])?,
             token_type: f32_tensor("emb.type", &[h.type_vocab, d])?.get(0)?,
@@ -188,26 +236,23 @@ impl E5Model {
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (n, len) = ids.dims2()?;
         let d = self.hidden;
-        let row_bytes = d / QK * Q4_BLOCK_BYTES;
-        let vocab = self.words.len() / row_bytes;
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        // Each distinct id is read once (padding repeats one id many times).
+        let mut seen: HashMap<u32, usize> = HashMap::new();
+        let mut distinct: Vec<f32> = Vec::new();
         let mut rows = vec![0f32; n * len * d];
-        for (&id, out) in ids
-            .flatten_all()?
-            .to_vec1::<u32>()?
-            .iter()
-            .zip(rows.chunks_exact_mut(d))
-        {
-            let id = id as usize;
-            if id >= vocab {
-                candle_core::bail!("token id {id} outside the {vocab}-row word table");
-            }
-            let row = &self.words[id * row_bytes..(id + 1) * row_bytes];
-            for (block, o) in row
-                .chunks_exact(Q4_BLOCK_BYTES)
-                .zip(out.chunks_exact_mut(QK))
-            {
-                dequantize_block(block, o);
-            }
+        for (&id, out) in ids.iter().zip(rows.chunks_exact_mut(d)) {
+            let at = match seen.get(&id) {
+                Some(&at) => at,
+                None => {
+                    let at = distinct.len();
+                    distinct.resize(at + d, 0.0);
+                    self.words.read(id as usize, &mut distinct[at..at + d])?;
+                    seen.insert(id, at);
+                    at
+                }
+            };
+            out.copy_from_slice(&distinct[at..at + d]);
         }
         let words = Tensor::from_vec(rows, (n, len, d), &self.device)?;
         let extra = self

@@ -164,6 +164,16 @@ impl Blob {
 
     /// The bytes of tensor `name`, checked to be `dtype` with `elements` values.
     pub fn tensor(&self, name: &str, dtype: DType, elements: usize) -> Result<&[u8], BlobError> {
+        Ok(&self.bytes[self.tensor_range(name, dtype, elements)?])
+    }
+
+    /// Where tensor `name` lies in the file, checked to be `dtype` with `elements` values.
+    pub fn tensor_range(
+        &self,
+        name: &str,
+        dtype: DType,
+        elements: usize,
+    ) -> Result<std::ops::Range<usize>, BlobError> {
         let e = self
             .tensors
             .get(name)
@@ -174,7 +184,7 @@ impl Blob {
                 e.dtype, e.elements
             )));
         }
-        Ok(&self.bytes[e.range.clone()])
+        Ok(e.range.clone())
     }
 
     /// An f32 tensor's values.

@@ -4,6 +4,7 @@
 pub mod e5;
 pub mod e5blob;
 pub mod pooling;
+pub mod unigram;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -110,7 +111,7 @@ enum Backend {
     },
     E5 {
         model: e5::E5Model,
-        tokenizer: Box<e5::E5Tokenizer>,
+        tokenizer: Box<unigram::UnigramTokenizer>,
     },
 }
 
@@ -167,8 +168,8 @@ impl Embedder {
             source: Box::new(e),
         };
         let blob = e5blob::Blob::parse(bytes).map_err(|e| e5_err(e.into()))?;
-        let tokenizer = e5::tokenizer(&blob).map_err(|e| e5_err(e.into()))?;
-        let model = e5::E5Model::load(&blob, &device).map_err(e5_err)?;
+        let tokenizer = unigram::UnigramTokenizer::new(&blob.vocab, &blob.normalisation);
+        let model = e5::E5Model::load(&blob, path, &device).map_err(e5_err)?;
         let dim = model.hidden();
         let pad_id = blob.vocab.pad;
         let max_tokens = cfg.max_seq_tokens.min(blob.header.max_positions);
@@ -371,14 +372,6 @@ impl Embedder {
         Ok(normed.to_vec2::<f32>()?)
     }
 
-    /// `text` through the model's tokenizer, with or without its special tokens.
-    fn encode(&self, text: &str, specials: bool) -> tokenizers::Result<tokenizers::Encoding> {
-        match &self.backend {
-            Backend::Bert { tokenizer, .. } => tokenizer.encode(text, specials),
-            Backend::E5 { tokenizer, .. } => tokenizer.encode(text, specials),
-        }
-    }
-
     /// The model's input ids for `text` in `role`, specials included (for tests and tools).
     pub fn token_ids(&self, text: &str, role: Role) -> Result<Vec<u32>, EmbedError> {
         self.token_ids_of(&self.with_role(text, role))
@@ -386,10 +379,14 @@ impl Embedder {
 
     /// Ids of `text` with the model's specials, cut to `max_tokens` keeping the closing special.
     fn token_ids_of(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
-        let enc = self
-            .encode(text, true)
-            .map_err(|e| EmbedError::Encode(e.to_string()))?;
-        let mut ids = enc.get_ids().to_vec();
+        let mut ids = match &self.backend {
+            Backend::Bert { tokenizer, .. } => tokenizer
+                .encode(text, true)
+                .map_err(|e| EmbedError::Encode(e.to_string()))?
+                .get_ids()
+                .to_vec(),
+            Backend::E5 { tokenizer, .. } => tokenizer.ids_with_specials(text),
+        };
         if ids.len() > self.max_tokens && self.max_tokens >= 2 {
             let last = *ids.last().expect("longer than max_tokens");
             ids.truncate(self.max_tokens - 1);
@@ -401,8 +398,10 @@ impl Embedder {
 
 impl Pieces for Embedder {
     fn piece_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>, String> {
-        let enc = self.encode(text, false).map_err(|e| e.to_string())?;
-        Ok(crate::knowledge::chunk::piece_offsets_of(&enc))
+        match &self.backend {
+            Backend::Bert { tokenizer, .. } => tokenizer.as_ref().piece_offsets(text),
+            Backend::E5 { tokenizer, .. } => Ok(tokenizer.encode(text).offsets),
+        }
     }
 }
 

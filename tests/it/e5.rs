@@ -91,3 +91,63 @@ fn polish_paraphrases_are_closer_than_other_topics() {
     let c = v("Ile kosztuje dostawa kurierem?");
     assert!(cosine(&a, &b) > cosine(&a, &c), "return vs delivery");
 }
+
+/// Concord's own Unigram tokenizer (30 MB) against the tokenizers crate's (257 MB), both built
+/// from the blob: the same ids and byte offsets on every text of the demo knowledge base, the C
+/// fixture and edge cases.
+#[test]
+fn our_tokenizer_equals_the_tokenizers_crate() {
+    use concord::embed::{e5, e5blob::Blob, unigram::UnigramTokenizer, E5_FILE};
+    let cfg = common::config(std::path::Path::new("unused"));
+    let store = concord::models::ModelStore::new(&cfg.models).unwrap();
+    let model = store.ensure(&cfg.models.embedder).unwrap();
+    let blob = Blob::parse(fs_err::read(&model.files[E5_FILE]).unwrap()).unwrap();
+    let reference = e5::reference_tokenizer(&blob).unwrap();
+    let ours = UnigramTokenizer::new(&blob.vocab, &blob.normalisation);
+
+    let mut texts: Vec<String> = fixture().into_iter().map(|(_, l)| l.text).collect();
+    for entry in walkdir(&common::repo().join("knowledge")) {
+        let text = fs_err::read_to_string(&entry).unwrap();
+        texts.extend(text.lines().map(str::to_string));
+        texts.push(text);
+    }
+    texts.extend(
+        [
+            "",
+            " ",
+            "   spaces  around   ",
+            "\t\ttabs\nand\r\nnewlines\n",
+            "emoji 😀😀 run 🎉",
+            "<s> tags </s> <unk>",
+            "ﬁligrane ligature ①",
+            "zażółć gęślą jaźń ZAŻÓŁĆ",
+            "a\u{200b}b\u{00a0}c",
+        ]
+        .map(str::to_string),
+    );
+    let mut compared = 0;
+    for text in &texts {
+        let enc = reference.encode(text.as_str(), false).unwrap();
+        let theirs_offsets = concord::knowledge::chunk::piece_offsets_of(&enc);
+        let mine = ours.encode(text);
+        assert_eq!(mine.ids, enc.get_ids(), "ids for {text:?}");
+        assert_eq!(mine.offsets, theirs_offsets, "offsets for {text:?}");
+        let with = reference.encode(text.as_str(), true).unwrap();
+        assert_eq!(ours.ids_with_specials(text), with.get_ids(), "{text:?}");
+        compared += 1;
+    }
+    assert!(compared > 1000, "{compared} texts compared");
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs_err::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -182,10 +182,7 @@ fn global_config_arg() -> Option<std::ffi::OsString> {
 
 /// A line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`) in MiB.
 pub(super) fn proc_status_mb(pid: u32, key: &str) -> Option<f64> {
-    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    concord::util::status_mb(&pid.to_string(), key)
 }
 
 #[cfg(test)]
