@@ -88,7 +88,7 @@ pub fn reference_tokenizer(blob: &Blob) -> Result<E5Tokenizer, BlobError> {
 /// dequantized, so the 54 MB table stays in the page cache (shared and reclaimable) instead of
 /// the process's memory; a query reads a few dozen rows.
 struct WordRows {
-    file: std::fs::File,
+    file: fs_err::File,
     start: u64,
     rows: usize,
     row_bytes: usize,
@@ -103,6 +103,7 @@ impl WordRows {
         }
         let mut row = vec![0u8; self.row_bytes];
         self.file
+            .file()
             .read_exact_at(&mut row, self.start + (id * self.row_bytes) as u64)
             .map_err(|e| candle_core::Error::Msg(format!("reading word row {id}: {e}")))?;
         for (block, o) in row
@@ -206,12 +207,8 @@ impl E5Model {
             h.eps,
         );
         let range = blob.tensor_range("emb.word", BlobDType::Q4_0, h.vocab * d)?;
-        let file = std::fs::File::open(path).map_err(|e| {
-            BlobError::Invalid(format!(
-                "opening {} for its word table: {e}",
-                path.display()
-            ))
-        })?;
+        let file = fs_err::File::open(path)
+            .map_err(|e| BlobError::Invalid(format!("the word table: {e}")))?;
         Ok(E5Model {
             words: WordRows {
                 file,
