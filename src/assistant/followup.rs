@@ -1,7 +1,7 @@
 //! Follow-up questions: a short message that leans on the previous one ("a do Czech?", "and how
 //! much is it?") is matched on both the message and the conversation.
 
-use crate::knowledge::Lang;
+use crate::knowledge::{Canonical, Lang};
 use crate::retrieve::CanonicalEvidence;
 
 use super::triage::PastMessage;
@@ -100,6 +100,64 @@ pub fn blend(alone: &CanonicalEvidence, joined: &CanonicalEvidence) -> Canonical
     }
 }
 
+/// A follow-up asks beyond what was just answered: the approved answers the shop's last reply
+/// was (word for word, slots aside) are no candidates for it. Without this, "and what if I don't
+/// pick it up?" after the locker-time answer matched the locker-time answer again.
+pub fn drop_answered(
+    evidence: &mut CanonicalEvidence,
+    history: &[PastMessage],
+    canonicals: &[Canonical],
+) {
+    let Some(reply) = history.iter().rev().find(|m| !m.from_customer) else {
+        return;
+    };
+    let said = |ord: &u32| {
+        canonicals
+            .get(*ord as usize)
+            .is_some_and(|c| same_text(&c.answer, &reply.text))
+    };
+    let answered: Vec<u32> = evidence.dense.iter().map(|x| x.0).filter(said).collect();
+    if answered.is_empty() {
+        return;
+    }
+    for list in [
+        &mut evidence.dense,
+        &mut evidence.answer,
+        &mut evidence.lexical,
+        &mut evidence.coverage,
+    ] {
+        list.retain(|x| !answered.contains(&x.0));
+    }
+}
+
+/// The same text up to whitespace, with any `{{slot}}` of the approved answer standing for
+/// whatever the reply has there.
+fn same_text(approved: &str, reply: &str) -> bool {
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (approved, reply) = (words(approved), words(reply));
+    let mut rest = reply.as_str();
+    let mut parts = approved.split("{{").peekable();
+    // The text before the first slot, then each slot's literal tail in order.
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    let Some(r) = rest.strip_prefix(head) else {
+        return false;
+    };
+    rest = r;
+    let mut slotted = false;
+    for part in parts {
+        slotted = true;
+        let tail = part.split_once("}}").map_or("", |(_, t)| t);
+        match rest.find(tail) {
+            Some(at) if !tail.is_empty() => rest = &rest[at + tail.len()..],
+            _ if tail.is_empty() => rest = "",
+            _ => return false,
+        }
+    }
+    rest.is_empty() || (slotted && rest.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +207,60 @@ mod tests {
         assert_eq!(b.dense[0].0, 3, "{b:?}");
         assert!((b.dense[0].1 - 0.905).abs() < 1e-6);
         assert_eq!(b.lexical[0].0, 3, "{b:?}");
+    }
+
+    #[test]
+    fn what_was_just_answered_is_no_candidate() {
+        let canonical = |id: &str, answer: &str| Canonical {
+            id: crate::knowledge::CanonicalId(id.into()),
+            lang: Lang::Pl,
+            questions: vec![],
+            answer: answer.into(),
+            sources: vec![],
+            handoff: false,
+            tags: vec![],
+            origin: String::new(),
+        };
+        let canonicals = vec![
+            canonical("time", "Paczka czeka 48 godzin.\n"),
+            canonical("missed", "Nieodebrana paczka wraca do nas."),
+            canonical("hello", "Dzień dobry, {{customer_name}}! Paczka czeka."),
+        ];
+        let ev = || CanonicalEvidence {
+            dense: vec![(0, 0.95), (1, 0.93), (2, 0.9)],
+            answer: vec![(0, 0.9), (1, 0.9), (2, 0.9)],
+            lexical: vec![(0, 3.0), (1, 2.0)],
+            ..CanonicalEvidence::default()
+        };
+        let replied = |text: &str| {
+            vec![
+                PastMessage {
+                    text: "Jak długo paczka czeka?".into(),
+                    from_customer: true,
+                },
+                PastMessage {
+                    text: text.into(),
+                    from_customer: false,
+                },
+            ]
+        };
+        let mut e = ev();
+        drop_answered(&mut e, &replied("Paczka  czeka 48 godzin."), &canonicals);
+        assert_eq!(e.dense.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(e.lexical, vec![(1, 2.0)]);
+        // A slot filled in the reply still reads as the same approved answer.
+        let mut e = ev();
+        drop_answered(
+            &mut e,
+            &replied("Dzień dobry, Ania! Paczka czeka."),
+            &canonicals,
+        );
+        assert_eq!(e.dense.len(), 2);
+        assert!(e.dense.iter().all(|x| x.0 != 2));
+        // Any other reply (a hold, a draft) removes nothing.
+        let mut e = ev();
+        drop_answered(&mut e, &replied("Konsultant odpowie tutaj."), &canonicals);
+        assert_eq!(e, ev());
     }
 
     #[test]

@@ -300,6 +300,11 @@ impl Assistant {
             let mut conversation = retriever.retrieve_in(&joined, triage.lang, mode, k)?;
             conversation.evidence =
                 super::followup::blend(&retrieval.evidence, &conversation.evidence);
+            super::followup::drop_answered(
+                &mut conversation.evidence,
+                &req.history,
+                &self.index.canonicals,
+            );
             retrieval = conversation;
         }
         timings.retrieval_ms = ms(t);

@@ -70,11 +70,12 @@ fn follow_ups_are_matched_with_the_conversation() {
             alone.canonical.as_ref().map(|m| m.id.0.as_str()) == Some(c.canonical.as_str()),
         );
     }
-    eprintln!("follow-ups: {right}/20 matched with the conversation ({sent} sent without staff), {alone_right}/20 alone");
+    eprintln!("follow-ups: {right}/20 matched with the conversation ({sent} sent without staff), {alone_right}/20 alone; missed: {misses:#?}");
     // A ratchet: 13 of 20 on 2026-12-05 (the message alone: 11; the two messages simply joined:
-    // 4, the first topic wins); 16 once the match weighed the answer texts (alone: 9). The
-    // target is 20 (issue 17); the bound only goes up.
-    assert!(right >= 16, "{right}/20 matched; missed: {misses:#?}");
+    // 4, the first topic wins); 16 once the match weighed the answer texts (alone: 9); 17 once
+    // the approved answer just sent is no candidate for its follow-up. The target is 20 (issue
+    // 17); the bound only goes up.
+    assert!(right >= 17, "{right}/20 matched; missed: {misses:#?}");
     assert!(
         alone_right < right,
         "the conversation must matter: {alone_right} alone vs {right}"
