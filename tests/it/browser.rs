@@ -281,7 +281,11 @@ async fn open_widget(client: &Client) {
         client,
         "the chat window opens",
         UI,
-        r#"var w = document.querySelector('[data-concord="window"]'); return !w.hidden && w.getClientRects().length > 0;"#,
+        // Open and done rising in (a 0.18 s fade from opacity 0, during which WebDriver reports
+        // its content as not displayed).
+        r#"var w = document.querySelector('[data-concord="window"]');
+           return !w.hidden && w.getClientRects().length > 0
+               && w.getAnimations().every(function (a) { return a.playState === 'finished'; });"#,
     )
     .await;
 }
