@@ -92,7 +92,7 @@ fn polish_paraphrases_are_closer_than_other_topics() {
     assert!(cosine(&a, &b) > cosine(&a, &c), "return vs delivery");
 }
 
-/// Concord's own Unigram tokenizer (30 MB) against the tokenizers crate's (257 MB), both built
+/// Concord's own Unigram tokenizer (43 MB) against the tokenizers crate's (257 MB), both built
 /// from the blob: the same ids and byte offsets on every text of the demo knowledge base, the C
 /// fixture and edge cases.
 #[test]
