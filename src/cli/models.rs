@@ -8,7 +8,7 @@ use concord::Config;
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
-    /// Fetch a model (default: all models of the manifest); a quick no-op when present.
+    /// Fetch a model (default: the configured ones); a quick no-op when present.
     Fetch {
         name: Option<String>,
         /// Download again even if the files are present and verified.
@@ -25,6 +25,29 @@ pub enum ModelsCommand {
     },
 }
 
+/// The named model, or the configured ones (`models.embedder`, `models.generator` and each
+/// language's generator): a model in the manifest that nothing uses (the 1.1 GB Qwen) is
+/// fetched only when asked for.
+fn configured(config: &Config, name: Option<String>) -> Vec<String> {
+    match name {
+        Some(n) => vec![n],
+        None => {
+            let mut names = vec![config.models.embedder.clone()];
+            for g in [
+                &config.models.generator,
+                &config.generation.model_pl,
+                &config.generation.model_en,
+            ] {
+                if !names.contains(g) {
+                    names.push(g.clone());
+                }
+            }
+            names
+        }
+    }
+}
+
+/// The named model, or every model in the manifest.
 fn names(store: &ModelStore, name: Option<String>) -> Vec<String> {
     match name {
         Some(n) => vec![n],
@@ -40,7 +63,7 @@ pub fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<ExitCode> 
     let store = ModelStore::new(&config.models)?;
     match command {
         ModelsCommand::Fetch { name, force } => {
-            for n in names(&store, name) {
+            for n in configured(config, name) {
                 let started = std::time::Instant::now();
                 let m = store.fetch(&n, force)?;
                 println!(

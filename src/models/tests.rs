@@ -443,9 +443,10 @@ fn store_reads_the_manifest_from_the_models_folder_or_the_built_in_one() {
     let builtin = ModelStore::new(&cfg).unwrap();
     assert_eq!(builtin.manifest(), &Manifest::builtin().unwrap());
     let status = builtin.list();
-    assert_eq!(status.len(), 4);
+    assert_eq!(status.len(), 5);
     assert_eq!(status[1].size, 71_622_400);
     assert_eq!(status[3].size, 253_113_024);
+    assert_eq!(status[4].size, 1_117_320_768);
     assert!(matches!(status[0].state, ModelState::Missing { .. }));
 
     fs_err::write(root.path().join(MANIFEST_FILE), manifest_text()).unwrap();
