@@ -244,13 +244,21 @@ impl<'a> Retriever<'a> {
         t.bm25_ms = ms(t0);
 
         let t0 = Instant::now();
-        let (dense_chunks, dense_canon, best_row) = match (use_dense, embedding) {
-            (true, Some(q)) => {
+        // The question's cosine to every approved-answer row, computed once: the fused ranking
+        // and the match's evidence both read it.
+        let row_sims: Option<Vec<f32>> = embedding.filter(|_| use_dense).map(|q| {
+            let v = &self.index.canonical_vectors;
+            (0..self.index.canonical_rows.len())
+                .map(|row| crate::index::vector::dot(v.row(row), q))
+                .collect()
+        });
+        let (dense_chunks, dense_canon, best_row) = match (&row_sims, embedding) {
+            (Some(sims), Some(q)) => {
                 let chunks = match &self.index.hnsw {
                     Some(h) => keep(h.search(q, fetch), &chunk_ok),
                     None => Vec::new(),
                 };
-                let (canon, best_row) = self.dense_canonicals(q);
+                let (canon, best_row) = self.dense_canonicals(sims);
                 (chunks, keep(canon, &canon_ok), best_row)
             }
             _ => (Vec::new(), Vec::new(), HashMap::new()),
@@ -322,7 +330,7 @@ impl<'a> Retriever<'a> {
         let evidence = self.canonical_evidence(
             question,
             lang,
-            embedding.filter(|_| use_dense),
+            row_sims.as_deref(),
             &canon_ok,
             bm25_canon.iter().take(EVIDENCE).copied().collect(),
         );
@@ -347,26 +355,24 @@ impl<'a> Retriever<'a> {
         &self,
         question: &str,
         lang: crate::knowledge::Lang,
-        embedding: Option<&[f32]>,
+        row_sims: Option<&[f32]>,
         ok: &dyn Fn(u32) -> bool,
         lexical: Vec<(u32, f32)>,
     ) -> CanonicalEvidence {
         let terms = self.index.vocabulary.weigh(question, lang);
-        let Some(q) = embedding else {
+        let Some(sims) = row_sims else {
             return CanonicalEvidence {
                 lexical,
                 known: terms.known(),
                 ..CanonicalEvidence::default()
             };
         };
-        let v = &self.index.canonical_vectors;
         // ord -> (closest phrasing, answer text)
         let mut per: HashMap<u32, (f32, f32)> = HashMap::new();
-        for (row, r) in self.index.canonical_rows.iter().enumerate() {
+        for (r, &sim) in self.index.canonical_rows.iter().zip(sims) {
             if !ok(r.canonical) {
                 continue;
             }
-            let sim = crate::index::vector::dot(v.row(row), q);
             let e = per
                 .entry(r.canonical)
                 .or_insert((f32::NEG_INFINITY, f32::NEG_INFINITY));
@@ -395,13 +401,11 @@ impl<'a> Retriever<'a> {
         }
     }
 
-    /// Exact search over canonical rows: each canonical answer scored by its best row.
-    /// Returns (canonical ord, similarity) best first, and the best row per canonical.
-    fn dense_canonicals(&self, q: &[f32]) -> (Vec<(u32, f32)>, BestRows) {
-        let v = &self.index.canonical_vectors;
+    /// Exact search over canonical rows (their cosines to the question, `row_sims`): each
+    /// canonical answer scored by its best row. Returns (canonical ord, similarity) best first, and the best row per canonical.
+    fn dense_canonicals(&self, row_sims: &[f32]) -> (Vec<(u32, f32)>, BestRows) {
         let mut best: HashMap<u32, (usize, f32)> = HashMap::new();
-        for (row, r) in self.index.canonical_rows.iter().enumerate() {
-            let sim = crate::index::vector::dot(v.row(row), q);
+        for (row, (r, &sim)) in self.index.canonical_rows.iter().zip(row_sims).enumerate() {
             let e = best.entry(r.canonical).or_insert((row, f32::NEG_INFINITY));
             if sim > e.1 {
                 *e = (row, sim);
