@@ -14,6 +14,9 @@ pub struct Vocabulary {
     en: LangTerms,
     /// The analysed terms of each approved answer (its phrasings, text and tags), by position.
     canonical_terms: Vec<HashSet<String>>,
+    /// The lexical index's analyzers, built once (a question gets a clone).
+    pl_analyzer: TextAnalyzer,
+    en_analyzer: TextAnalyzer,
 }
 
 #[derive(Default)]
@@ -45,6 +48,8 @@ impl Vocabulary {
             pl: LangTerms::default(),
             en: LangTerms::default(),
             canonical_terms: Vec::with_capacity(canonicals.len()),
+            pl_analyzer: analyzer(Lang::Pl),
+            en_analyzer: analyzer(Lang::En),
         };
         let count = |v: &mut Vocabulary, lang: Lang, terms: &HashSet<String>| {
             let l = match lang {
@@ -81,8 +86,12 @@ impl Vocabulary {
             Lang::Pl => &self.pl,
             Lang::En => &self.en,
         };
+        let mut a = match lang {
+            Lang::Pl => self.pl_analyzer.clone(),
+            Lang::En => self.en_analyzer.clone(),
+        };
         let mut seen = HashSet::new();
-        let terms = analyze(&mut analyzer(lang), question)
+        let terms = analyze(&mut a, question)
             .into_iter()
             .filter(|t| seen.insert(t.clone()))
             .map(|t| {
