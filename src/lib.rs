@@ -27,6 +27,7 @@ pub mod index;
 pub mod ingest;
 pub mod knowledge;
 pub mod llm;
+pub mod math;
 pub mod models;
 pub mod pipeline;
 pub mod retrieve;

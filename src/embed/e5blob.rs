@@ -240,11 +240,19 @@ impl Blob {
 
 /// Dequantizes one Q4_0 block: byte j holds weight j (low nibble) and j+16 (high nibble),
 /// each `(nibble - 8) * scale`.
+#[inline]
 pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
     let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
-    for (j, &b) in block[2..Q4_BLOCK_BYTES].iter().enumerate() {
-        out[j] = (f32::from(b & 0x0f) - 8.0) * scale;
-        out[j + QK / 2] = (f32::from(b >> 4) - 8.0) * scale;
+    // Fixed-size views, so the loop has no bounds checks and vectorises.
+    let qs: &[u8; QK / 2] = block[2..Q4_BLOCK_BYTES]
+        .try_into()
+        .expect("a block is 2 + 16 bytes");
+    let (lo, hi) = out[..QK].split_at_mut(QK / 2);
+    let lo: &mut [f32; QK / 2] = lo.try_into().expect("16 values");
+    let hi: &mut [f32; QK / 2] = hi.try_into().expect("16 values");
+    for j in 0..QK / 2 {
+        lo[j] = (f32::from(qs[j] & 0x0f) - 8.0) * scale;
+        hi[j] = (f32::from(qs[j] >> 4) - 8.0) * scale;
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod e5;
 pub mod e5blob;
+pub mod encoder;
 pub mod pooling;
 pub mod unigram;
 
@@ -75,6 +76,8 @@ pub enum EmbedError {
     },
     #[error(transparent)]
     Model(Box<crate::models::ModelError>),
+    #[error("embedding model: {0}")]
+    E5Run(#[from] e5::E5Error),
 }
 
 impl From<candle_core::Error> for EmbedError {
@@ -169,7 +172,7 @@ impl Embedder {
         };
         let blob = e5blob::Blob::parse(bytes).map_err(|e| e5_err(e.into()))?;
         let tokenizer = unigram::UnigramTokenizer::new(&blob.vocab, &blob.normalisation);
-        let model = e5::E5Model::load(&blob, path, &device).map_err(e5_err)?;
+        let model = e5::E5Model::load(&blob, path).map_err(e5_err)?;
         let dim = model.hidden();
         let pad_id = blob.vocab.pad;
         let max_tokens = cfg.max_seq_tokens.min(blob.header.max_positions);
@@ -348,6 +351,18 @@ impl Embedder {
             .iter()
             .map(|t| self.token_ids_of(t))
             .collect::<Result<Vec<_>, _>>()?;
+        let model = match &self.backend {
+            Backend::Bert { model, .. } => model,
+            // Packed without padding; no tensors on this path.
+            Backend::E5 { model, .. } => {
+                let mut pooled = model.mean_pooled(&encoded)?;
+                for v in &mut pooled {
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+                return Ok(pooled);
+            }
+        };
         let n = encoded.len();
         let len = encoded.iter().map(Vec::len).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(n * len);
@@ -360,13 +375,8 @@ impl Embedder {
         }
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let hidden = match &self.backend {
-            Backend::Bert { model, .. } => {
-                let type_ids = ids.zeros_like()?;
-                model.forward(&ids, &type_ids, Some(&mask))?
-            }
-            Backend::E5 { model, .. } => model.forward(&ids, &mask)?,
-        };
+        let type_ids = ids.zeros_like()?;
+        let hidden = model.forward(&ids, &type_ids, Some(&mask))?;
         let pooled = pooling::masked_mean(&hidden, &mask)?;
         let normed = pooling::l2_normalize(&pooled)?;
         Ok(normed.to_vec2::<f32>()?)
