@@ -76,9 +76,7 @@ impl Linear {
         }
     }
 
-    /// Output columns are split among tasks; each task expands its weight rows once and runs
-    /// every token against them, a tile of tokens at a time (tiles in the level-2 cache, four
-    /// weight rows in the level-1 cache).
+    /// Output columns are split among tasks (a few per thread); see [`Products`] for a task.
     fn forward(&self, x: &[f32], then: Then) -> Vec<f32> {
         let (k, n) = (self.weight.cols, self.weight.rows);
         let tokens = x.len() / k;
@@ -90,21 +88,15 @@ impl Linear {
             .map(|task| {
                 let first = task * per_task;
                 let rows = per_task.min(n - first);
-                let mut w = vec![0f32; rows * k];
-                self.weight.expand(first, &mut w);
                 let bias = &self.bias[first..first + rows];
                 let mut out = vec![0f32; tokens * rows];
-                for (xs, outs) in x
-                    .chunks(TOKEN_TILE * k)
-                    .zip(out.chunks_mut(TOKEN_TILE * rows))
-                {
-                    pulp::Arch::new().dispatch(Products {
-                        x: xs,
-                        w: &w,
-                        k,
-                        out: outs,
-                    });
-                }
+                pulp::Arch::new().dispatch(Products {
+                    x,
+                    weight: &self.weight,
+                    first,
+                    rows,
+                    out: &mut out,
+                });
                 for o in out.chunks_exact_mut(rows) {
                     for (v, b) in o.iter_mut().zip(bias) {
                         *v += b;
@@ -128,12 +120,15 @@ impl Linear {
     }
 }
 
-/// `out[t][r] = x[t]·w[r]` for token rows `x` and weight rows `w` of `k` values, in the widest
-/// SIMD the CPU has (pulp picks it at run time).
+/// One task of a product: `out[t][r] = x[t]·w[first + r]` for every token row of `x` and `rows`
+/// weight rows, in the widest SIMD the CPU has (pulp picks it at run time). Tokens go a tile at
+/// a time (the tile stays in the level-2 cache); for each tile, four weight rows are expanded to
+/// f32 (they stay in the level-1 cache) and every pair of tokens is run against them.
 struct Products<'a> {
     x: &'a [f32],
-    w: &'a [f32],
-    k: usize,
+    weight: &'a Q4Matrix,
+    first: usize,
+    rows: usize,
     out: &'a mut [f32],
 }
 
@@ -142,34 +137,51 @@ impl WithSimd for Products<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Products { x, w, k, out } = self;
-        let rows = w.len() / k;
-        let quads = rows / 4;
-        for q in 0..quads {
-            let w4 = &w[4 * q * k..4 * (q + 1) * k];
-            let (w0, rest) = w4.split_at(k);
-            let (w1, rest) = rest.split_at(k);
-            let (w2, w3) = rest.split_at(k);
-            let wq = [w0, w1, w2, w3];
-            let mut pairs = x.chunks_exact(2 * k);
-            let mut outs = out.chunks_exact_mut(2 * rows);
-            for (xx, oo) in pairs.by_ref().zip(outs.by_ref()) {
-                let (x0, x1) = xx.split_at(k);
-                let d = dot_2x4(simd, x0, x1, wq);
-                oo[4 * q..4 * q + 4].copy_from_slice(&d[0]);
-                oo[rows + 4 * q..rows + 4 * q + 4].copy_from_slice(&d[1]);
-            }
-            let last = pairs.remainder();
-            if !last.is_empty() {
-                let o = outs.into_remainder();
-                let d = dot_2x4(simd, last, last, wq);
-                o[4 * q..4 * q + 4].copy_from_slice(&d[0]);
-            }
-        }
-        for r in 4 * quads..rows {
-            let wr = &w[r * k..(r + 1) * k];
-            for (xt, ot) in x.chunks_exact(k).zip(out.chunks_exact_mut(rows)) {
-                ot[r] = dot(simd, xt, wr);
+        let Products {
+            x,
+            weight,
+            first,
+            rows,
+            out,
+        } = self;
+        let k = weight.cols;
+        let mut w = vec![0f32; 4 * k];
+        for (tile, outs) in x
+            .chunks(TOKEN_TILE * k)
+            .zip(out.chunks_mut(TOKEN_TILE * rows))
+        {
+            let mut r = 0;
+            while r < rows {
+                let n = (rows - r).min(4);
+                weight.expand(first + r, &mut w[..n * k]);
+                if n < 4 {
+                    // Fewer than four rows left: one at a time.
+                    for (i, wr) in w[..n * k].chunks_exact(k).enumerate() {
+                        for (xt, ot) in tile.chunks_exact(k).zip(outs.chunks_exact_mut(rows)) {
+                            ot[r + i] = dot(simd, xt, wr);
+                        }
+                    }
+                    break;
+                }
+                let (w0, rest) = w.split_at(k);
+                let (w1, rest) = rest.split_at(k);
+                let (w2, w3) = rest.split_at(k);
+                let wq = [w0, w1, w2, w3];
+                let mut pairs = tile.chunks_exact(2 * k);
+                let mut pair_outs = outs.chunks_exact_mut(2 * rows);
+                for (xx, oo) in pairs.by_ref().zip(pair_outs.by_ref()) {
+                    let (x0, x1) = xx.split_at(k);
+                    let d = dot_2x4(simd, x0, x1, wq);
+                    oo[r..r + 4].copy_from_slice(&d[0]);
+                    oo[rows + r..rows + r + 4].copy_from_slice(&d[1]);
+                }
+                let last = pairs.remainder();
+                if !last.is_empty() {
+                    let o = pair_outs.into_remainder();
+                    let d = dot_2x4(simd, last, last, wq);
+                    o[r..r + 4].copy_from_slice(&d[0]);
+                }
+                r += 4;
             }
         }
     }
@@ -246,20 +258,56 @@ impl Norm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut [f32]) {
         let d = self.weight.len();
-        let row = |r: &mut [f32]| {
-            let mean = r.iter().sum::<f32>() / d as f32;
-            let var = r.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-            let inv = 1.0 / (var + self.eps).sqrt();
-            for ((v, w), b) in r.iter_mut().zip(&self.weight).zip(&self.bias) {
-                *v = (*v - mean) * inv * w + b;
-            }
-        };
+        let rows = |x: &mut [f32]| pulp::Arch::new().dispatch(NormRows { norm: self, x });
         if x.len() >= TOKEN_TILE * d {
-            x.par_chunks_mut(d).for_each(row);
+            x.par_chunks_mut(TOKEN_TILE / 4 * d).for_each(rows);
         } else {
-            x.chunks_mut(d).for_each(row);
+            rows(x);
         }
     }
+}
+
+struct NormRows<'a> {
+    norm: &'a Norm,
+    x: &'a mut [f32],
+}
+
+impl WithSimd for NormRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Norm { weight, bias, eps } = self.norm;
+        let d = weight.len();
+        for r in self.x.chunks_exact_mut(d) {
+            let mean = sum(simd, r) / d as f32;
+            let (v, tail) = S::as_simd_f32s(r);
+            let m = simd.splat_f32s(mean);
+            let mut acc = simd.splat_f32s(0.0);
+            for &x in v {
+                let c = simd.sub_f32s(x, m);
+                acc = simd.mul_add_e_f32s(c, c, acc);
+            }
+            let var = (simd.reduce_sum_f32s(acc)
+                + tail.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>())
+                / d as f32;
+            let inv = 1.0 / (var + eps).sqrt();
+            for ((v, w), b) in r.iter_mut().zip(weight).zip(bias) {
+                *v = (*v - mean) * inv * w + b;
+            }
+        }
+    }
+}
+
+/// The sum of `x`, in SIMD lanes.
+#[inline(always)]
+fn sum<S: Simd>(simd: S, x: &[f32]) -> f32 {
+    let (v, tail) = S::as_simd_f32s(x);
+    let mut acc = simd.splat_f32s(0.0);
+    for &x in v {
+        acc = simd.add_f32s(acc, x);
+    }
+    simd.reduce_sum_f32s(acc) + tail.iter().sum::<f32>()
 }
 
 /// One transformer layer's weights (post-norm, as BERT).
@@ -335,38 +383,17 @@ impl Encoder {
             .flat_map(|s| (0..self.heads).map(move |h| (s, h)))
             .collect();
         let run = |&(s, h): &(usize, usize)| -> Vec<f32> {
-            let (start, len) = (starts[s], lens[s]);
-            let row = |t: usize, part: usize| {
-                let at = (start + t) * 3 * d + part * d + h * hd;
-                &qkv[at..at + hd]
-            };
-            let mut out = vec![0f32; len * hd];
-            let mut p = vec![0f32; len];
-            for (i, o) in out.chunks_exact_mut(hd).enumerate() {
-                let q = row(i, 0);
-                for (j, pj) in p.iter_mut().enumerate() {
-                    *pj = dot_small(q, row(j, 1)) * scale;
-                }
-                let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for pj in p.iter_mut() {
-                    *pj = exp(*pj - max);
-                    sum += *pj;
-                }
-                for (j, pj) in p.iter().enumerate() {
-                    let w = pj / sum;
-                    for (ov, vv) in o.iter_mut().zip(row(j, 2)) {
-                        *ov = fma(w, *vv, *ov);
-                    }
-                }
-            }
-            out
+            pulp::Arch::new().dispatch(Head {
+                qkv,
+                hidden: d,
+                head_dim: hd,
+                head: h,
+                start: starts[s],
+                len: lens[s],
+                scale,
+            })
         };
-        let parts: Vec<Vec<f32>> = if qkv.len() >= TOKEN_TILE * 3 * d {
-            tasks.par_iter().map(run).collect()
-        } else {
-            tasks.iter().map(run).collect()
-        };
+        let parts: Vec<Vec<f32>> = tasks.par_iter().map(run).collect();
         let mut context = vec![0f32; qkv.len() / 3];
         for (&(s, h), part) in tasks.iter().zip(&parts) {
             for (t, head) in part.chunks_exact(hd).enumerate() {
@@ -378,8 +405,47 @@ impl Encoder {
     }
 }
 
-fn dot_small(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).fold(0.0, |acc, (x, y)| fma(*x, *y, acc))
+/// One head's attention for one text: (len, head_dim) context rows.
+struct Head<'a> {
+    /// Query, key and value rows of all texts: (tokens, 3 * hidden).
+    qkv: &'a [f32],
+    hidden: usize,
+    head_dim: usize,
+    head: usize,
+    start: usize,
+    len: usize,
+    scale: f32,
+}
+
+impl WithSimd for Head<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Vec<f32> {
+        let (d, hd) = (self.hidden, self.head_dim);
+        let row = |t: usize, part: usize| {
+            let at = (self.start + t) * 3 * d + part * d + self.head * hd;
+            &self.qkv[at..at + hd]
+        };
+        let mut out = vec![0f32; self.len * hd];
+        let mut p = vec![0f32; self.len];
+        for (i, o) in out.chunks_exact_mut(hd).enumerate() {
+            let q = row(i, 0);
+            for (j, pj) in p.iter_mut().enumerate() {
+                *pj = dot(simd, q, row(j, 1)) * self.scale;
+            }
+            let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            p.iter_mut().for_each(|pj| *pj = exp(*pj - max));
+            let total = sum(simd, &p);
+            for (j, pj) in p.iter().enumerate() {
+                let w = pj / total;
+                for (ov, vv) in o.iter_mut().zip(row(j, 2)) {
+                    *ov = fma(w, *vv, *ov);
+                }
+            }
+        }
+        out
+    }
 }
 
 fn add(into: &mut [f32], other: &[f32]) {

@@ -308,6 +308,11 @@ impl Embedder {
         Ok(v)
     }
 
+    /// Forgets the cached query embeddings (for benchmarks of the uncached path).
+    pub fn clear_query_cache(&self) {
+        self.cache.lock().expect("cache lock").map.clear();
+    }
+
     /// Embeds many texts of one role in batches of `embed.batch_size`. Output order matches
     /// input order.
     pub fn embed(&self, texts: &[&str], role: Role) -> Result<Vec<Embedding>, EmbedError> {
