@@ -48,6 +48,7 @@ pub fn load_options(generation: &GenerationConfig) -> Result<LoadOptions, Answer
     Ok(LoadOptions {
         max_context: generation.context_tokens,
         dense_prefill: generation.dense_prefill,
+        dense_max_mb: generation.dense_prefill_max_mb,
         requantize: generation.requantize,
         device: generation.device.device()?,
     })

@@ -19,6 +19,8 @@ pub struct GenerationConfig {
     pub max_new_tokens: usize,
     pub max_passages: usize,
     pub dense_prefill: bool,
+    /// Largest f32 copy `dense_prefill` makes, in MiB.
+    pub dense_prefill_max_mb: usize,
     pub requantize: bool,
     pub parallel: usize,
     pub queue_capacity: usize,

@@ -191,6 +191,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         "threads": threads,
         "load_ms": generator.load_ms(),
         "dense_prefill": config.generation.dense_prefill,
+        "dense_prefill_max_mb": config.generation.dense_prefill_max_mb,
         "requantize": config.generation.requantize,
         "weights_mb": generator.model().weight_bytes() as f64 / 1048576.0,
     });

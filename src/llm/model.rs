@@ -69,6 +69,9 @@ pub struct LoadOptions {
     /// Keep an f32 copy of the block weights for prompt batches (about 3x faster prefill on CPU
     /// for roughly 4 bytes per weight of extra memory).
     pub dense_prefill: bool,
+    /// Largest f32 copy kept, in MiB: a larger model reads prompts through its quantized
+    /// weights (a 1.5B model's copy is 5 GB).
+    pub dense_max_mb: usize,
     /// Requantize Q4_1/Q5_0/Q5_1 weights to Q8_0 at load (candle has no SIMD kernels for them).
     pub requantize: bool,
     pub device: Device,
@@ -199,6 +202,17 @@ impl Model {
 
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * hp.head_dim;
+        // The f32 copy the blocks' products would keep: q, k, v, output, gate, up, down.
+        let per_layer = hp.n_embd * (2 * q_dim + 2 * kv_dim + 3 * hp.n_ff);
+        let dense_mb = hp.n_layer * per_layer * 4 / (1 << 20);
+        let dense = opts.dense_prefill && dense_mb <= opts.dense_max_mb;
+        if opts.dense_prefill && !dense {
+            tracing::info!(
+                dense_mb,
+                max_mb = opts.dense_max_mb,
+                "no f32 copy of the weights for prompts: it would exceed generation.dense_prefill_max_mb"
+            );
+        }
         let mut blocks = Vec::with_capacity(hp.n_layer);
         for l in 0..hp.n_layer {
             let p = |s: &str| format!("blk.{l}.{s}");
@@ -239,7 +253,6 @@ impl Model {
             } else {
                 None
             };
-            let dense = opts.dense_prefill;
             let qkv = stack_or_split(vec![wq, wk, wv], biases, dense, &dev)
                 .map_err(|e| wrap(&p("attn_qkv"), e))?;
             let gate_up = stack_or_split(vec![gate, up], None, dense, &dev)

@@ -38,6 +38,7 @@ fn greedy_choices_match_llama_cpp() {
     assert_eq!(cases.len(), 4);
     let exact = LoadOptions {
         dense_prefill: false,
+        dense_max_mb: usize::MAX,
         requantize: false,
         ..common::load_options()
     };
@@ -243,6 +244,7 @@ fn fast_paths_keep_the_distribution() {
             let opts = LoadOptions {
                 max_context: 1024,
                 dense_prefill: dense,
+                dense_max_mb: usize::MAX,
                 requantize,
                 device: Device::Cpu,
             };
@@ -264,6 +266,39 @@ fn fast_paths_keep_the_distribution() {
             );
         }
     }
+}
+
+#[test]
+fn a_model_above_the_dense_budget_keeps_no_f32_copy() {
+    // Gemma 3 270M's blocks take about 390 MiB as f32: within a 1024 MiB budget the copy is
+    // made; under a 100 MiB one it is not, and prompts run through the quantized products,
+    // bit for bit as with `dense_prefill` off.
+    let path = common::gguf_path(GEMMA);
+    let load = |dense: bool, max_mb: usize| {
+        let mut f = GgufFile::open(&path).unwrap();
+        let opts = LoadOptions {
+            max_context: 512,
+            dense_prefill: dense,
+            dense_max_mb: max_mb,
+            requantize: true,
+            device: Device::Cpu,
+        };
+        Model::load(&mut f, &opts).unwrap()
+    };
+    let (within, over, off) = (load(true, 1024), load(true, 100), load(false, 1024));
+    assert!(
+        within.weight_bytes() > over.weight_bytes() + (300 << 20),
+        "{} vs {} bytes",
+        within.weight_bytes(),
+        over.weight_bytes()
+    );
+    assert_eq!(over.weight_bytes(), off.weight_bytes());
+    let g = generator(GEMMA);
+    let tokens = long_tokens(&g, 120);
+    assert_eq!(
+        logits_in_chunks(&over, &tokens, &[120]),
+        logits_in_chunks(&off, &tokens, &[120])
+    );
 }
 
 #[test]
@@ -492,6 +527,7 @@ fn tiny_llama_matches_candle_reference_implementation() {
         &LoadOptions {
             max_context: 256,
             dense_prefill: false,
+            dense_max_mb: usize::MAX,
             requantize: true,
             device: Device::Cpu,
         },
