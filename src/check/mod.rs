@@ -272,7 +272,15 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
     let mut supported = 0usize;
     for f in &draft_facts {
         let named = f.kind == Kind::Name && refs.iter().any(|r| mentions(&r.words, &f.value));
-        if named || refs.iter().any(|r| r.facts.iter().any(|g| f.stated_by(g))) {
+        // An e-mail address or a phone number in a reference says which channel to use.
+        let channel = match (f.group, f.value.as_str()) {
+            (Some("channel"), "e-mail") => Some(Kind::Email),
+            (Some("channel"), "phone") => Some(Kind::Phone),
+            _ => None,
+        };
+        let implied =
+            channel.is_some_and(|k| refs.iter().any(|r| r.facts.iter().any(|g| g.kind == k)));
+        if named || implied || refs.iter().any(|r| r.facts.iter().any(|g| f.stated_by(g))) {
             supported += 1;
             continue;
         }
@@ -489,6 +497,43 @@ mod tests {
         let v = run("You have thirty days to send it back; returns via an InPost locker are free and the refund comes within 14 days.", Some(EN), &[]);
         assert_eq!(v.status, Status::Consistent, "{v:#?}");
         assert!(v.score > 0.9);
+    }
+
+    #[test]
+    fn polite_wrapping_and_paraphrase_stay_consistent() {
+        // Capitalised pronouns of polite Polish address are no names; an e-mail address or a
+        // phone number in the reference supports saying "e-mail" or "call"; "Mon–Fri" states
+        // the same weekdays as "Monday to Friday".
+        let canon = "Fakturę wyślemy na pomoc@polnapolka.pl. Zadzwoń pod +48 61 555 20 40 (pon.–pt. 8:00–20:00).";
+        let v = run(
+            "Dzień dobry! Twoją fakturę wyślemy e-mailem na pomoc@polnapolka.pl. Możesz też zadzwonić do nas pod +48 61 555 20 40 od poniedziałku do piątku, 8:00–20:00. Czy mogę pomóc Ci w czymś jeszcze?",
+            Some(canon),
+            &[],
+        );
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        let v = run(
+            "Call +48 61 555 20 40, Monday to Friday 8:00–20:00, or e-mail help@polnapolka.pl.",
+            Some("Call +48 61 555 20 40 (Mon–Fri 8:00–20:00) or write to help@polnapolka.pl."),
+            &[],
+        );
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        // A channel the reference gives no address or number for is still unsupported, another
+        // weekday still contradicts, and a real name is still a name.
+        let v = run(
+            "Write to us on the chat, Monday to Saturday.",
+            Some("Call +48 61 555 20 40 (Mon–Fri)."),
+            &[],
+        );
+        assert!(kinds(&v).contains(&FindingKind::UnsupportedFact), "{v:#?}");
+        assert!(kinds(&v).contains(&FindingKind::EntityMismatch), "{v:#?}");
+        let v = run("Zapytaj Annę Nowak o fakturę.", Some(canon), &[]);
+        assert!(kinds(&v).contains(&FindingKind::UnsupportedFact), "{v:#?}");
+        let v = run(
+            "Napisz na adres e-mail.",
+            Some("Zadzwoń pod +48 61 555 20 40."),
+            &[],
+        );
+        assert_eq!(v.status, Status::Contradiction, "{v:#?}");
     }
 
     #[test]

@@ -141,6 +141,19 @@ pub struct ReferenceReport {
     pub verbatim_skipped: usize,
     /// Pairs labelled consistent that were checked: without any, precision means nothing.
     pub negatives: usize,
+    /// The checker's mistakes, pair by pair: flagged though labelled consistent, and passed
+    /// though labelled to be flagged.
+    pub false_flags: Vec<Mistake>,
+    pub misses: Vec<Mistake>,
+}
+
+/// One pair the checker got wrong, with what it said.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mistake {
+    pub id: String,
+    pub status: Status,
+    /// The findings' messages.
+    pub findings: Vec<String>,
 }
 
 /// Checks every pair against `reference` (`canonical` or `knowledge`).
@@ -166,6 +179,7 @@ pub fn evaluate_pairs(
     let mut statuses = BTreeMap::new();
     let mut confusion: BTreeMap<&'static str, BTreeMap<Status, usize>> = BTreeMap::new();
     let mut seconds = 0.0;
+    let (mut false_flags, mut misses) = (Vec::new(), Vec::new());
     for &p in &pairs {
         let context = [p.premise.as_str()];
         let (canonical, context): (Option<&str>, &[&str]) = if against_canonical {
@@ -196,6 +210,18 @@ pub fn evaluate_pairs(
             .entry(v.status)
             .or_insert(0) += 1;
         let is_flagged = v.status != Status::Consistent;
+        if is_flagged != p.flag {
+            let mistake = Mistake {
+                id: p.id.clone(),
+                status: v.status,
+                findings: v.findings.iter().map(|f| f.message.clone()).collect(),
+            };
+            if is_flagged {
+                false_flags.push(mistake);
+            } else {
+                misses.push(mistake);
+            }
+        }
         flagged += usize::from(is_flagged);
         tp += usize::from(is_flagged && p.flag);
         let is_contra = v.status == Status::Contradiction;
@@ -234,6 +260,8 @@ pub fn evaluate_pairs(
         },
         verbatim_skipped,
         negatives: pairs.len() - positives,
+        false_flags,
+        misses,
     }
 }
 
