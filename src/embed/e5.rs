@@ -9,7 +9,7 @@ use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{Normalizer, TokenizerImpl};
 
-use super::e5blob::{dequantize_block, Blob, BlobError, DType as BlobDType, Q4_BLOCK_BYTES, QK};
+use super::e5blob::{dequantize_blocks, Blob, BlobError, DType as BlobDType, Q4_BLOCK_BYTES, QK};
 use super::encoder::{Encoder, Layer, Linear, Norm, Q4Matrix};
 
 /// The e5 tokenizer built with the tokenizers crate: the blob's per-character normalisation,
@@ -118,12 +118,7 @@ impl WordRows {
             .file()
             .read_exact_at(&mut row, self.start + (id * self.row_bytes) as u64)
             .map_err(|source| E5Error::Io { id, source })?;
-        for (block, o) in row
-            .chunks_exact(Q4_BLOCK_BYTES)
-            .zip(out.chunks_exact_mut(QK))
-        {
-            dequantize_block(block, o);
-        }
+        dequantize_blocks(&row, out);
         Ok(())
     }
 }

@@ -196,19 +196,6 @@ impl Blob {
             .collect())
     }
 
-    /// A Q4_0 matrix dequantized to f32, row-major.
-    pub fn dequantized(&self, name: &str, elements: usize) -> Result<Vec<f32>, BlobError> {
-        let raw = self.tensor(name, DType::Q4_0, elements)?;
-        let mut out = vec![0f32; elements];
-        for (block, dst) in raw
-            .chunks_exact(Q4_BLOCK_BYTES)
-            .zip(out.chunks_exact_mut(QK))
-        {
-            dequantize_block(block, dst);
-        }
-        Ok(out)
-    }
-
     fn check_tensors(&self) -> Result<(), BlobError> {
         let h = &self.header;
         let (d, f) = (h.hidden, h.ffn);
@@ -240,6 +227,16 @@ impl Blob {
 
 /// Dequantizes one Q4_0 block: byte j holds weight j (low nibble) and j+16 (high nibble),
 /// each `(nibble - 8) * scale`.
+/// Dequantizes consecutive Q4_0 blocks of `bytes` into `out` (32 values a block).
+pub fn dequantize_blocks(bytes: &[u8], out: &mut [f32]) {
+    for (block, o) in bytes
+        .chunks_exact(Q4_BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(QK))
+    {
+        dequantize_block(block, o);
+    }
+}
+
 #[inline]
 pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
     let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();

@@ -4,7 +4,7 @@
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
-use super::e5blob::{dequantize_block, Q4_BLOCK_BYTES, QK};
+use super::e5blob::{dequantize_blocks, Q4_BLOCK_BYTES, QK};
 use crate::math::{exp, gelu_erf};
 
 /// Tokens whose rows are read together from the level-2 cache by one task.
@@ -40,13 +40,10 @@ impl Q4Matrix {
     fn expand(&self, first: usize, out: &mut [f32]) {
         let row_bytes = self.cols / QK * Q4_BLOCK_BYTES;
         let count = out.len() / self.cols;
-        let bytes = &self.bytes[first * row_bytes..(first + count) * row_bytes];
-        for (block, o) in bytes
-            .chunks_exact(Q4_BLOCK_BYTES)
-            .zip(out.chunks_exact_mut(QK))
-        {
-            dequantize_block(block, o);
-        }
+        dequantize_blocks(
+            &self.bytes[first * row_bytes..(first + count) * row_bytes],
+            out,
+        );
     }
 }
 
