@@ -11,15 +11,15 @@ use crate::answer::{finish_draft, AnswerError, Ask, Draft, DraftPlan, Drafter, S
 use crate::check::{check, CheckInput, CheckSettings, FindingKind, RefSource, Verdict};
 use crate::embed::Embedder;
 use crate::index::{ExpectedEmbedder, Index, IndexError, IndexLocation};
-use crate::knowledge::{CanonicalId, Lang};
+use crate::knowledge::Lang;
 use crate::llm::queue::Ticket;
 use crate::llm::{Completion, LlmError};
-use crate::retrieve::{Retrieval, RetrievalConfig, RetrieveError, Retriever};
+use crate::retrieve::{RetrievalConfig, Retriever};
 
-use super::matching::{MatchEvidence, MatchSettings};
+use super::matched::MatchedCanonical;
+use super::matching::MatchSettings;
 use super::policy::{
-    decide, may_release, Action, CanonicalInfo, Decision, PolicyInput, PolicySettings, Proposal,
-    Reason,
+    decide, may_release, Action, Decision, PolicyInput, PolicySettings, Proposal, Reason,
 };
 use super::release::keep_released;
 use super::slots::{fill_slots, SlotValues};
@@ -57,32 +57,6 @@ pub struct SourceLink {
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub url: Option<String>,
-}
-
-/// The approved answer the question matched, and what the match was decided on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MatchedCanonical {
-    pub id: CanonicalId,
-    pub similarity: f32,
-    pub handoff: bool,
-    /// The approved text, slots unfilled.
-    pub answer: String,
-    pub evidence: MatchEvidence,
-}
-
-impl MatchedCanonical {
-    fn info(&self) -> CanonicalInfo {
-        CanonicalInfo {
-            similarity: self.similarity,
-            handoff: self.handoff,
-            sure: self.evidence.sure,
-        }
-    }
-
-    /// Sent without staff when nothing else stands in the way.
-    pub fn sure(&self) -> bool {
-        self.evidence.sure
-    }
 }
 
 /// Time spent in each stage, in milliseconds.
@@ -295,8 +269,9 @@ impl Assistant {
         let retriever = self.retriever();
         let (mode, k) = (self.settings.retrieval.mode, self.settings.retrieval.k);
         let mut retrieval = retriever.retrieve_in(&req.message, triage.lang, mode, k)?;
-        if let Some(joined) = super::followup::search_text(&req.message, &req.history, triage.lang)
-        {
+        let joined = super::followup::search_text(&req.message, &req.history, triage.lang);
+        let followup = joined.is_some();
+        if let Some(joined) = joined {
             let mut conversation = retriever.retrieve_in(&joined, triage.lang, mode, k)?;
             conversation.evidence =
                 super::followup::blend(&retrieval.evidence, &conversation.evidence);
@@ -307,8 +282,12 @@ impl Assistant {
             );
             retrieval = conversation;
         }
+        let canonical = if followup {
+            self.matched_canonical(&retrieval, triage.lang)
+        } else {
+            self.match_message(&req.message, &retrieval, triage.lang)?
+        };
         timings.retrieval_ms = ms(t);
-        let canonical = self.matched_canonical(&retrieval, triage.lang);
         let nearest = canonical
             .is_none()
             .then(|| super::matching::nearest(&retrieval.evidence, &self.settings.matching))
@@ -326,6 +305,19 @@ impl Assistant {
         if pending.canonical.as_ref().is_some_and(|c| c.handoff) {
             return Ok(Prepared::Decided(Box::new(
                 self.conclude(pending, Concluding::Rules(&[])),
+            )));
+        }
+        // Several questions, each with its approved answer: the answers together say it all.
+        if let Some(c) = pending.canonical.as_ref().filter(|c| c.parts.len() > 1) {
+            pending.skipped = Some(Reason::new(
+                "canonical.parts",
+                format!(
+                    "the message asks {} questions, each matched surely; their approved answers are sent without a draft",
+                    c.parts.len()
+                ),
+            ));
+            return Ok(Prepared::Decided(Box::new(
+                self.conclude(pending, Concluding::Drafted(None, "")),
             )));
         }
         if !self.settings.drafts {
@@ -616,8 +608,19 @@ impl Assistant {
                 });
             }
         };
-        let approved = canonical.and_then(|m| index.canonicals.iter().find(|c| c.id == m.id));
-        match (provenance, draft, approved) {
+        let approved: Vec<&crate::knowledge::Canonical> = canonical
+            .map(|m| {
+                let ids = if m.parts.is_empty() {
+                    std::slice::from_ref(&m.id)
+                } else {
+                    m.parts.as_slice()
+                };
+                ids.iter()
+                    .filter_map(|id| index.canonicals.iter().find(|c| &c.id == id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match (provenance, draft, approved.is_empty()) {
             (Provenance::Generated, Some(d), _) => {
                 let cited: Vec<&Source> = d
                     .sources
@@ -633,54 +636,17 @@ impl Assistant {
                     push(&s.title, s.url.as_deref());
                 }
             }
-            (Provenance::Canonical | Provenance::Generated, _, Some(c)) => {
-                for doc in &c.sources {
+            (Provenance::Canonical | Provenance::Generated, _, false) => {
+                for doc in approved.iter().flat_map(|c| &c.sources) {
                     if let Some(chunk) = index.chunks.iter().find(|ch| &ch.doc == doc) {
                         push(&chunk.title, chunk.url.as_deref());
                     }
                 }
             }
-            (Provenance::Canonical | Provenance::Generated, _, None)
+            (Provenance::Canonical | Provenance::Generated, _, true)
             | (Provenance::Human | Provenance::System, _, _) => {}
         }
         links
-    }
-
-    /// The approved answer the gate would match for `question` (retrieval and the threshold as
-    /// a turn runs them); the console and the evaluation re-run questions with it.
-    pub fn match_question(
-        &self,
-        question: &str,
-        lang: Lang,
-    ) -> Result<Option<MatchedCanonical>, RetrieveError> {
-        let retrieval = self.retriever().retrieve_in(
-            question,
-            lang,
-            self.settings.retrieval.mode,
-            self.settings.retrieval.k,
-        )?;
-        Ok(self.matched_canonical(&retrieval, lang))
-    }
-
-    /// The approved-answer match, decided once per turn (`assistant::matching`): the closest
-    /// answer in the question's language scoring at least `matching.min_score`, and whether the
-    /// evidence agrees enough to send it without staff.
-    fn matched_canonical(&self, retrieval: &Retrieval, lang: Lang) -> Option<MatchedCanonical> {
-        let canonicals = &self.index.canonicals;
-        let (ord, evidence) = super::matching::decide(
-            &retrieval.evidence,
-            |o| canonicals.get(o as usize).map(|c| c.id.clone()),
-            lang,
-            &self.settings.matching,
-        )?;
-        let c = canonicals.get(ord as usize)?;
-        Some(MatchedCanonical {
-            id: c.id.clone(),
-            similarity: evidence.similarity,
-            handoff: c.handoff,
-            answer: c.answer.trim().to_string(),
-            evidence,
-        })
     }
 
     /// A fixed message from `prompts/messages/` (handoff, hold, no_answer).

@@ -3,7 +3,9 @@
 
 pub mod followup;
 pub mod gate;
+pub mod matched;
 pub mod matching;
+pub mod parts;
 pub mod policy;
 pub mod release;
 pub mod slots;
@@ -11,9 +13,9 @@ pub mod triage;
 pub mod turn;
 
 pub use gate::{
-    Assistant, GateSettings, GateTimings, MatchedCanonical, Outcome, Provenance, Reply, SourceLink,
-    TurnRequest,
+    Assistant, GateSettings, GateTimings, Outcome, Provenance, Reply, SourceLink, TurnRequest,
 };
+pub use matched::MatchedCanonical;
 pub use matching::{MatchEvidence, MatchSettings};
 pub use policy::{
     decide, may_release, Action, Decision, Mode, PolicyInput, PolicySettings, Proposal, Reason,

@@ -559,6 +559,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r"(?:chce|chcialbym|chcialabym|chcemy|potrzebuje|wole|wolalbym|wolalabym|poprosze|prosze|prosimy|daj|dajcie|dawac|wezwij|wezwijcie|zawolaj|zawolajcie|zadam|domagam sie) (?:o |mi |z |ze |jakiegos |jakas |tego )?(?:konsultant\w*|czlowiek\w*|operator\w*|doradc\w*|kierownik\w*|przelozon\w*|agent\w*|ktos|kogos|kims)",
                 r"(?:czy )?(?:ktos|ktokolwiek|konsultant|konsultantka) (?:moze|mogl\w*|mozecie) ~ (?:skontakt|kontakt|zadzwoni|oddzwoni|odezw|odpisa|porozmawia|pomoc|pomogl)\w*",
                 r"(?:nie|dosc|mam dosc|koniec|przestan|bez|zamiast|wole nie) ~ (?:bot|bota|botem|boty|botow|botami|botu|botowi|czatbot\w*|chatbot\w*|automatem|automatu)",
+                // A call back is a person's call.
+                &format!("(?:telefon\\w*|kontakt\\w*|oddzwonieni\\w*|rozmow\\w*) (?:od|z|ze) {PL_PERSON}"),
+                r"(?:prosze|poprosze|prosimy|czekam na|chce|chcialbym|chcialabym) (?:o )?(?:telefon|kontakt telefoniczny|oddzwonienie|rozmowe telefoniczna)",
+                r"(?:zadzwoncie|oddzwoncie|oddzwon\w*)|(?:prosze|mozecie|moglibyscie|mozesz) (?:do mnie )?(?:zadzwonic|oddzwonic)",
+                r"(?:call|ring|phone) me back|(?:please|pls|can you|could you|can someone|could someone) (?:call|ring|phone) me|(?:call|ring|phone) me (?:please|asap|on|at)|(?:request|want|need|like|get|wait for) (?:a )?(?:call ?back|phone call|call from)",
             ],
         ),
         Rule::new(
@@ -1155,6 +1160,9 @@ mod tests {
                 "Jak skontaktować się z konsultantem?",
                 "halo, jest tam ktoś?",
                 "czy jest ktoś żywy?",
+                "Proszę o telefon od konsultanta, mój numer to 600 100 200",
+                "poprosze o oddzwonienie",
+                "Zadzwońcie do mnie w tej sprawie",
             ],
         );
     }
@@ -1180,6 +1188,8 @@ mod tests {
                 "I want a human, not a bot",
                 "is anyone there?",
                 "I want to talk with a representitive",
+                "Please call me back on 600 100 200",
+                "I'd like a callback about my order",
             ],
         );
     }
@@ -1211,6 +1221,11 @@ mod tests {
             "Jak połączyć pracownika z kontem?",
             "I want to talk to customer service",
             "Can someone tell me where my order is?",
+            "Do której mogę do was dzwonić w sobotę?",
+            "Czy kurier zadzwoni przed dostawą?",
+            "Jaki jest wasz numer telefonu?",
+            "Can I call you on Saturday?",
+            "Will the courier call me before delivery?",
         ] {
             let t = run(m);
             assert!(!t.handoff, "{m:?} must not hand off; got {:?}", t.signals);

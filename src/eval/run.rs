@@ -40,6 +40,9 @@ pub struct QueryRecord {
     /// The approved answer the gate's matching picks (above the threshold), with its similarity.
     pub matched: Option<String>,
     pub matched_similarity: Option<f32>,
+    /// A message of several questions: every approved answer matched, in the message's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched_parts: Vec<String>,
     /// What the match was decided on (similarity, margin, lexical agreement, sure or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_evidence: Option<crate::assistant::MatchEvidence>,
@@ -117,14 +120,16 @@ impl QueryRecord {
         )
     }
 
-    /// Sent while matched to an approved answer that is not a right one.
+    /// Sent while matched to an approved answer that is not a right one (for a message of
+    /// several questions, any of its answers).
     pub fn wrong_answer_sent(&self) -> bool {
         self.sent()
             && !self.acceptable.is_empty()
             && self
                 .matched
-                .as_ref()
-                .is_some_and(|m| !self.acceptable.contains(m))
+                .iter()
+                .chain(&self.matched_parts)
+                .any(|m| !self.acceptable.contains(m))
     }
 
     /// How bad the failure is (0 = none), to list the worst first.
@@ -268,6 +273,7 @@ pub fn run_queries(
                         candidates: Vec::new(),
                         doubt: None,
                     },
+                    parts: Vec::new(),
                 })
             });
         let sent = matches!(
@@ -303,6 +309,10 @@ pub fn run_queries(
             ranked,
             matched: matched.as_ref().map(|m| m.id.0.clone()),
             matched_similarity: matched.as_ref().map(|m| m.similarity),
+            matched_parts: matched
+                .as_ref()
+                .map(|m| m.parts.iter().map(|p| p.0.clone()).collect())
+                .unwrap_or_default(),
             match_evidence: matched.as_ref().map(|m| m.evidence.clone()),
             context_similarity: outcome.context_similarity,
             action: outcome.decision.action,
@@ -826,6 +836,7 @@ pub(crate) mod tests {
                 .collect(),
             matched: Some("c1".into()),
             matched_similarity: Some(0.9),
+            matched_parts: vec![],
             match_evidence: None,
             context_similarity: None,
             action: Action::SendCanonical,

@@ -27,6 +27,57 @@ struct LangTerms {
     df: HashMap<String, u32>,
 }
 
+/// Terms at least this long may differ by one letter from the knowledge base's and still count
+/// as its words; shorter ones are too easily another word.
+const TYPO_MIN_CHARS: usize = 5;
+
+impl LangTerms {
+    /// A term one letter from a term the knowledge base uses: in English a typo anywhere but
+    /// the first letter ("adress", "discoutn"); in Polish only at the end, where the stemmer
+    /// leaves a different ending of the same word ("konsultan", "konsultant"); elsewhere one
+    /// letter makes another word of a Polish stem ("recznik", "rzecznik").
+    fn near(&self, term: &str, lang: Lang) -> bool {
+        let t: Vec<char> = term.chars().collect();
+        t.len() >= TYPO_MIN_CHARS
+            && self.df.keys().any(|k| {
+                let n = k.chars().count();
+                n + 1 >= t.len()
+                    && n <= t.len() + 1
+                    && n >= TYPO_MIN_CHARS
+                    && one_edit(&t, k).is_some_and(|at| match lang {
+                        Lang::En => at > 0,
+                        Lang::Pl => at + 1 >= t.len().max(n),
+                    })
+            })
+    }
+}
+
+/// Where `b` differs from `a` when it is `a` with exactly one letter added, dropped, changed, or
+/// two neighbours swapped.
+fn one_edit(a: &[char], b: &str) -> Option<usize> {
+    let b: Vec<char> = b.chars().collect();
+    if a == b.as_slice() {
+        return None;
+    }
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[head..], &b[head..]);
+    let tail = ra
+        .iter()
+        .rev()
+        .zip(rb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (ma, mb) = (
+        &ra[..ra.len() - tail.min(ra.len())],
+        &rb[..rb.len() - tail.min(rb.len())],
+    );
+    match (ma.len(), mb.len()) {
+        (1, 1) | (0, 1) | (1, 0) => Some(head),
+        (2, 2) if ma[0] == mb[1] && ma[1] == mb[0] => Some(head),
+        _ => None,
+    }
+}
+
 fn analyzer(lang: Lang) -> TextAnalyzer {
     match lang {
         Lang::Pl => polish_analyzer(),
@@ -97,7 +148,10 @@ impl Vocabulary {
             .map(|t| {
                 let df = l.df.get(&t).copied().unwrap_or(0);
                 let idf = ((l.docs as f32 + 1.0) / (df as f32 + 0.5)).ln().max(0.0);
-                (t, idf, df > 0)
+                // A typo of a word the knowledge base uses ("adress", "discoutn") is a word it
+                // uses; the weight stays the typo's own.
+                let known = df > 0 || l.near(&t, lang);
+                (t, idf, known)
             })
             .collect();
         QuestionTerms { terms }
@@ -191,9 +245,53 @@ mod tests {
         let q = v.weigh("jaka bedzie jutro pogoda w poznaniu", Lang::Pl);
         assert!(q.known() < 0.5, "{}", q.known());
         assert!(q.covered_by(&v, 1) < 0.5);
+        // In Polish, a letter changed inside a stem makes another word.
+        let q = v.weigh("ile mam czasu na zwort", Lang::Pl);
+        assert!(q.known() < 0.99, "{}", q.known());
         // No terms at all: nothing is covered.
         let q = v.weigh("?!", Lang::Pl);
         assert_eq!((q.known(), q.covered_by(&v, 0)), (0.0, 0.0));
         assert_eq!(q.covered_by(&v, 7), 0.0);
+    }
+
+    #[test]
+    fn one_edit_is_one_letter_added_dropped_changed_or_two_swapped() {
+        let at = |a: &str, b: &str| one_edit(&a.chars().collect::<Vec<_>>(), b);
+        assert_eq!(at("adress", "address"), Some(2));
+        assert_eq!(at("address", "adress"), Some(2));
+        assert_eq!(at("discoutn", "discount"), Some(6));
+        assert_eq!(at("rabtowy", "rabatowy"), Some(3));
+        assert_eq!(at("zwrot", "zwrat"), Some(3));
+        assert_eq!(at("konsultan", "konsultant"), Some(9));
+        assert_eq!(at("zwrot", "zwrot"), None);
+        assert_eq!(at("pogoda", "podoba"), None);
+        assert_eq!(at("abcd", "badc"), None);
+        assert_eq!(at("paczka", "paczkomat"), None);
+    }
+
+    #[test]
+    fn a_typo_counts_in_english_and_only_another_ending_in_polish() {
+        let v = Vocabulary::build(
+            &[],
+            &[
+                canonical(
+                    "en-a",
+                    Lang::En,
+                    "Where do I send returns?",
+                    "To our return address.",
+                ),
+                canonical(
+                    "pl-a",
+                    Lang::Pl,
+                    "Jak zapisać się?",
+                    "Rzecznik prasowy odpowiada.",
+                ),
+            ],
+        );
+        let known = |q: &str, lang| v.weigh(q, lang).known();
+        assert!(known("adress", Lang::En) > 0.99);
+        assert!(known("xddress", Lang::En) < 0.01, "not the first letter");
+        assert!(known("zapisal", Lang::Pl) > 0.99, "another ending");
+        assert!(known("recznik", Lang::Pl) < 0.01, "another word");
     }
 }

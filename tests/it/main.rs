@@ -18,5 +18,6 @@ mod knowledge;
 mod layering;
 mod llm;
 mod models;
+mod parts;
 mod release;
 mod server;

@@ -1,0 +1,250 @@
+//! Questions within one message: "Ile kosztuje kurier DPD i jak długo idzie paczka?" asks two, each
+//! with its own approved answer. Splits a message at sentence ends and where a conjunction opens a new question.
+
+use crate::knowledge::Lang;
+use crate::util::fold;
+
+/// A message of more parts than this is a story, not a list of questions: it stays whole.
+pub const MAX_PARTS: usize = 3;
+
+/// Parts shorter than this many words lean on their neighbour ("how much?") and join it.
+const MIN_WORDS: usize = 3;
+
+/// Words that join two clauses (folded: lowercase, no diacritics).
+fn conjunctions(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Pl => &["i", "a", "oraz", "ale", "plus", "takze"],
+        Lang::En => &["and", "also", "plus", "but"],
+    }
+}
+
+/// Words that open a question (folded).
+fn openers(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Pl => &[
+            "czy", "jak", "jaki", "jaka", "jakie", "jakiego", "jakiej", "jakim", "jakich", "ile",
+            "ilu", "kiedy", "gdzie", "skad", "dokad", "co", "czego", "czym", "dlaczego", "czemu",
+            "kto", "ktory", "ktora", "ktore", "ktorym", "mozna", "moge", "mozecie", "da",
+        ],
+        Lang::En => &[
+            "how", "what", "whats", "when", "where", "wheres", "which", "who", "why", "can",
+            "could", "do", "does", "did", "is", "are", "will", "would", "should", "may",
+        ],
+    }
+}
+
+/// Prepositions that may stand before a question word ("po jakim czasie", "by when").
+fn prepositions(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Pl => &[
+            "po", "od", "do", "w", "we", "na", "za", "przez", "z", "ze", "o", "dla",
+        ],
+        Lang::En => &["by", "for", "from", "to", "in", "on", "at", "until"],
+    }
+}
+
+/// One whitespace-separated word: its byte range in the message and its folded letters.
+struct Word {
+    start: usize,
+    end: usize,
+    bare: String,
+    /// Ends a sentence or clause (`?`, `!`, `.`, `;`, `:`).
+    ends: bool,
+    /// A lone dash between clauses.
+    dash: bool,
+}
+
+fn words(message: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in message
+        .char_indices()
+        .chain(std::iter::once((message.len(), ' ')))
+    {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                let raw = &message[s..i];
+                let trimmed = raw.trim_end_matches(['"', '\'', ')', '»', '”']);
+                out.push(Word {
+                    start: s,
+                    end: i,
+                    bare: fold(raw).chars().filter(|c| c.is_alphanumeric()).collect(),
+                    ends: trimmed.ends_with(['?', '!', '.', ';', ':']),
+                    dash: matches!(raw, "-" | "–" | "—"),
+                });
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The questions of `message` in order: the message itself when it asks one (or more than
+/// [`MAX_PARTS`]); each part is a slice of the customer's own words.
+pub fn split(message: &str, lang: Lang) -> Vec<String> {
+    let words = words(message);
+    let is = |i: usize, list: &[&str]| {
+        words
+            .get(i)
+            .is_some_and(|w| list.contains(&w.bare.as_str()))
+    };
+    // A question opens at word `i`, possibly after one preposition.
+    let opens =
+        |i: usize| is(i, openers(lang)) || (is(i, prepositions(lang)) && is(i + 1, openers(lang)));
+    // Parts as word ranges; joining words (a conjunction or dash before a question) are dropped.
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    let mut i = 0;
+    while i < words.len() {
+        let joiner = (is(i, conjunctions(lang)) || words[i].dash) && opens(i + 1);
+        if joiner && i > from {
+            parts.push((from, i));
+            from = i + 1;
+        } else if words[i].ends && i + 1 < words.len() {
+            parts.push((from, i + 1));
+            from = i + 1;
+        }
+        i += 1;
+    }
+    if from < words.len() {
+        parts.push((from, words.len()));
+    }
+    // Short parts join the part before them (the first joins the next).
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (a, b) in parts {
+        match merged.last_mut() {
+            Some(last) if b - a < MIN_WORDS || last.1 - last.0 < MIN_WORDS => last.1 = b,
+            _ => merged.push((a, b)),
+        }
+    }
+    if merged.len() < 2 || merged.len() > MAX_PARTS {
+        return vec![message.trim().to_string()];
+    }
+    merged
+        .into_iter()
+        .map(|(a, b)| {
+            message[words[a].start..words[b - 1].end]
+                .trim_matches(|c: char| c == ',' || c == '-' || c == '–' || c.is_whitespace())
+                .to_string()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(message: &str, lang: Lang) -> Vec<String> {
+        split(message, lang)
+    }
+
+    #[test]
+    fn one_question_stays_whole() {
+        for (m, lang) in [
+            ("Jak mogę zwrócić zamówienie?", Lang::Pl),
+            (
+                "Nie mam firmy, a potrzebuję faktury na swoje nazwisko – da się?",
+                Lang::Pl,
+            ),
+            ("How long does delivery take?", Lang::En),
+            ("wheres my stuff", Lang::En),
+            ("", Lang::En),
+        ] {
+            assert_eq!(parts(m, lang), vec![m.trim().to_string()], "{m}");
+        }
+    }
+
+    #[test]
+    fn a_conjunction_before_a_question_word_opens_a_second_question() {
+        assert_eq!(
+            parts(
+                "Ile kosztuje kurier DPD i jak długo idzie paczka?",
+                Lang::Pl
+            ),
+            ["Ile kosztuje kurier DPD", "jak długo idzie paczka?"]
+        );
+        assert_eq!(
+            parts(
+                "Jak anulować zamówienie i po jakim czasie oddacie pieniądze?",
+                Lang::Pl
+            ),
+            [
+                "Jak anulować zamówienie",
+                "po jakim czasie oddacie pieniądze?"
+            ]
+        );
+        assert_eq!(
+            parts(
+                "how do i cancel my order and how fast is the refund",
+                Lang::En
+            ),
+            ["how do i cancel my order", "how fast is the refund"]
+        );
+    }
+
+    #[test]
+    fn sentences_split_and_short_ones_join_their_neighbour() {
+        assert_eq!(
+            parts(
+                "Wysyłacie do Czech? I czy tam też można za pobraniem?",
+                Lang::Pl
+            ),
+            ["Wysyłacie do Czech?", "I czy tam też można za pobraniem?"]
+        );
+        // "how much" alone asks nothing: it belongs to the question before it.
+        assert_eq!(
+            parts(
+                "do you ship to germany? how much and can i pay on delivery there?",
+                Lang::En
+            ),
+            [
+                "do you ship to germany? how much",
+                "can i pay on delivery there?"
+            ]
+        );
+        assert_eq!(
+            parts(
+                "Zapomniałem hasła, a przy okazji – jak się wypisać z newslettera?",
+                Lang::Pl
+            ),
+            [
+                "Zapomniałem hasła, a przy okazji",
+                "jak się wypisać z newslettera?"
+            ]
+        );
+    }
+
+    #[test]
+    fn diacritics_and_case_do_not_matter() {
+        assert_eq!(
+            parts(
+                "ile wazna jest karta i CZY moge ja laczyc z kodem",
+                Lang::Pl
+            ),
+            ["ile wazna jest karta", "CZY moge ja laczyc z kodem"]
+        );
+    }
+
+    #[test]
+    fn a_story_of_many_sentences_stays_whole() {
+        let m = "Zamówiłam u was koc. Przyszedł cały porwany. Kurier był bardzo niemiły. \
+                 Chcę zwrotu pieniędzy. Co mam teraz zrobić?";
+        assert_eq!(parts(m, Lang::Pl), vec![m.to_string()]);
+    }
+
+    #[test]
+    fn every_part_is_a_slice_of_the_message() {
+        let m = "Two things: I can't remember my password, and how do I unsubscribe from the newsletter?";
+        let p = parts(m, Lang::En);
+        assert_eq!(
+            p,
+            [
+                "Two things: I can't remember my password",
+                "how do I unsubscribe from the newsletter?"
+            ]
+        );
+        assert!(p.iter().all(|x| m.contains(x.as_str())));
+    }
+}
