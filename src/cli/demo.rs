@@ -1,6 +1,7 @@
 //! `concord demo`: the first-run experience on the bundled demo shop. Fetches the default models,
-//! indexes `knowledge/`, shows a few typical questions with their sources, runs three through the
-//! whole gate (draft, check, decision), then serves the demo shop page with the chat widget.
+//! indexes `knowledge/`, shows a few typical questions with their sources and the approved-answer
+//! match, runs three through the whole gate (draft, check, decision), then serves the demo shop
+//! page with the chat widget.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -62,21 +63,36 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         report.articles, report.chunks, report.canonicals, report.embedded_chunks, report.reused_chunks, report.seconds
     );
     let pipeline = Pipeline::with_embedder(config, embedder)?;
-    let retriever = pipeline.retriever();
-    println!("3/5 questions (hybrid retrieval):");
+    let assistant = Arc::new(Assistant::assemble(
+        pipeline,
+        Drafter::from_config(config, None)?,
+    ));
+    let retriever = assistant.retriever();
+    println!("3/5 questions: retrieval and the approved-answer match");
     for q in QUESTIONS {
         let r = retriever.retrieve(q, config.retrieval.mode, 3)?;
         println!("\n  Q: {q}   ({:.1} ms)", r.timings.total_ms);
-        if let Some(best) = r.canonical.first() {
-            let c = &pipeline.index.canonicals[best.ord as usize];
-            let answer: String = c.answer.split_whitespace().collect::<Vec<_>>().join(" ");
-            println!(
-                "  approved answer {} (similarity {:.2}): {answer}",
-                best.id, best.similarity
-            );
+        // The match the gate decides, not merely the nearest approved answer: a near but
+        // unsure one is never sent without staff.
+        let lang = concord::knowledge::detect_lang(q, concord::knowledge::Lang::En);
+        match assistant.match_question(q, lang)? {
+            Some(m) if m.sure() => {
+                let answer: String = m.answer.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!(
+                    "  approved answer {} (similarity {:.2}, sure): {answer}",
+                    m.id, m.similarity
+                );
+            }
+            Some(m) => println!(
+                "  nearest approved answer {} (similarity {:.2}) is not sure ({}): not sent without staff",
+                m.id,
+                m.similarity,
+                m.evidence.doubt.as_deref().unwrap_or("no agreeing evidence")
+            ),
+            None => println!("  no approved answer matches"),
         }
         for c in &r.chunks {
-            let chunk = &pipeline.index.chunks[c.ord as usize];
+            let chunk = &assistant.index.chunks[c.ord as usize];
             println!(
                 "    source: {} — {}{}",
                 c.id,
@@ -93,10 +109,6 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         "\n4/5 the whole gate: triage rules, a draft by the local model, the consistency check, \
          the decision"
     );
-    let assistant = Arc::new(Assistant::assemble(
-        pipeline,
-        Drafter::from_config(config, None)?,
-    ));
     for q in [QUESTIONS[0], QUESTIONS[3], HANDOFF_QUESTION] {
         print!("\n  Q: {q}\n  shown while drafting: ");
         std::io::stdout().flush()?;

@@ -805,6 +805,12 @@ fn the_demo_shows_the_gate_then_serves_the_shop() {
         &data.path().join("concord.db"),
     );
     assert!(text.contains("4/5 the whole gate"), "{text}");
+    // Each of the six questions shows the gate's match: sure, unsure (never shown as the
+    // answer), or none.
+    let decided = text.matches(", sure): ").count()
+        + text.matches(") is not sure (").count()
+        + text.matches("  no approved answer matches").count();
+    assert_eq!(decided, 6, "{text}");
     // Two drafted questions get a checked decision; the request for a person is handed off.
     assert_eq!(text.matches("  check: ").count(), 3, "{text}");
     assert!(
