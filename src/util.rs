@@ -68,6 +68,26 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<fs_err::File> {
         .open(path)
 }
 
+/// Where `a` and `b` part when their optimal-string-alignment distance (insert, delete,
+/// substitute, swap two neighbours) is at most 1: the length of their common beginning (the
+/// whole length when they are equal); `None` when they differ more.
+pub fn one_edit_at(a: &[char], b: &[char]) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > 1 {
+        return None;
+    }
+    let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[at..], &b[at..]);
+    let one = match (a.len(), b.len()) {
+        (0, 0) => true,
+        (x, y) if x == y => {
+            a[1..] == b[1..] || (x >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..])
+        }
+        (x, y) if x > y => a[1..] == *b,
+        _ => *a == b[1..],
+    };
+    one.then_some(at)
+}
+
 /// Lowercases `text` and folds Polish diacritics (`ą`→`a`, `ł`→`l`, `ż`/`ź`→`z`...), so that
 /// rules match what customers type without them. One output char per input char (offsets stay
 /// valid in characters).
@@ -87,5 +107,30 @@ pub fn fold_char(c: char) -> char {
         'ś' | 'Ś' => 's',
         'ź' | 'Ź' | 'ż' | 'Ż' => 'z',
         c => c.to_lowercase().next().unwrap_or(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_edit_at;
+
+    #[test]
+    fn one_edit_at_is_where_one_letter_is_added_dropped_changed_or_two_swapped() {
+        let at = |a: &str, b: &str| {
+            one_edit_at(
+                &a.chars().collect::<Vec<_>>(),
+                &b.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(at("adress", "address"), Some(2));
+        assert_eq!(at("address", "adress"), Some(2));
+        assert_eq!(at("discoutn", "discount"), Some(6));
+        assert_eq!(at("rabtowy", "rabatowy"), Some(3));
+        assert_eq!(at("zwrot", "zwrat"), Some(3));
+        assert_eq!(at("konsultan", "konsultant"), Some(9));
+        assert_eq!(at("zwrot", "zwrot"), Some(5));
+        assert_eq!(at("pogoda", "podoba"), None);
+        assert_eq!(at("abcd", "badc"), None);
+        assert_eq!(at("paczka", "paczkomat"), None);
     }
 }

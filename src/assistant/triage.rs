@@ -414,22 +414,9 @@ fn correct_typo(word: String) -> String {
     word
 }
 
-/// Whether the optimal-string-alignment distance (insert, delete, substitute, swap two
-/// neighbours) between `a` and `b` is at most 1.
+/// Whether the optimal-string-alignment distance between `a` and `b` is at most 1.
 fn osa_within_one(a: &[char], b: &[char]) -> bool {
-    if a.len().abs_diff(b.len()) > 1 {
-        return false;
-    }
-    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let (a, b) = (&a[prefix..], &b[prefix..]);
-    match (a.len(), b.len()) {
-        (0, 0) => true,
-        (x, y) if x == y => {
-            a[1..] == b[1..] || (x >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..])
-        }
-        (x, y) if x > y => a[1..] == *b,
-        _ => *a == b[1..],
-    }
+    crate::util::one_edit_at(a, b).is_some()
 }
 
 // ---------------------------------------------------------------------------------------------

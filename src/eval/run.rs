@@ -226,7 +226,6 @@ pub fn run_queries(
                 ranked.insert(mode_name(mode).to_string(), docs);
             }
         }
-        let matched = assistant.match_question(&q.question, lang)?;
 
         // The turn the server runs, recording what the customer would see and when.
         let started = Instant::now();
@@ -241,6 +240,12 @@ pub fn run_queries(
                 }
             })?;
         let first_visible_ms = first_visible_ms.unwrap_or(started.elapsed().as_secs_f64() * 1e3);
+        // The turn's own match; a message a triage rule handed off never reached the match, so
+        // it is matched the same way on its own.
+        let matched = match outcome.canonical.clone() {
+            Some(m) => Some(m),
+            None => assistant.match_question(&q.question, lang)?,
+        };
         let ttft_ms = outcome
             .draft
             .as_ref()

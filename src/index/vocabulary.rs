@@ -7,6 +7,7 @@ use tantivy::tokenizer::TextAnalyzer;
 
 use super::lexical::{analyze, english_analyzer, polish_analyzer};
 use crate::knowledge::{Canonical, Chunk, Lang};
+use crate::util::one_edit_at;
 
 /// Term statistics of one index, built when the index is opened (nothing is stored on disk).
 pub struct Vocabulary {
@@ -44,37 +45,13 @@ impl LangTerms {
                 n + 1 >= t.len()
                     && n <= t.len() + 1
                     && n >= TYPO_MIN_CHARS
-                    && one_edit(&t, k).is_some_and(|at| match lang {
-                        Lang::En => at > 0,
-                        Lang::Pl => at + 1 >= t.len().max(n),
-                    })
+                    && one_edit_at(&t, &k.chars().collect::<Vec<_>>()).is_some_and(
+                        |at| match lang {
+                            Lang::En => at > 0,
+                            Lang::Pl => at + 1 >= t.len().max(n),
+                        },
+                    )
             })
-    }
-}
-
-/// Where `b` differs from `a` when it is `a` with exactly one letter added, dropped, changed, or
-/// two neighbours swapped.
-fn one_edit(a: &[char], b: &str) -> Option<usize> {
-    let b: Vec<char> = b.chars().collect();
-    if a == b.as_slice() {
-        return None;
-    }
-    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let (ra, rb) = (&a[head..], &b[head..]);
-    let tail = ra
-        .iter()
-        .rev()
-        .zip(rb.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (ma, mb) = (
-        &ra[..ra.len() - tail.min(ra.len())],
-        &rb[..rb.len() - tail.min(rb.len())],
-    );
-    match (ma.len(), mb.len()) {
-        (1, 1) | (0, 1) | (1, 0) => Some(head),
-        (2, 2) if ma[0] == mb[1] && ma[1] == mb[0] => Some(head),
-        _ => None,
     }
 }
 
@@ -252,21 +229,6 @@ mod tests {
         let q = v.weigh("?!", Lang::Pl);
         assert_eq!((q.known(), q.covered_by(&v, 0)), (0.0, 0.0));
         assert_eq!(q.covered_by(&v, 7), 0.0);
-    }
-
-    #[test]
-    fn one_edit_is_one_letter_added_dropped_changed_or_two_swapped() {
-        let at = |a: &str, b: &str| one_edit(&a.chars().collect::<Vec<_>>(), b);
-        assert_eq!(at("adress", "address"), Some(2));
-        assert_eq!(at("address", "adress"), Some(2));
-        assert_eq!(at("discoutn", "discount"), Some(6));
-        assert_eq!(at("rabtowy", "rabatowy"), Some(3));
-        assert_eq!(at("zwrot", "zwrat"), Some(3));
-        assert_eq!(at("konsultan", "konsultant"), Some(9));
-        assert_eq!(at("zwrot", "zwrot"), None);
-        assert_eq!(at("pogoda", "podoba"), None);
-        assert_eq!(at("abcd", "badc"), None);
-        assert_eq!(at("paczka", "paczkomat"), None);
     }
 
     #[test]
