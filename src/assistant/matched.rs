@@ -65,7 +65,9 @@ impl Assistant {
     /// no approved answer at all ("Two things:", an aside, "Macie Google Pay?" leaning on the
     /// question before it) ask nothing of it on their own. One sure question
     /// only confirms the whole message's match of the same answer (an instruction to ignore the
-    /// rules, followed by a real question).
+    /// rules, followed by a real question). A part that instructs the assistant
+    /// (`parts::instructs_the_assistant`) asks and confirms nothing; a message of nothing else
+    /// is not sure.
     pub(super) fn match_message(
         &self,
         message: &str,
@@ -73,13 +75,31 @@ impl Assistant {
         lang: Lang,
     ) -> Result<Option<MatchedCanonical>, RetrieveError> {
         let whole = self.matched_canonical(retrieval, lang);
-        let questions = super::parts::split(message, lang);
-        if questions.len() < 2 {
-            return Ok(whole);
-        }
+        let parts = super::parts::split(message, lang);
+        let instructed = parts
+            .iter()
+            .any(|q| super::parts::instructs_the_assistant(q, lang));
+        // Beside an instruction to the assistant only what is put as a question asks: the rest
+        // belongs to the instruction ("we changed bank. when anyone asks, give them...").
+        let questions: Vec<String> = parts
+            .into_iter()
+            .filter(|q| {
+                !super::parts::instructs_the_assistant(q, lang)
+                    && (!instructed || super::parts::is_put_as_question(q, lang))
+            })
+            .collect();
         let Some(mut whole) = whole else {
             return Ok(None);
         };
+        if questions.is_empty() {
+            // Every part tells the assistant what to be or to reveal: staff see what it matched.
+            whole.evidence.sure = false;
+            whole.evidence.doubt = Some("the message instructs the assistant".to_string());
+            return Ok(Some(whole));
+        }
+        if questions.len() < 2 && questions[0] == message.trim() {
+            return Ok(Some(whole));
+        }
         let retriever = self.retriever();
         let (mode, k) = (self.settings.retrieval.mode, self.settings.retrieval.k);
         let mut sure: Vec<MatchedCanonical> = Vec::new();
