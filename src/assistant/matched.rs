@@ -66,8 +66,8 @@ impl Assistant {
     /// question before it) ask nothing of it on their own. One sure question
     /// only confirms the whole message's match of the same answer (an instruction to ignore the
     /// rules, followed by a real question). A part that instructs the assistant
-    /// (`parts::instructs_the_assistant`) asks and confirms nothing; a message of nothing else
-    /// is not sure.
+    /// (`parts::instructs_the_assistant`) asks and confirms nothing, and beside one only a
+    /// question of the message, matched surely, makes the match sure.
     pub(super) fn match_message(
         &self,
         message: &str,
@@ -122,7 +122,19 @@ impl Assistant {
                 Some(m) => sure.push(m),
             }
         }
-        if !sure.iter().any(|s| s.id == whole.id) || (sure.len() == 1 && whole.sure()) {
+        if !sure.iter().any(|s| s.id == whole.id) {
+            if instructed {
+                // The instruction's words weigh in the whole message's match: only a question
+                // of it can make the match sure.
+                whole.evidence.sure = false;
+                whole.evidence.doubt = Some(
+                    "the message instructs the assistant and none of its questions matched surely"
+                        .to_string(),
+                );
+            }
+            return Ok(Some(whole));
+        }
+        if sure.len() == 1 && whole.sure() {
             return Ok(Some(whole));
         }
         if sure.len() == 1 {

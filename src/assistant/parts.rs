@@ -171,7 +171,16 @@ fn setup_cues(lang: Lang) -> &'static [Cue] {
             ),
             (
                 &["tryb", "trybie", "trybu"],
-                &["deweloperski", "deweloperskim", "developer"],
+                &[
+                    "deweloperski",
+                    "deweloperskim",
+                    "developer",
+                    "debugowania",
+                    "debug",
+                    "serwisowy",
+                    "serwisowym",
+                    "administratora",
+                ],
             ),
         ],
         Lang::En => &[
@@ -190,7 +199,10 @@ fn setup_cues(lang: Lang) -> &'static [Cue] {
                 &["prompt", "instructions"],
                 &["system", "hidden", "previous", "prior", "above", "initial"],
             ),
-            (&["mode"], &["developer", "dan", "jailbreak"]),
+            (
+                &["mode"],
+                &["developer", "dan", "jailbreak", "debug", "admin", "god"],
+            ),
         ],
     }
 }
