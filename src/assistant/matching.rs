@@ -28,6 +28,9 @@ pub struct MatchSettings {
     /// ...ranked first by the lexical search too (BM25 over the phrasings and answer texts,
     /// stemmed), when this is true...
     pub sure_lexical_agreement: bool,
+    /// ...owning the phrasing closest to the question too, when this is true (the text and
+    /// the words may not outvote the nearest phrasing)...
+    pub sure_phrasing_agreement: bool,
     /// ...with at least this weighed share of the question's terms known to the knowledge base
     /// (a question about the weather borrows nothing from it)...
     pub sure_min_known: f32,
@@ -45,6 +48,7 @@ impl Default for MatchSettings {
             sure_min_score_en: 0.6,
             sure_min_margin: 0.0,
             sure_lexical_agreement: false,
+            sure_phrasing_agreement: false,
             sure_min_known: 0.0,
             sure_min_coverage: 0.0,
         }
@@ -233,6 +237,10 @@ pub fn decide(
         ))
     } else if settings.sure_lexical_agreement && !lexical_agrees {
         Some("the lexical search ranks another approved answer first".to_string())
+    } else if settings.sure_phrasing_agreement
+        && evidence.dense.first().is_some_and(|&(o, _)| o != ord)
+    {
+        Some("another approved answer has the phrasing closest to the question".to_string())
     } else if evidence.known < settings.sure_min_known {
         Some(format!(
             "the knowledge base uses {:.2} of the question's terms < {:.2}",
@@ -278,6 +286,7 @@ mod tests {
             sure_min_score_en: 0.85,
             sure_min_margin: 0.02,
             sure_lexical_agreement: true,
+            sure_phrasing_agreement: false,
             sure_min_known: 0.5,
             sure_min_coverage: 0.2,
         }
@@ -344,6 +353,28 @@ mod tests {
         let (ord, m) = decide(&e, id, Lang::Pl, &s).unwrap();
         assert_eq!(ord, 2);
         assert_eq!(m.candidates[1].lexical, 0.5);
+    }
+
+    #[test]
+    fn the_nearest_phrasing_can_be_required_to_agree() {
+        let mut s = settings();
+        s.answer_weight = 1.0;
+        s.sure_min_margin = 0.0;
+        s.sure_lexical_agreement = false;
+        // 1 has the closest phrasing; 2's text and words put it first.
+        let mut e = ev(&[(1, 0.95), (2, 0.92)], &[2]);
+        e.answer = vec![(1, 0.85), (2, 0.92)];
+        let (ord, m) = decide(&e, id, Lang::Pl, &s).unwrap();
+        assert_eq!(ord, 2);
+        assert!(m.sure);
+        s.sure_phrasing_agreement = true;
+        let (ord, m) = decide(&e, id, Lang::Pl, &s).unwrap();
+        assert_eq!(ord, 2);
+        assert!(!m.sure && m.doubt.unwrap().contains("closest"));
+        // When the nearest phrasing is the matched answer's, nothing changes.
+        let (ord, m) = decide(&ev(&[(1, 0.95), (2, 0.9)], &[1]), id, Lang::Pl, &s).unwrap();
+        assert_eq!(ord, 1);
+        assert!(m.sure);
     }
 
     #[test]
