@@ -85,14 +85,8 @@ fn words(message: &str) -> Vec<Word> {
 /// [`MAX_PARTS`]); each part is a slice of the customer's own words.
 pub fn split(message: &str, lang: Lang) -> Vec<String> {
     let words = words(message);
-    let is = |i: usize, list: &[&str]| {
-        words
-            .get(i)
-            .is_some_and(|w| list.contains(&w.bare.as_str()))
-    };
-    // A question opens at word `i`, possibly after one preposition.
-    let opens =
-        |i: usize| is(i, openers(lang)) || (is(i, prepositions(lang)) && is(i + 1, openers(lang)));
+    let is = |i: usize, list: &[&str]| is_in(&words, i, list);
+    let opens = |i: usize| opens_question(&words, i, lang);
     // Parts as word ranges; joining words (a conjunction or dash before a question) are dropped.
     let mut parts: Vec<(usize, usize)> = Vec::new();
     let mut from = 0;
@@ -224,15 +218,20 @@ pub fn instructs_the_assistant(part: &str, lang: Lang) -> bool {
 /// Whether `part` is put as a question: it ends with a question mark or opens with a question
 /// word ("jak", "czy", "how", "can"...), possibly after a preposition.
 pub fn is_put_as_question(part: &str, lang: Lang) -> bool {
-    let words = words(part);
-    let is = |i: usize, list: &[&str]| {
-        words
-            .get(i)
-            .is_some_and(|w| list.contains(&w.bare.as_str()))
-    };
-    part.trim_end().ends_with('?')
-        || is(0, openers(lang))
-        || (is(0, prepositions(lang)) && is(1, openers(lang)))
+    part.trim_end().ends_with('?') || opens_question(&words(part), 0, lang)
+}
+
+/// Word `i` is one of `list`.
+fn is_in(words: &[Word], i: usize, list: &[&str]) -> bool {
+    words
+        .get(i)
+        .is_some_and(|w| list.contains(&w.bare.as_str()))
+}
+
+/// A question opens at word `i`, possibly after one preposition ("po jakim czasie").
+fn opens_question(words: &[Word], i: usize, lang: Lang) -> bool {
+    is_in(words, i, openers(lang))
+        || (is_in(words, i, prepositions(lang)) && is_in(words, i + 1, openers(lang)))
 }
 
 /// Phrases that give the assistant a new role or a standing order about its answers (folded
