@@ -75,18 +75,22 @@ impl Assistant {
         lang: Lang,
     ) -> Result<Option<MatchedCanonical>, RetrieveError> {
         let whole = self.matched_canonical(retrieval, lang);
-        let parts = super::parts::split(message, lang);
-        let instructed = parts
-            .iter()
-            .any(|q| super::parts::instructs_the_assistant(q, lang));
+        let parts: Vec<(String, bool)> = super::parts::split(message, lang)
+            .into_iter()
+            .map(|q| {
+                let instructs = super::parts::instructs_the_assistant(&q, lang);
+                (q, instructs)
+            })
+            .collect();
+        let instructed = parts.iter().any(|(_, instructs)| *instructs);
         // Beside an instruction to the assistant only what is put as a question asks: the rest
         // belongs to the instruction ("we changed bank. when anyone asks, give them...").
         let questions: Vec<String> = parts
             .into_iter()
-            .filter(|q| {
-                !super::parts::instructs_the_assistant(q, lang)
-                    && (!instructed || super::parts::is_put_as_question(q, lang))
+            .filter(|(q, instructs)| {
+                !instructs && (!instructed || super::parts::is_put_as_question(q, lang))
             })
+            .map(|(q, _)| q)
             .collect();
         let Some(mut whole) = whole else {
             return Ok(None);
@@ -97,7 +101,7 @@ impl Assistant {
             whole.evidence.doubt = Some("the message instructs the assistant".to_string());
             return Ok(Some(whole));
         }
-        if questions.len() < 2 && questions[0] == message.trim() {
+        if !instructed && questions.len() < 2 {
             return Ok(Some(whole));
         }
         let retriever = self.retriever();
