@@ -49,6 +49,7 @@ pub fn load_options(generation: &GenerationConfig) -> Result<LoadOptions, Answer
         max_context: generation.context_tokens,
         dense_prefill: generation.dense_prefill,
         dense_max_mb: generation.dense_prefill_max_mb,
+        in_place: generation.in_place_weights,
         requantize: generation.requantize,
         device: generation.device.device()?,
     })

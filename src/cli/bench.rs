@@ -192,6 +192,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         "load_ms": generator.load_ms(),
         "dense_prefill": config.generation.dense_prefill,
         "dense_prefill_max_mb": config.generation.dense_prefill_max_mb,
+        "in_place_weights": config.generation.in_place_weights,
         "requantize": config.generation.requantize,
         "weights_mb": generator.model().weight_bytes() as f64 / 1048576.0,
     });

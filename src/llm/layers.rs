@@ -7,6 +7,8 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
+use super::kquant::CompactWeight;
+
 /// Prompt batches at least this long use the dense copy of a weight, when one is kept.
 pub const DENSE_MIN_ROWS: usize = 8;
 
@@ -123,11 +125,39 @@ pub fn unpermute_rope_order(n_head: usize, head_dim: usize) -> Vec<usize> {
     order
 }
 
+/// How a linear layer keeps its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightUse {
+    /// Candle's quantized product, plus an f32 copy for prompt batches.
+    Dense,
+    /// Candle's quantized product only.
+    Quantized,
+    /// Q4_K and Q6_K blocks read in place ([`kquant`]): no second copy of any kind. Other
+    /// formats as `Quantized`.
+    InPlace,
+}
+
+impl WeightUse {
+    /// The same without the f32 copy (for layers that only ever see one row).
+    pub fn without_copy(self) -> WeightUse {
+        match self {
+            WeightUse::Dense | WeightUse::Quantized => WeightUse::Quantized,
+            WeightUse::InPlace => WeightUse::InPlace,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Weight {
+    Candle(QMatMul),
+    InPlace(Arc<CompactWeight>),
+}
+
 /// A linear layer `y = x W^T (+ b)` on a quantized weight, whose output may be several stacked
 /// projections (`splits`), with an optional f32 copy of `W` for long prompt batches.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: QMatMul,
+    weight: Weight,
     /// Dequantized weight and the format activations are rounded through before using it.
     dense: Option<(Tensor, GgmlDType)>,
     bias: Option<Tensor>,
@@ -138,17 +168,40 @@ impl Linear {
     pub fn new(
         weight: QTensor,
         bias: Option<Tensor>,
-        keep_dense: bool,
+        usage: WeightUse,
     ) -> candle_core::Result<Self> {
         let (n, k) = weight.shape().dims2()?;
+        if usage == WeightUse::InPlace {
+            if let Some(c) = CompactWeight::from_qtensor(&weight)? {
+                return Ok(Linear {
+                    weight: Weight::InPlace(Arc::new(c)),
+                    dense: None,
+                    bias,
+                    splits: vec![n],
+                });
+            }
+        }
         let dense = match activation_format(weight.dtype(), n, k) {
-            Some(act) if keep_dense => Some((weight.dequantize(&weight.device())?, act)),
+            Some(act) if usage == WeightUse::Dense => {
+                Some((weight.dequantize(&weight.device())?, act))
+            }
             _ => None,
         };
         Ok(Linear {
-            weight: QMatMul::from_arc(Arc::new(weight))?,
+            weight: Weight::Candle(QMatMul::from_arc(Arc::new(weight))?),
             dense,
             bias,
+            splits: vec![n],
+        })
+    }
+
+    /// A layer on a weight shared with another use (a tied embedding table), through candle.
+    pub fn shared(weight: Arc<QTensor>) -> candle_core::Result<Self> {
+        let n = weight.shape().dims2()?.0;
+        Ok(Linear {
+            weight: Weight::Candle(QMatMul::from_arc(weight)?),
+            dense: None,
+            bias: None,
             splits: vec![n],
         })
     }
@@ -157,7 +210,7 @@ impl Linear {
     pub fn stacked(
         parts: Vec<QTensor>,
         biases: Option<Vec<Tensor>>,
-        keep_dense: bool,
+        usage: WeightUse,
         device: &Device,
     ) -> candle_core::Result<Self> {
         let splits = parts
@@ -177,7 +230,7 @@ impl Linear {
             Some(b) => Some(Tensor::cat(&b, 0)?),
             None => None,
         };
-        let mut lin = Linear::new(weight, bias, keep_dense)?;
+        let mut lin = Linear::new(weight, bias, usage)?;
         lin.splits = splits;
         Ok(lin)
     }
@@ -192,7 +245,10 @@ impl Linear {
                 let xq = QTensor::quantize(&x.contiguous()?, *act)?.dequantize(x.device())?;
                 xq.matmul(&w.t()?)?
             }
-            _ => self.weight.forward(x)?,
+            _ => match &self.weight {
+                Weight::Candle(w) => w.forward(x)?,
+                Weight::InPlace(w) => in_place(w, x)?,
+            },
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
@@ -215,16 +271,38 @@ impl Linear {
         Ok(out)
     }
 
+    /// Whether the weight is read in place by [`kquant`](super::kquant).
+    pub fn in_place(&self) -> bool {
+        matches!(self.weight, Weight::InPlace(_))
+    }
+
     /// Bytes held by this layer (quantized weight plus any dense copy).
     pub fn bytes(&self) -> usize {
         let q = match &self.weight {
-            QMatMul::QTensor(t) => t.storage_size_in_bytes(),
-            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => {
+            Weight::Candle(QMatMul::QTensor(t)) => t.storage_size_in_bytes(),
+            Weight::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
                 t.elem_count() * t.dtype().size_in_bytes()
             }
+            Weight::InPlace(w) => w.bytes(),
         };
         q + self.dense.as_ref().map_or(0, |(d, _)| d.elem_count() * 4)
     }
+}
+
+/// `x` (.., k) times an in-place weight: (.., n).
+fn in_place(w: &CompactWeight, x: &Tensor) -> candle_core::Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let k = dims.pop().unwrap_or(0);
+    let m: usize = dims.iter().product();
+    let xs = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    if k != w.cols() || xs.len() != m * k {
+        candle_core::bail!(
+            "activations of shape {:?} for a weight of {k} columns",
+            x.dims()
+        )
+    }
+    dims.push(w.rows());
+    Tensor::from_vec(w.matmul(&xs, m), dims, x.device())
 }
 
 /// Root-mean-square norm over the last dimension.
@@ -581,15 +659,15 @@ mod tests {
             .unwrap();
         let q = |t: &Tensor| QTensor::quantize(t, GgmlDType::Q8_0).unwrap();
         let x = Tensor::ones((1, 64), DType::F32, &dev).unwrap();
-        let sep_a = Linear::new(q(&a), None, false)
+        let sep_a = Linear::new(q(&a), None, WeightUse::Quantized)
             .unwrap()
             .forward(&x)
             .unwrap();
-        let sep_b = Linear::new(q(&b), None, false)
+        let sep_b = Linear::new(q(&b), None, WeightUse::Quantized)
             .unwrap()
             .forward(&x)
             .unwrap();
-        let both = Linear::stacked(vec![q(&a), q(&b)], None, false, &dev).unwrap();
+        let both = Linear::stacked(vec![q(&a), q(&b)], None, WeightUse::Quantized, &dev).unwrap();
         let parts = both.forward_split(&x).unwrap();
         assert_eq!(
             parts[0].to_vec2::<f32>().unwrap(),

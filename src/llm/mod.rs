@@ -5,6 +5,7 @@ pub mod activation;
 pub mod detok;
 pub mod generate;
 pub mod gguf;
+pub mod kquant;
 pub mod layers;
 pub mod model;
 pub mod queue;

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
 
 use super::activation::{gated, Gate};
 use super::gguf::{Arch, GgufFile, Hparams};
 use super::layers::{
     attention, attention_mask, attention_one_cpu, permute_rows, requantize, unpermute_rope_order,
-    KvCache, Linear, RmsNorm, Rope,
+    KvCache, Linear, RmsNorm, Rope, WeightUse,
 };
 use super::LlmError;
 
@@ -72,6 +72,9 @@ pub struct LoadOptions {
     /// Largest f32 copy kept, in MiB: a larger model reads prompts through its quantized
     /// weights (a 1.5B model's copy is 5 GB).
     pub dense_max_mb: usize,
+    /// Without an f32 copy, read Q4_K/Q6_K weights in place ([`super::kquant`]): one copy of
+    /// the weights, where candle's products keep an expanded one beside it.
+    pub in_place: bool,
     /// Requantize Q4_1/Q5_0/Q5_1 weights to Q8_0 at load (candle has no SIMD kernels for them).
     pub requantize: bool,
     pub device: Device,
@@ -103,13 +106,14 @@ pub struct Model {
     embed_scale: Option<f64>,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    head: QMatMul,
+    head: Linear,
     rope: Rope,
     rope_local: Option<Rope>,
     attn_scale: f64,
     max_context: usize,
     device: Device,
     weight_bytes: usize,
+    in_place_bytes: usize,
 }
 
 /// The KV cache of one conversation, with the tokens it holds (for prefix reuse).
@@ -186,18 +190,6 @@ impl Model {
             &[hp.vocab_size, hp.n_embd],
         )?;
         let embed = Arc::new(embed_q);
-        let head = match file.tensor_opt("output.weight", &dev)? {
-            Some(t) => {
-                check_dims(file, "output.weight", &t, &[hp.vocab_size, hp.n_embd])?;
-                let t = if opts.requantize {
-                    requantize(t, &dev).map_err(|e| wrap("output.weight", e))?
-                } else {
-                    t
-                };
-                QMatMul::from_arc(Arc::new(t)).map_err(|e| wrap("output.weight", e))?
-            }
-            None => QMatMul::from_arc(embed.clone()).map_err(|e| wrap("token_embd.weight", e))?,
-        };
         let norm = load_norm(file, "output_norm.weight", hp.n_embd, hp.rms_eps, &dev)?;
 
         let q_dim = hp.n_head * hp.head_dim;
@@ -213,6 +205,27 @@ impl Model {
                 "no f32 copy of the weights for prompts: it would exceed generation.dense_prefill_max_mb"
             );
         }
+        // Without an f32 copy, K-quant weights are read in place: candle would keep an expanded
+        // copy of them beside the blocks (up to 2.2x their size on AMX machines).
+        let usage = if dense {
+            WeightUse::Dense
+        } else if opts.in_place && dev.is_cpu() {
+            WeightUse::InPlace
+        } else {
+            WeightUse::Quantized
+        };
+        let head = match file.tensor_opt("output.weight", &dev)? {
+            Some(t) => {
+                check_dims(file, "output.weight", &t, &[hp.vocab_size, hp.n_embd])?;
+                let t = if opts.requantize {
+                    requantize(t, &dev).map_err(|e| wrap("output.weight", e))?
+                } else {
+                    t
+                };
+                Linear::new(t, None, usage.without_copy()).map_err(|e| wrap("output.weight", e))?
+            }
+            None => Linear::shared(embed.clone()).map_err(|e| wrap("token_embd.weight", e))?,
+        };
         let mut blocks = Vec::with_capacity(hp.n_layer);
         for l in 0..hp.n_layer {
             let p = |s: &str| format!("blk.{l}.{s}");
@@ -253,9 +266,9 @@ impl Model {
             } else {
                 None
             };
-            let qkv = stack_or_split(vec![wq, wk, wv], biases, dense, &dev)
+            let qkv = stack_or_split(vec![wq, wk, wv], biases, usage, &dev)
                 .map_err(|e| wrap(&p("attn_qkv"), e))?;
-            let gate_up = stack_or_split(vec![gate, up], None, dense, &dev)
+            let gate_up = stack_or_split(vec![gate, up], None, usage, &dev)
                 .map_err(|e| wrap(&p("ffn_gate_up"), e))?;
             let (q_norm, k_norm) = if family.qk_norm {
                 (
@@ -302,11 +315,11 @@ impl Model {
                 qkv,
                 q_norm,
                 k_norm,
-                wo: Linear::new(wo, None, dense).map_err(|e| wrap(&p("attn_output.weight"), e))?,
+                wo: Linear::new(wo, None, usage).map_err(|e| wrap(&p("attn_output.weight"), e))?,
                 post_attn_norm,
                 ffn_norm: load_norm(file, &p("ffn_norm.weight"), hp.n_embd, hp.rms_eps, &dev)?,
                 gate_up,
-                down: Linear::new(down, None, dense).map_err(|e| wrap(&p("ffn_down.weight"), e))?,
+                down: Linear::new(down, None, usage).map_err(|e| wrap(&p("ffn_down.weight"), e))?,
                 post_ffw_norm,
                 local: hp.is_local(l),
             });
@@ -320,23 +333,23 @@ impl Model {
             ),
             None => None,
         };
-        let weight_bytes = embed.storage_size_in_bytes()
-            + blocks
-                .iter()
-                .map(|b| {
-                    b.qkv
-                        .iter()
-                        .chain(&b.gate_up)
-                        .map(Linear::bytes)
-                        .sum::<usize>()
-                        + b.wo.bytes()
-                        + b.down.bytes()
-                })
-                .sum::<usize>();
+        let linears: Vec<&Linear> = blocks
+            .iter()
+            .flat_map(|b| b.qkv.iter().chain(&b.gate_up).chain([&b.wo, &b.down]))
+            .chain([&head])
+            .collect();
+        let weight_bytes =
+            embed.storage_size_in_bytes() + linears.iter().map(|l| l.bytes()).sum::<usize>();
+        let in_place_bytes = linears
+            .iter()
+            .filter(|l| l.in_place())
+            .map(|l| l.bytes())
+            .sum::<usize>();
         tracing::debug!(
             arch = ?hp.arch,
             layers = hp.n_layer,
             weight_mb = weight_bytes / (1 << 20),
+            in_place_mb = in_place_bytes / (1 << 20),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "model loaded"
         );
@@ -354,6 +367,7 @@ impl Model {
             max_context,
             device: dev,
             weight_bytes,
+            in_place_bytes,
         })
     }
 
@@ -369,6 +383,11 @@ impl Model {
     /// Bytes held by the weights (including dense prefill copies).
     pub fn weight_bytes(&self) -> usize {
         self.weight_bytes
+    }
+
+    /// Bytes of the weights read in place by [`super::kquant`] (part of `weight_bytes`).
+    pub fn in_place_bytes(&self) -> usize {
+        self.in_place_bytes
     }
 
     pub fn device(&self) -> &Device {
@@ -556,7 +575,7 @@ fn single_thread_pool() -> &'static rayon::ThreadPool {
 fn stack_or_split(
     parts: Vec<QTensor>,
     biases: Option<Vec<Tensor>>,
-    dense: bool,
+    usage: WeightUse,
     dev: &Device,
 ) -> candle_core::Result<Vec<Linear>> {
     let same = parts.windows(2).all(|w| w[0].dtype() == w[1].dtype())
@@ -565,12 +584,12 @@ fn stack_or_split(
             GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16
         );
     if same {
-        return Ok(vec![Linear::stacked(parts, biases, dense, dev)?]);
+        return Ok(vec![Linear::stacked(parts, biases, usage, dev)?]);
     }
     let mut biases = biases.map(|b| b.into_iter());
     parts
         .into_iter()
-        .map(|p| Linear::new(p, biases.as_mut().and_then(|b| b.next()), dense))
+        .map(|p| Linear::new(p, biases.as_mut().and_then(|b| b.next()), usage))
         .collect()
 }
 

@@ -86,6 +86,7 @@ pub fn load_options() -> LoadOptions {
         max_context: c.generation.context_tokens,
         dense_prefill: c.generation.dense_prefill,
         dense_max_mb: c.generation.dense_prefill_max_mb,
+        in_place: c.generation.in_place_weights,
         requantize: c.generation.requantize,
         device: candle_core::Device::Cpu,
     }
