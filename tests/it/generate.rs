@@ -313,7 +313,8 @@ fn in_place_weights_compute_what_candle_computes() {
     // sums; only float summation orders differ, which through 28 layers moves logits by up to
     // ~0.5 (as much as between candle's products and an f32 copy of the weights, measured):
     // the same top token at every step, KL about 0.0003 after the prompt, 0.003 after steps.
-    // The in-place load holds no second copy of any weight.
+    // The in-place load holds one copy of the weights (packed Q4_K tiles take 0.59 bytes per
+    // weight against the blocks' 0.5625): within 5% of the file.
     let path = common::gguf_path(QWEN);
     let load = |in_place: bool| {
         let mut f = GgufFile::open(&path).unwrap();
@@ -330,7 +331,7 @@ fn in_place_weights_compute_what_candle_computes() {
     let ours = load(true);
     let file_bytes = fs_err::metadata(&path).unwrap().len() as usize;
     assert!(
-        ours.in_place_bytes() > file_bytes * 3 / 4 && ours.weight_bytes() <= file_bytes,
+        ours.in_place_bytes() > file_bytes * 3 / 4 && ours.weight_bytes() <= file_bytes * 21 / 20,
         "{} of {} weight bytes in place; file {file_bytes}",
         ours.in_place_bytes(),
         ours.weight_bytes()
