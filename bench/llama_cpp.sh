@@ -2,7 +2,7 @@
 # Concord's generation speed side by side with llama.cpp on the same GGUF, prompt size, threads
 # and machine, in one run; prints one JSON line per model with both figures and the ratios.
 #
-# Usage: bench/llama_cpp.sh [--threads N] [--runs N] [MODEL...]   (default: the two generators)
+# Usage: bench/llama_cpp.sh [--threads N] [--runs N] [MODEL...]   (default: the three generators)
 # llama.cpp comes from the PyPI sdist of llama-cpp-python (which vendors it) and is built once
 # into $CONCORD_BENCH_CACHE (default ~/.cache/concord-bench), about 10 minutes on 2 cores.
 # Not part of the test suite: benchmarks must run alone on the machine.
@@ -19,12 +19,21 @@ while [[ $# -gt 0 ]]; do
     *) MODELS+=("$1"); shift ;;
   esac
 done
-[[ ${#MODELS[@]} -eq 0 ]] && MODELS=(smollm2-135m-instruct gemma3-270m)
+[[ ${#MODELS[@]} -eq 0 ]] && MODELS=(smollm2-135m-instruct gemma3-270m qwen2.5-coder-1.5b-instruct)
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${CONCORD_BENCH_CACHE:-$HOME/.cache/concord-bench}"
 LLAMA_VERSION="0.3.36"
-BIN="$CACHE/llama.cpp-$LLAMA_VERSION/build/bin"
+BIN="$CACHE/llama.cpp-$LLAMA_VERSION/build-noamx/bin"
+# ggml's AMX kernels died with SIGILL on an AVX-512 Xeon with AMX (2026-12-06), before any figure,
+# and GGML_NATIVE turns them on where the CPU has AMX: name the instruction sets this CPU has
+# instead, AMX left out (Concord's own kernels use no AMX either).
+ISA=(-DGGML_NATIVE=OFF)
+flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
+    avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16; do
+  if [[ "$flags" == *" ${pair%%:*} "* ]]; then ISA+=("-DGGML_${pair##*:}=ON"); else ISA+=("-DGGML_${pair##*:}=OFF"); fi
+done
 mkdir -p "$CACHE"
 
 if [[ ! -x "$BIN/llama-bench" ]]; then
@@ -37,10 +46,10 @@ if [[ ! -x "$BIN/llama-bench" ]]; then
   tar -xzf "$CACHE/llama_cpp_python-$LLAMA_VERSION.tar.gz" -C "$CACHE"
   SRC="$CACHE/llama_cpp_python-$LLAMA_VERSION/vendor/llama.cpp"
   mkdir -p "$CACHE/llama.cpp-$LLAMA_VERSION"
-  "$CACHE/venv/bin/cmake" -S "$SRC" -B "$CACHE/llama.cpp-$LLAMA_VERSION/build" -G Ninja \
-    -DCMAKE_MAKE_PROGRAM="$CACHE/venv/bin/ninja" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  "$CACHE/venv/bin/cmake" -S "$SRC" -B "$CACHE/llama.cpp-$LLAMA_VERSION/build-noamx" -G Ninja \
+    -DCMAKE_MAKE_PROGRAM="$CACHE/venv/bin/ninja" -DCMAKE_BUILD_TYPE=Release "${ISA[@]}" \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
-  "$CACHE/venv/bin/ninja" -C "$CACHE/llama.cpp-$LLAMA_VERSION/build" llama-bench >&2
+  "$CACHE/venv/bin/ninja" -C "$CACHE/llama.cpp-$LLAMA_VERSION/build-noamx" llama-bench >&2
 fi
 
 cd "$ROOT"
