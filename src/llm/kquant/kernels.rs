@@ -103,27 +103,23 @@ pub(super) fn gemv(
     }
 }
 
-/// The products of `buf` with activation rows `r..r + take` (1..=4) into `out`.
-pub(super) fn dot(wide: bool, buf: &RowBuf, a: &Q8Rows, r: usize, take: usize, out: &mut [f32; 4]) {
+/// The products of `buf` with activation rows `r..r + take` (1..=4) into `out` (prompt batches
+/// on CPUs without VNNI; those with it take the tiles of `tile.rs`).
+pub(super) fn dot(buf: &RowBuf, a: &Q8Rows, r: usize, take: usize, out: &mut [f32; 4]) {
     assert!(take >= 1 && r + take <= a.rows() && a.blocks == buf.blocks());
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
     ))]
-    // SAFETY: AVX2 and FMA are this build's baseline; the AVX-512 kernels run only when
-    // `wide`, which `has_avx512` sets from the CPU's own report. Rows `r..r + take` exist
-    // and have `buf`'s block count (asserted above).
+    // SAFETY: AVX2 and FMA are this build's baseline. Rows `r..r + take` exist and have
+    // `buf`'s block count (asserted above).
     unsafe {
-        match (wide, take) {
-            (true, 4) => super::x86::dot512::<4>(buf, a, r, out),
-            (true, 3) => super::x86::dot512::<3>(buf, a, r, out),
-            (true, 2) => super::x86::dot512::<2>(buf, a, r, out),
-            (true, _) => super::x86::dot512::<1>(buf, a, r, out),
-            (false, 4) => super::x86::dot256::<4>(buf, a, r, out),
-            (false, 3) => super::x86::dot256::<3>(buf, a, r, out),
-            (false, 2) => super::x86::dot256::<2>(buf, a, r, out),
-            (false, _) => super::x86::dot256::<1>(buf, a, r, out),
+        match take {
+            4 => super::x86::dot256::<4>(buf, a, r, out),
+            3 => super::x86::dot256::<3>(buf, a, r, out),
+            2 => super::x86::dot256::<2>(buf, a, r, out),
+            _ => super::x86::dot256::<1>(buf, a, r, out),
         }
     }
     #[cfg(not(all(
@@ -132,7 +128,6 @@ pub(super) fn dot(wide: bool, buf: &RowBuf, a: &Q8Rows, r: usize, take: usize, o
         target_feature = "fma"
     )))]
     {
-        let _ = wide;
         for (i, o) in out[..take].iter_mut().enumerate() {
             *o = scalar::dot_row(buf, a, r + i);
         }

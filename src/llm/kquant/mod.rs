@@ -241,7 +241,7 @@ impl CompactWeight {
                     while r < r_end {
                         let take = (r_end - r).min(ROWS_PER_PASS);
                         let mut sums = [0f32; ROWS_PER_PASS];
-                        kernels::dot(wide, &buf, &acts, r, take, &mut sums);
+                        kernels::dot(&buf, &acts, r, take, &mut sums);
                         for (i, s) in sums[..take].iter().enumerate() {
                             // SAFETY: `r + i < m` and `j < n`, so the index is inside `y`
                             // (m * n values); each (row, j) is written by the one unit
@@ -529,7 +529,7 @@ mod tile;
 enum Path {
     /// 256-bit (AVX2) kernels, or plain Rust in builds without AVX2.
     Narrow,
-    /// 512-bit (AVX-512 BW) kernels.
+    /// 512-bit (AVX-512 BW) kernels for single rows; prompt batches as `Narrow`.
     Wide,
     /// As `Wide`, with prompt batches through VNNI tiles.
     Tiles,

@@ -1,5 +1,5 @@
-//! The x86 SIMD kernels: unpacking, products of unpacked rows (AVX2 and AVX-512 BW) and
-//! products straight from the blocks for single rows.
+//! The x86 SIMD kernels: unpacking, products of unpacked rows (AVX2) and products straight from
+//! the blocks for single rows (AVX2 and AVX-512 BW).
 
 use super::{f16_at, scales_mins_q4k, Q8Rows, RowBuf, Q4K_BYTES, Q6K_BYTES, QK};
 use std::arch::x86_64::*;
@@ -136,47 +136,25 @@ pub(super) unsafe fn dot256<const R: usize>(
     }
 }
 
-/// SAFETY: as [`dot256`], and the CPU must have AVX-512 F and BW.
-#[target_feature(enable = "avx2,fma,avx512f,avx512bw")]
-pub(super) unsafe fn dot512<const R: usize>(
-    buf: &RowBuf,
-    a: &Q8Rows,
-    r: usize,
-    out: &mut [f32; 4],
-) {
-    let (aq, ad, ab) = act_rows::<R>(a, r);
-    let mut acc = [_mm512_setzero_ps(); R];
-    let mut acc_min = [_mm256_setzero_ps(); R];
-    for b in 0..buf.blocks() {
-        let mut isum = [_mm512_setzero_si512(); R];
-        // SAFETY: as in `dot256`.
-        unsafe {
-            for c in 0..4 {
-                let at = b * QK + 64 * c;
-                let w = _mm512_loadu_si512(buf.q.as_ptr().add(at) as *const __m512i);
-                let sc = _mm512_loadu_si512(buf.s.as_ptr().add(at / 2) as *const __m512i);
-                for i in 0..R {
-                    let x = _mm512_loadu_si512(aq[i].add(at) as *const __m512i);
-                    let p = _mm512_maddubs_epi16(w, x);
-                    isum[i] = _mm512_add_epi32(isum[i], _mm512_madd_epi16(p, sc));
-                }
-            }
-            let mv = _mm256_loadu_si256(buf.m.as_ptr().add(16 * b) as *const __m256i);
-            let (db, dmb) = (*buf.d.get_unchecked(b), *buf.dm.get_unchecked(b));
-            for i in 0..R {
-                let da = *ad[i].add(b);
-                let bs = _mm256_loadu_si256(ab[i].add(16 * b) as *const __m256i);
-                let mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(mv, bs));
-                acc[i] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i]), _mm512_set1_ps(db * da), acc[i]);
-                acc_min[i] = _mm256_fmadd_ps(mins, _mm256_set1_ps(dmb * da), acc_min[i]);
-            }
-        }
-    }
-    for i in 0..R {
-        out[i] = _mm512_reduce_add_ps(acc[i]) - hsum(acc_min[i]);
-    }
+/// Where activation row `r`'s values, scales and block sums start.
+#[inline(always)]
+fn act_row(a: &Q8Rows, r: usize) -> (*const i8, *const f32, *const i16) {
+    let (q, d, s) = act_rows::<1>(a, r);
+    (q[0], d[0], s[0])
 }
+
+/// A Q4_K block's 8 mins times its activations' sums of 16 (8 lanes, each a pair of sums).
+/// SAFETY: `bsums` must point at the block's 16 sums.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn q4k_min_sums(mins: &[u8; 8], bsums: *const i16) -> __m256 {
+    let m8 = _mm_loadl_epi64(mins.as_ptr() as *const __m128i);
+    let paired = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    // SAFETY: the caller's promise.
+    let bs = unsafe { _mm256_loadu_si256(bsums as *const __m256i) };
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(paired, bs))
+}
+
 /// Lanes of `_mm512_permutexvar_epi16` that spread 8 (Q4_K) or 16 (Q6_K) i16 scales
 /// over the value pairs of a 64-value chunk.
 const fn spread(first: u16, per: usize) -> [u16; 32] {
@@ -201,8 +179,7 @@ pub(super) unsafe fn gemv512_q4k(
     r: usize,
     out: &mut [f32],
 ) {
-    let (aq, ad, ab) = act_rows::<1>(a, r);
-    let (aq, ad, ab) = (aq[0], ad[0], ab[0]);
+    let (aq, ad, ab) = act_row(a, r);
     let low4 = _mm256_set1_epi8(0x0F);
     let spread: [__m512i; 4] = std::array::from_fn(|j| unsafe {
         _mm512_loadu_si512(Q4K_SPREAD[j].as_ptr() as *const __m512i)
@@ -230,10 +207,7 @@ pub(super) unsafe fn gemv512_q4k(
                     let s = _mm512_permutexvar_epi16(*spread, s16);
                     isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, s));
                 }
-                let m8 = _mm_loadl_epi64(mn.as_ptr() as *const __m128i);
-                let mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-                let bs = _mm256_loadu_si256(ab.add(16 * b) as *const __m256i);
-                let msum = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bs));
+                let msum = q4k_min_sums(&mn, ab.add(16 * b));
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * da), acc);
                 acc_min = _mm256_fmadd_ps(msum, _mm256_set1_ps(dmin * da), acc_min);
             }
@@ -251,8 +225,7 @@ pub(super) unsafe fn gemv512_q6k(
     r: usize,
     out: &mut [f32],
 ) {
-    let (aq, ad, ab) = act_rows::<1>(a, r);
-    let (aq, ad, ab) = (aq[0], ad[0], ab[0]);
+    let (aq, ad, ab) = act_row(a, r);
     let spread: [__m512i; 4] = std::array::from_fn(|j| unsafe {
         _mm512_loadu_si512(Q6K_SPREAD[j].as_ptr() as *const __m512i)
     });
@@ -297,8 +270,7 @@ pub(super) unsafe fn gemv256_q4k(
     r: usize,
     out: &mut [f32],
 ) {
-    let (aq, ad, ab) = act_rows::<1>(a, r);
-    let (aq, ad, ab) = (aq[0], ad[0], ab[0]);
+    let (aq, ad, ab) = act_row(a, r);
     let low4 = _mm256_set1_epi8(0x0F);
     for (w, o) in rows.chunks_exact(row_bytes).zip(out.iter_mut()) {
         let mut acc = _mm256_setzero_ps();
@@ -325,10 +297,7 @@ pub(super) unsafe fn gemv256_q4k(
                     );
                     isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
                 }
-                let m8 = _mm_loadl_epi64(mn.as_ptr() as *const __m128i);
-                let mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-                let bs = _mm256_loadu_si256(ab.add(16 * b) as *const __m256i);
-                let msum = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bs));
+                let msum = q4k_min_sums(&mn, ab.add(16 * b));
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * da), acc);
                 acc = _mm256_fnmadd_ps(msum, _mm256_set1_ps(dmin * da), acc);
             }
@@ -346,8 +315,7 @@ pub(super) unsafe fn gemv256_q6k(
     r: usize,
     out: &mut [f32],
 ) {
-    let (aq, ad, ab) = act_rows::<1>(a, r);
-    let (aq, ad, ab) = (aq[0], ad[0], ab[0]);
+    let (aq, ad, ab) = act_row(a, r);
     for (w, o) in rows.chunks_exact(row_bytes).zip(out.iter_mut()) {
         let mut acc = _mm256_setzero_ps();
         for (b, blk) in w.chunks_exact(Q6K_BYTES).enumerate() {
