@@ -345,27 +345,19 @@ unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
     /// The buffer's start (a method, so closures capture the `Sync` wrapper, not the pointer).
-    #[cfg_attr(
-        not(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma"
-        )),
-        allow(dead_code)
-    )]
     fn ptr(self) -> *mut f32 {
         self.0
     }
 
     /// SAFETY: `i` must be inside the buffer and written by no other thread.
     unsafe fn write(self, i: usize, v: f32) {
-        unsafe { *self.0.add(i) = v }
+        unsafe { *self.ptr().add(i) = v }
     }
 
     /// SAFETY: `start..start + len` must be inside the buffer and used by no other thread.
     #[allow(clippy::mut_from_ref)]
     unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr().add(start), len) }
     }
 }
 
@@ -435,31 +427,6 @@ impl Q8Rows {
 
     fn rows(&self) -> usize {
         self.d.len() / self.blocks.max(1)
-    }
-}
-
-/// Per-row access for the plain-Rust kernels (the SIMD ones take raw row starts).
-#[cfg(any(
-    test,
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))
-))]
-impl Q8Rows {
-    fn qs(&self, row: usize, block: usize) -> &[i8] {
-        let at = (row * self.blocks + block) * QK;
-        &self.qs[at..at + QK]
-    }
-
-    fn d(&self, row: usize, block: usize) -> f32 {
-        self.d[row * self.blocks + block]
-    }
-
-    fn bsums(&self, row: usize, block: usize) -> &[i16] {
-        let at = (row * self.blocks + block) * 16;
-        &self.bsums[at..at + 16]
     }
 }
 

@@ -90,3 +90,20 @@ pub(super) fn dot_row(buf: &RowBuf, a: &Q8Rows, row: usize) -> f32 {
     }
     total
 }
+
+/// Per-row access for these kernels (the SIMD ones take raw row starts).
+impl Q8Rows {
+    fn qs(&self, row: usize, block: usize) -> &[i8] {
+        let at = (row * self.blocks + block) * QK;
+        &self.qs[at..at + QK]
+    }
+
+    fn d(&self, row: usize, block: usize) -> f32 {
+        self.d[row * self.blocks + block]
+    }
+
+    fn bsums(&self, row: usize, block: usize) -> &[i16] {
+        let at = (row * self.blocks + block) * 16;
+        &self.bsums[at..at + 16]
+    }
+}
