@@ -799,9 +799,11 @@ const ENTITIES: &[(&str, &str, &[&str])] = &[
         "phone",
         &[
             "telefonicz",
+            "przez telefon",
             "zadzwon",
             "infolini",
             "by phone",
+            "over the phone",
             "call us",
             "phone us",
             "hotline",

@@ -203,6 +203,28 @@ fn mentions(words: &[String], name: &str) -> bool {
         .any(|win| win.iter().zip(&parts).all(|(w, p)| same(w, p)))
 }
 
+/// Words naming a department or team of an organisation ("Polna Półka Customer Service",
+/// "Biuro Obsługi Klienta Polnej Półki"), folded: such a name is grounded when the rest is.
+const TEAM_WORDS: &[&str] = &[
+    "customer", "service", "services", "support", "team", "care", "helpdesk", "biuro", "obslugi",
+    "obsluga", "klienta", "klientow", "zespol", "zespolu", "dzial", "dzialu",
+];
+
+/// Whether a reference mentions the (folded) name, or the name is a team or department of
+/// one it mentions.
+fn grounded_name(refs: &[Reference<'_>], name: &str) -> bool {
+    let all: Vec<&str> = name.split_whitespace().collect();
+    let rest: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|w| !TEAM_WORDS.contains(w))
+        .collect();
+    let rest = rest.join(" ");
+    refs.iter().any(|r| {
+        mentions(&r.words, name) || (!rest.is_empty() && rest != name && mentions(&r.words, &rest))
+    })
+}
+
 /// Slots of an approved answer and the fact kinds a made-up value of each would show as.
 fn slot_kinds(canonical: &str) -> Vec<Kind> {
     let mut kinds = Vec::new();
@@ -271,7 +293,7 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
     let slot_kinds = input.canonical.map(slot_kinds).unwrap_or_default();
     let mut supported = 0usize;
     for f in &draft_facts {
-        let named = f.kind == Kind::Name && refs.iter().any(|r| mentions(&r.words, &f.value));
+        let named = f.kind == Kind::Name && grounded_name(&refs, &f.value);
         // An e-mail address or a phone number in a reference says which channel to use.
         let channel = match (f.group, f.value.as_str()) {
             (Some("channel"), "e-mail") => Some(Kind::Email),
@@ -497,6 +519,41 @@ mod tests {
         let v = run("You have thirty days to send it back; returns via an InPost locker are free and the refund comes within 14 days.", Some(EN), &[]);
         assert_eq!(v.status, Status::Consistent, "{v:#?}");
         assert!(v.score > 0.9);
+    }
+
+    #[test]
+    fn the_shops_teams_are_grounded_by_its_name_and_other_names_are_not() {
+        let shop = ["Polna Półka"];
+        let canon = "Zwrot zgłosisz w zakładce „Moje zamówienia”.";
+        for signed in [
+            "Zwrot zgłosisz w zakładce „Moje zamówienia”. Pozdrawiamy, Biuro Obsługi Klienta Polnej Półki",
+            "Zwrot zgłosisz w zakładce „Moje zamówienia”. Pozdrawiam, zespół Polnej Półki",
+        ] {
+            let v = run(signed, Some(canon), &shop);
+            assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        }
+        let en = "Report the return under \"My orders\".";
+        let v = run(
+            "Report the return under \"My orders\". Kind regards, Polna Półka Customer Service",
+            Some(en),
+            &shop,
+        );
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        // Another department, or a team of an unknown organisation, is not grounded.
+        for invented in [
+            "Report the return under \"My orders\". The Polna Półka Returns Office will call you.",
+            "Report the return under \"My orders\". Kind regards, Allegro Customer Service",
+        ] {
+            let v = run(invented, Some(en), &shop);
+            assert_eq!(v.status, Status::Unsupported, "{invented}: {v:#?}");
+        }
+        // By phone, in other words.
+        let v = run(
+            "Nigdy nie prosimy o hasło przez telefon.",
+            Some("Nigdy nie prosimy o hasło telefonicznie."),
+            &[],
+        );
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
     }
 
     #[test]

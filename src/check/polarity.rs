@@ -165,6 +165,12 @@ fn markers(ws: &[Word], is_marker: fn(&str) -> bool) -> Vec<Marker> {
             k += 2;
             continue;
         }
+        // "tylko, że" / "tylko że" joins clauses ("just remember that", "except that"): it
+        // restricts nothing.
+        if is_restrictor(&ws[k].folded) && ws.get(k + 1).is_some_and(|n| n.folded == "ze") {
+            k += 1;
+            continue;
+        }
         if let Some(target) = ws[k + 1..].iter().find(|w| is_content(&w.folded)) {
             out.push(Marker {
                 term: term(&target.folded),
@@ -395,6 +401,15 @@ mod tests {
             ),
             ["negation"]
         );
+    }
+
+    #[test]
+    fn tylko_ze_joins_clauses_and_restricts_nothing() {
+        let r = "Od nadania może minąć do 24 godzin, zanim pojawią się pierwsze informacje.";
+        let d = "Pamiętaj tylko, że od nadania może minąć do 24 godzin, zanim pojawią się pierwsze informacje.";
+        assert!(flipped(d, r).is_empty());
+        let only = "Od nadania może minąć tylko 24 godziny, zanim pojawią się pierwsze informacje.";
+        assert_eq!(flipped(only, r), ["restriction"]);
     }
 
     #[test]

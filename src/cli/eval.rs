@@ -501,8 +501,10 @@ fn check_pairs(config: &Config, args: CheckPairsArgs) -> anyhow::Result<ExitCode
     use concord::eval::checker::{evaluate_pairs, load_pairs};
     let pairs = load_pairs(&args.pairs, args.limit)?;
     let mut sim = Similarity::new(config, args.no_embed)?;
-    let canonical = evaluate_pairs(&pairs, true, &config.check, |a, b| sim.of(a, b));
-    let knowledge = evaluate_pairs(&pairs, false, &config.check, |_, _| None);
+    // The shop's name is grounded in every check the gate makes; the same here.
+    let grounded = [config.prompts.business_name.as_str()];
+    let canonical = evaluate_pairs(&pairs, true, &grounded, &config.check, |a, b| sim.of(a, b));
+    let knowledge = evaluate_pairs(&pairs, false, &grounded, &config.check, |_, _| None);
     if args.json {
         super::print_json(&json!({
             "pairs_file": args.pairs,

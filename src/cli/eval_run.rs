@@ -277,8 +277,10 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         let bar = super::progress_bar("pairs");
         bar.set_length(1);
-        let canonical = evaluate_pairs(pairs, true, &config.check, &mut sim);
-        let knowledge = evaluate_pairs(pairs, false, &config.check, |_, _| None);
+        // The shop's name is grounded in every check the gate makes; the same here.
+        let grounded = [config.prompts.business_name.as_str()];
+        let canonical = evaluate_pairs(pairs, true, &grounded, &config.check, &mut sim);
+        let knowledge = evaluate_pairs(pairs, false, &grounded, &config.check, |_, _| None);
         bar.finish_and_clear();
         report.checker = Some(CheckerSummary::from_reports(&canonical, &knowledge));
         runtime.checker_s = t.elapsed().as_secs_f64();

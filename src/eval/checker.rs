@@ -156,10 +156,12 @@ pub struct Mistake {
     pub findings: Vec<String>,
 }
 
-/// Checks every pair against `reference` (`canonical` or `knowledge`).
+/// Checks every pair against `reference` (`canonical` or `knowledge`), with `grounded` texts
+/// among the references as the gate adds them (the shop's own name).
 pub fn evaluate_pairs(
     pairs: &[Pair],
     against_canonical: bool,
+    grounded: &[&str],
     settings: &CheckSettings,
     mut similarity: impl FnMut(&str, &str) -> Option<f32>,
 ) -> ReferenceReport {
@@ -181,11 +183,11 @@ pub fn evaluate_pairs(
     let mut seconds = 0.0;
     let (mut false_flags, mut misses) = (Vec::new(), Vec::new());
     for &p in &pairs {
-        let context = [p.premise.as_str()];
-        let (canonical, context): (Option<&str>, &[&str]) = if against_canonical {
-            (Some(p.canonical_answer.as_str()), &[])
+        let (canonical, context): (Option<&str>, Vec<&str>) = if against_canonical {
+            (Some(p.canonical_answer.as_str()), grounded.to_vec())
         } else {
-            (None, &context)
+            let premise = std::iter::once(p.premise.as_str());
+            (None, premise.chain(grounded.iter().copied()).collect())
         };
         let sim = if against_canonical {
             similarity(&p.hypothesis, &p.canonical_answer)
@@ -197,7 +199,7 @@ pub fn evaluate_pairs(
             &CheckInput {
                 draft: &p.hypothesis,
                 canonical,
-                context,
+                context: &context,
                 similarity: sim,
             },
             settings,
@@ -323,6 +325,7 @@ mod tests {
             let r = evaluate_pairs(
                 &pairs,
                 against_canonical,
+                &[],
                 &CheckSettings::default(),
                 |_, _| None,
             );

@@ -283,30 +283,41 @@ fn checker_on_halueval_pairs_reports_precision_and_recall() {
 }
 
 /// Replies a person writes (eval/faithful_demo): wrapped or paraphrased faithful replies are
-/// rarely flagged and the slips are caught. A ratchet on today's figures (README "Checker
-/// figures"): 18 of 160 faithful replies flagged, 39 of 48 slips caught.
+/// rarely flagged and the slips are caught, the shop's name grounded as the gate grounds it. A
+/// ratchet on today's figures (README "Checker figures"): 11 of 240 faithful replies flagged, 37
+/// of 48 slips caught (the two missed since the name is grounded here as in the gate are
+/// invented things named after the shop, "the Polna Półka mobile app").
 #[test]
 fn faithful_replies_a_person_writes_are_rarely_flagged() {
     use concord::check::CheckSettings;
     use concord::eval::checker::{evaluate_pairs, load_pairs};
     let dir = common::repo().join("eval/faithful_demo");
     let settings = CheckSettings::default();
+    // The shop's name is grounded as the gate grounds it.
+    let shop = common::config(std::path::Path::new("unused"))
+        .prompts
+        .business_name;
     // e5's similarities never fall below `min_similarity`: no embedder needed for the verdicts.
     let report = |file: &str| {
         let pairs = load_pairs(&dir.join(file), None).unwrap();
-        evaluate_pairs(&pairs, true, &settings, |_, _| None)
+        evaluate_pairs(&pairs, true, &[shop.as_str()], &settings, |_, _| None)
     };
     let (tuned, heldout) = (report("pairs.jsonl"), report("heldout.jsonl"));
-    assert_eq!((tuned.negatives, heldout.negatives), (96, 64));
-    let flagged = tuned.false_flags.len() + heldout.false_flags.len();
+    let heldout2 = report("heldout2.jsonl");
+    assert_eq!(
+        (tuned.negatives, heldout.negatives, heldout2.negatives),
+        (96, 64, 80)
+    );
+    let flagged = tuned.false_flags.len() + heldout.false_flags.len() + heldout2.false_flags.len();
     assert!(
-        flagged <= 18,
-        "{flagged} faithful replies flagged: {:?} {:?}",
+        flagged <= 11,
+        "{flagged} faithful replies flagged: {:?} {:?} {:?}",
         tuned.false_flags,
-        heldout.false_flags
+        heldout.false_flags,
+        heldout2.false_flags
     );
     assert!(
-        tuned.misses.len() <= 9,
+        tuned.misses.len() <= 11,
         "{} of 48 slips passed: {:?}",
         tuned.misses.len(),
         tuned.misses
