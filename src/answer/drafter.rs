@@ -51,6 +51,7 @@ pub fn load_options(generation: &GenerationConfig) -> Result<LoadOptions, Answer
         dense_max_mb: generation.dense_prefill_max_mb,
         in_place: generation.in_place_weights,
         requantize: generation.requantize,
+        prefix_cache_mb: generation.prefix_cache_mb,
         device: generation.device.device()?,
     })
 }

@@ -25,6 +25,8 @@ pub struct GenerationConfig {
     /// than through candle's repacked products (1.3-2.2x the weight memory).
     pub in_place_weights: bool,
     pub requantize: bool,
+    /// MiB of earlier prompts' pieces each generation worker keeps per model for reuse.
+    pub prefix_cache_mb: usize,
     pub parallel: usize,
     pub queue_capacity: usize,
     /// Drafts waiting at which a matched approved answer is sent without a draft (0: never).

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use concord::answer::{DraftInput, PromptPassage, Prompts};
+use concord::answer::{prompt_pieces, DraftInput, PromptPassage, Prompts};
 use concord::knowledge::{KnowledgeBase, Lang};
 use concord::llm::{GenerateRequest, SamplingParams};
 use concord::pipeline::load_generator;
@@ -145,11 +145,24 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         });
         prompt = generator.encode_prompt(&render(&passages)?.text)?;
     }
-    let bare = generator.encode_prompt(&render(&[])?.text)?;
-    let prefix_len = prompt.iter().zip(&bare).take_while(|(a, b)| a == b).count();
+    // The pieces the drafter declares: instructions, then each passage.
+    let pieces = prompt_pieces(
+        &generator,
+        &prompts,
+        &DraftInput {
+            lang: args.lang,
+            business: &config.prompts.business_name,
+            canary: &config.prompts.canary,
+            question,
+            passages: &passages,
+            canonical: None,
+        },
+        &prompt,
+    )?;
+    let reused = pieces.last().copied().unwrap_or(0);
     let request = GenerateRequest {
         prompt: prompt.clone(),
-        prefix_len,
+        pieces,
         max_tokens: args.gen_tokens,
         sampling: SamplingParams::default(),
         stop_strings: vec![],
@@ -165,7 +178,8 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         // Cold: nothing cached.
         let mut cache = generator.new_cache();
         let done = generator.generate(&mut cache, &request, |_| ControlFlow::Continue(()))?;
-        // Warm: the fixed part of the prompt is reused from the previous request.
+        // Warm: the same instructions and passages again (a new question on the same topic):
+        // every piece but the question is reused from the cache.
         let warm = generator.generate(&mut cache, &request, |_| ControlFlow::Continue(()))?;
         if run == 0 {
             answer = done.text;
@@ -185,7 +199,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         "ttft_ms": median(ttft),
         "peak_rss_mb": concord::util::peak_rss_mb(),
         "ttft_warm_ms": median(warm_ttft),
-        "cached_prefix_tokens": prefix_len,
+        "cached_prefix_tokens": reused,
         "gen_tokens": args.gen_tokens,
         "runs": args.runs,
         "threads": threads,
@@ -206,7 +220,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             result["gen_tok_s"].as_f64().unwrap_or(0.0),
             result["ttft_ms"].as_f64().unwrap_or(0.0),
             result["ttft_warm_ms"].as_f64().unwrap_or(0.0),
-            prefix_len,
+            reused,
             result["peak_rss_mb"].as_f64().unwrap_or(0.0),
         );
         println!(

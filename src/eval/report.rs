@@ -236,6 +236,10 @@ pub fn headline(r: &RunReport) -> Vec<(String, String)> {
                 format!("{:.0} / {:.0} ms", r.ttft_ms.p50, r.ttft_ms.p95),
             ),
             (
+                "prompt tokens reused from cached pieces".into(),
+                format!("{:.1}% of {}", r.cached_share * 100.0, r.prompt_tokens),
+            ),
+            (
                 "time to first visible text p50 / p95".into(),
                 format!(
                     "{:.0} / {:.0} ms",

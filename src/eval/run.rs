@@ -86,6 +86,11 @@ pub struct QueryRecord {
     pub generated_tokens: usize,
     /// Generation time after the first token.
     pub decode_ms: f64,
+    /// Tokens of the draft's prompt, and those reused from the cache of prompt pieces.
+    #[serde(default)]
+    pub prompt_tokens: usize,
+    #[serde(default)]
+    pub cached_tokens: usize,
 }
 
 impl QueryRecord {
@@ -380,6 +385,8 @@ pub fn run_queries(
             decode_ms: usage
                 .as_ref()
                 .map_or(0.0, |u| (u.total_ms - u.ttft_ms).max(0.0)),
+            prompt_tokens: usage.as_ref().map_or(0, |u| u.prompt_tokens),
+            cached_tokens: usage.as_ref().map_or(0, |u| u.cached_tokens),
         });
         bar.inc(1);
     }
@@ -624,6 +631,11 @@ pub struct RunReport {
     /// Generated tokens per second after the first token, over all drafts.
     pub gen_tok_s: f64,
     pub generated_tokens: usize,
+    /// Prompt tokens of all drafts, and the share reused from cached prompt pieces.
+    #[serde(default)]
+    pub prompt_tokens: usize,
+    #[serde(default)]
+    pub cached_share: f64,
     pub peak_rss_mb: Option<f64>,
     pub runtime: Runtime,
     pub records: Vec<QueryRecord>,
@@ -765,6 +777,11 @@ pub fn summarise(records: &[QueryRecord], retrieval_mode: &str) -> RunReport {
             0.0
         },
         generated_tokens: records.iter().map(|r| r.generated_tokens).sum(),
+        prompt_tokens: records.iter().map(|r| r.prompt_tokens).sum(),
+        cached_share: ratio(
+            records.iter().map(|r| r.cached_tokens).sum(),
+            records.iter().map(|r| r.prompt_tokens).sum(),
+        ),
         records: records.to_vec(),
         ..RunReport::default()
     }
@@ -864,6 +881,8 @@ pub(crate) mod tests {
             total_ms: 1000.0,
             generated_tokens: 11,
             decode_ms: 500.0,
+            prompt_tokens: 600,
+            cached_tokens: 150,
         }
     }
 
@@ -885,6 +904,8 @@ pub(crate) mod tests {
         handoff.ttft_ms = None;
         handoff.generated_tokens = 0;
         handoff.decode_ms = 0.0;
+        handoff.prompt_tokens = 0;
+        handoff.cached_tokens = 0;
         let mut false_handoff = record("d");
         false_handoff.action = Action::Handoff;
         false_handoff.sent_check = None;
@@ -928,6 +949,9 @@ pub(crate) mod tests {
         // 4 × 10 decoded tokens... over 5 drafts of 500 ms each = 10 tokens/0.5 s.
         assert!((r.gen_tok_s - 20.0).abs() < 1e-9);
         assert_eq!(r.ttft_ms.n, 5);
+        // Five drafts of 600 prompt tokens, 150 of each reused.
+        assert_eq!(r.prompt_tokens, 3000);
+        assert!((r.cached_share - 0.25).abs() < 1e-9);
         assert_eq!(r.streamed_withdrawn, 1);
         assert_eq!(r.first_visible_ms.n, 6);
         assert_eq!(r.latency_ms.p50, 1000.0);

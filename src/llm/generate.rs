@@ -1,4 +1,4 @@
-//! The generation loop: prompt (reusing the cached prefix), then one token at a time until a stop
+//! The generation loop: prompt (reusing cached pieces), then one token at a time until a stop
 //! token, a stop string or the token limit, handing out text as it is produced.
 
 use std::ops::ControlFlow;
@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::cache::Cache;
 use super::detok::{TextStream, Update};
-use super::model::{Cache, Model};
+use super::model::Model;
 use super::sampling::{Sampler, SamplingParams};
 use super::tokenizer::GgufTokenizer;
 use super::LlmError;
@@ -16,9 +17,11 @@ use super::LlmError;
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
     pub prompt: Vec<u32>,
-    /// Length of the prompt's fixed part (system text, instructions), computed as a piece of
-    /// its own and reused from the KV cache when the previous prompt had the same one; 0 for none.
-    pub prefix_len: usize,
+    /// Ends of the prompt's pieces that recur across prompts (system text and instructions,
+    /// then the approved answer, then each passage), ascending. The prompt is computed piece by
+    /// piece and the cache keeps the pieces, so a later prompt starting with the same pieces
+    /// reuses them; empty for none.
+    pub pieces: Vec<usize>,
     pub max_tokens: usize,
     pub sampling: SamplingParams,
     /// Text that ends the answer (not included in it).
@@ -87,12 +90,22 @@ pub fn generate(
             max: model.max_context(),
         });
     }
-    let prefix = req.prefix_len.min(req.prompt.len() - 1);
-    let cached = cache.reuse_prefix(&req.prompt, prefix);
-    if cached < prefix {
-        model.forward(cache, &req.prompt[..prefix])?;
+    let mut bounds: Vec<usize> = req
+        .pieces
+        .iter()
+        .copied()
+        .filter(|&b| b > 0 && b < req.prompt.len())
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let cached = cache.reuse(&req.prompt, &bounds);
+    let mut at = cached;
+    for (i, &end) in bounds.iter().enumerate().filter(|(_, &b)| b > cached) {
+        model.prefill(cache, &req.prompt[at..end])?;
+        cache.piece_done(&req.prompt, &bounds, i);
+        at = end;
     }
-    let mut logits = model.forward(cache, &req.prompt[prefix..])?;
+    let mut logits = model.forward(cache, &req.prompt[at..])?;
     let prompt_done = started.elapsed();
     let mut sampler = Sampler::new(req.sampling.clone());
     let mut stream = TextStream::new(req.stop_strings.clone());

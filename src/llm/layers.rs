@@ -403,6 +403,25 @@ impl KvCache {
         self.len = self.len.min(len);
     }
 
+    /// Copies of the keys and values of positions `start..start + len`: (kv_heads, len, head_dim).
+    pub fn segment(&self, start: usize, len: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        if start + len > self.len {
+            candle_core::bail!(
+                "KV cache holds {} positions, asked for {start}..{}",
+                self.len,
+                start + len
+            )
+        }
+        let (Some(kc), Some(vc)) = (&self.k, &self.v) else {
+            candle_core::bail!("KV cache not allocated")
+        };
+        // A copy, not a view: the cache's buffers are written in place by later appends.
+        Ok((
+            kc.narrow(1, start, len)?.force_contiguous()?,
+            vc.narrow(1, start, len)?.force_contiguous()?,
+        ))
+    }
+
     /// Appends `k`, `v`: (kv_heads, t, head_dim); returns the whole cache up to now.
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let (h, t, d) = k.dims3()?;

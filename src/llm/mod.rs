@@ -2,6 +2,7 @@
 //! built from the GGUF metadata ([`tokenizer`]), sampling, streaming text and a bounded queue.
 
 pub mod activation;
+pub mod cache;
 pub mod detok;
 pub mod generate;
 pub mod gguf;
@@ -19,9 +20,10 @@ use std::time::Instant;
 use candle_core::Device;
 use serde::Serialize;
 
+pub use cache::Cache;
 pub use generate::{generate, Completion, FinishReason, GenerateRequest, Usage};
 pub use gguf::{Arch, GgufFile, Hparams};
-pub use model::{Cache, LoadOptions, Model};
+pub use model::{LoadOptions, Model};
 pub use sampling::SamplingParams;
 pub use tokenizer::GgufTokenizer;
 

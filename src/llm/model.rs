@@ -8,6 +8,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::activation::{gated, Gate};
+use super::cache::Cache;
 use super::gguf::{Arch, GgufFile, Hparams};
 use super::layers::{
     attention, attention_mask, attention_one_cpu, permute_rows, requantize, unpermute_rope_order,
@@ -77,6 +78,9 @@ pub struct LoadOptions {
     pub in_place: bool,
     /// Requantize Q4_1/Q5_0/Q5_1 weights to Q8_0 at load (candle has no SIMD kernels for them).
     pub requantize: bool,
+    /// MiB of earlier prompts' pieces (keys and values) each cache keeps for reuse; 0 keeps only
+    /// what the cache holds from the previous prompt.
+    pub prefix_cache_mb: usize,
     pub device: Device,
 }
 
@@ -114,54 +118,7 @@ pub struct Model {
     device: Device,
     weight_bytes: usize,
     in_place_bytes: usize,
-}
-
-/// The KV cache of one conversation, with the tokens it holds (for prefix reuse).
-#[derive(Debug, Clone)]
-pub struct Cache {
-    layers: Vec<KvCache>,
-    tokens: Vec<u32>,
-}
-
-impl Cache {
-    /// Tokens whose keys and values are cached.
-    pub fn tokens(&self) -> &[u32] {
-        &self.tokens
-    }
-
-    /// Keeps the cached `prompt[..prefix]` if the cache holds exactly that prefix (the fixed
-    /// part of a prompt: system text, instructions); otherwise empties the cache. Returns the
-    /// number of tokens kept (`prefix` or 0).
-    ///
-    /// Reuse happens only at this declared boundary, never at wherever two prompts happen to
-    /// diverge, so that a prompt is always computed in the same pieces and gives the same
-    /// answer whatever came before (8-bit activations turn the tiny float differences of other
-    /// splits into different roundings).
-    pub fn reuse_prefix(&mut self, prompt: &[u32], prefix: usize) -> usize {
-        let prefix = prefix.min(prompt.len().saturating_sub(1));
-        let keep = if prefix > 0
-            && self.tokens.len() >= prefix
-            && self.tokens[..prefix] == prompt[..prefix]
-        {
-            prefix
-        } else {
-            0
-        };
-        self.truncate(keep);
-        keep
-    }
-
-    /// Forgets everything from position `len` on.
-    pub fn truncate(&mut self, len: usize) {
-        self.tokens.truncate(len);
-        for l in &mut self.layers {
-            l.truncate(len);
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.truncate(0);
-    }
+    prefix_cache_bytes: usize,
 }
 
 /// Longest prompt chunk run in one forward pass (bounds the attention scores' memory).
@@ -368,6 +325,7 @@ impl Model {
             device: dev,
             weight_bytes,
             in_place_bytes,
+            prefix_cache_bytes: opts.prefix_cache_mb << 20,
         })
     }
 
@@ -394,19 +352,34 @@ impl Model {
         &self.device
     }
 
-    /// An empty cache for one conversation.
+    /// An empty cache, with a store of prompt pieces as large as the load options said.
     pub fn new_cache(&self) -> Cache {
-        Cache {
-            layers: (0..self.hp.n_layer)
+        Cache::new(
+            (0..self.hp.n_layer)
                 .map(|_| KvCache::new(self.max_context))
                 .collect(),
-            tokens: Vec::new(),
-        }
+            self.prefix_cache_bytes,
+        )
     }
 
     /// Runs `tokens` after those already in `cache` and returns the next-token logits (vocab,)
     /// after the last of them. Long inputs run in chunks.
     pub fn forward(&self, cache: &mut Cache, tokens: &[u32]) -> Result<Tensor, LlmError> {
+        self.run(cache, tokens, true)?.ok_or(LlmError::EmptyInput)
+    }
+
+    /// Runs `tokens` after those already in `cache` without computing logits (a prompt piece
+    /// whose next token is known: the output head is a large product for nothing).
+    pub fn prefill(&self, cache: &mut Cache, tokens: &[u32]) -> Result<(), LlmError> {
+        self.run(cache, tokens, false).map(|_| ())
+    }
+
+    fn run(
+        &self,
+        cache: &mut Cache,
+        tokens: &[u32],
+        logits_wanted: bool,
+    ) -> Result<Option<Tensor>, LlmError> {
         if tokens.is_empty() {
             return Err(LlmError::EmptyInput);
         }
@@ -424,14 +397,16 @@ impl Model {
             });
         }
         let mut logits = None;
-        for chunk in tokens.chunks(PREFILL_CHUNK) {
+        let chunks = tokens.chunks(PREFILL_CHUNK).count();
+        for (i, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
+            let want = logits_wanted && i + 1 == chunks;
             let result = if chunk.len() == 1 && self.device.is_cpu() {
                 // A decode step is a chain of small ops: run them where rayon has no other
                 // threads to wake, so idle rayon workers do not spin against the matrix
                 // product threads (measured: +10% tokens/s on 2 cores).
-                single_thread_pool().install(|| self.forward_chunk(cache, chunk))
+                single_thread_pool().install(|| self.forward_chunk(cache, chunk, want))
             } else {
-                self.forward_chunk(cache, chunk)
+                self.forward_chunk(cache, chunk, want)
             };
             match result {
                 Ok(l) => {
@@ -447,10 +422,15 @@ impl Model {
                 }
             }
         }
-        logits.ok_or(LlmError::EmptyInput)
+        Ok(logits.flatten())
     }
 
-    fn forward_chunk(&self, cache: &mut Cache, tokens: &[u32]) -> candle_core::Result<Tensor> {
+    fn forward_chunk(
+        &self,
+        cache: &mut Cache,
+        tokens: &[u32],
+        logits: bool,
+    ) -> candle_core::Result<Option<Tensor>> {
         let t = tokens.len();
         let start = cache.tokens.len();
         let ids = Tensor::new(tokens, &self.device)?;
@@ -476,9 +456,12 @@ impl Model {
             };
             x = self.block_forward(block, kv, &x, start, mask)?;
         }
+        if !logits {
+            return Ok(None);
+        }
         let last = x.narrow(0, t - 1, 1)?;
         let last = self.norm.forward(&last)?;
-        self.head.forward(&last)?.squeeze(0)
+        Ok(Some(self.head.forward(&last)?.squeeze(0)?))
     }
 
     fn block_forward(

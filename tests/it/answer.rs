@@ -39,7 +39,21 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
     assert!(plan.sources.len() >= 3, "{}", plan.sources.len());
     assert_eq!(plan.sources[0].doc.0, "en-returns");
     assert!(plan.prompt.text.contains(question));
-    assert!(plan.request.prefix_len > 50, "{}", plan.request.prefix_len);
+    // Pieces reused across questions: the instructions, then the passages; the question last.
+    let pieces = &plan.request.pieces;
+    assert_eq!(pieces.len(), 2, "{pieces:?}");
+    assert!(pieces[0] > 50 && pieces[0] < pieces[1], "{pieces:?}");
+    assert!(pieces[1] < plan.request.prompt.len());
+    let text = |a: usize, b: usize| g.tokenizer().decode(&plan.request.prompt[a..b]).unwrap();
+    let context = text(pieces[0], pieces[1]);
+    let last = format!("[{}]", plan.sources.len());
+    assert!(!text(0, pieces[0]).contains(&last));
+    assert!(
+        context.contains("[1]") && context.contains(&last),
+        "{context}"
+    );
+    assert!(!context.contains(question));
+    assert!(text(pieces[1], plan.request.prompt.len()).contains(question));
 
     // The same question for a model with a small window: fewer passages, still fits.
     let small = Generator::load(

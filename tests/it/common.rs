@@ -88,6 +88,7 @@ pub fn load_options() -> LoadOptions {
         dense_max_mb: c.generation.dense_prefill_max_mb,
         in_place: c.generation.in_place_weights,
         requantize: c.generation.requantize,
+        prefix_cache_mb: c.generation.prefix_cache_mb,
         device: candle_core::Device::Cpu,
     }
 }

@@ -8,7 +8,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use concord::llm::queue::{Event, GenerationQueue};
 use concord::llm::{
-    FinishReason, GenerateRequest, Generator, GgufFile, LlmError, LoadOptions, Model,
+    Cache, FinishReason, GenerateRequest, Generator, GgufFile, LlmError, LoadOptions, Model,
     SamplingParams,
 };
 use serde_json::Value as Json;
@@ -20,7 +20,7 @@ const QWEN: &str = "qwen2.5-coder-1.5b-instruct";
 fn request(g: &Generator, prompt: &str, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
         prompt: g.encode_prompt(prompt).unwrap(),
-        prefix_len: 0,
+        pieces: Vec::new(),
         max_tokens,
         sampling: SamplingParams::default(),
         stop_strings: vec![],
@@ -250,6 +250,7 @@ fn fast_paths_keep_the_distribution() {
                 dense_max_mb: usize::MAX,
                 in_place: true,
                 requantize,
+                prefix_cache_mb: 0,
                 device: Device::Cpu,
             };
             Model::load(&mut f, &opts).unwrap()
@@ -286,6 +287,7 @@ fn a_model_above_the_dense_budget_keeps_no_f32_copy() {
             dense_max_mb: max_mb,
             in_place: true,
             requantize: true,
+            prefix_cache_mb: 0,
             device: Device::Cpu,
         };
         Model::load(&mut f, &opts).unwrap()
@@ -324,6 +326,7 @@ fn in_place_weights_compute_what_candle_computes() {
             dense_max_mb: 0,
             in_place,
             requantize: true,
+            prefix_cache_mb: 0,
             device: Device::Cpu,
         };
         Model::load(&mut f, &opts).unwrap()
@@ -354,51 +357,61 @@ fn in_place_weights_compute_what_candle_computes() {
 }
 
 #[test]
-fn prefix_cache_is_reused_and_gives_the_same_answer() {
+fn prompt_pieces_are_reused_and_give_the_same_answer() {
     let g = generator(SMOLLM2);
     let sys = "<|im_start|>system\nYou answer questions about a shop. Be brief.<|im_end|>\n";
-    let q1 = format!(
-        "{sys}<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
-    );
-    let q2 = format!(
-        "{sys}<|im_start|>user\nHow many days are in a week?<|im_end|>\n<|im_start|>assistant\n"
-    );
+    let delivery = "<|im_start|>user\nPassage: Delivery takes two working days and costs 12 PLN.\n";
+    let returns = "<|im_start|>user\nPassage: Returns are free within 30 days of delivery.\n";
+    // A prompt of three pieces: instructions, a passage, the question; each piece ends where the
+    // prompt stops agreeing with the text before it (as the drafter computes them).
+    let request_for = |passage: &str, question: &str| {
+        let text = format!("{sys}{passage}Question: {question}<|im_end|>\n<|im_start|>assistant\n");
+        let ids = g.encode_prompt(&text).unwrap();
+        let shared = |head: &str| {
+            let head = g.encode_prompt(head).unwrap();
+            ids.iter().zip(&head).take_while(|(a, b)| a == b).count()
+        };
+        let pieces = vec![shared(sys), shared(&format!("{sys}{passage}"))];
+        assert!(pieces[0] > 10 && pieces[1] > pieces[0] + 10, "{pieces:?}");
+        GenerateRequest {
+            pieces,
+            ..request(&g, &text, 12)
+        }
+    };
+    let first = request_for(delivery, "How long does delivery take?");
+    let other = request_for(returns, "Are returns free?");
+    let again = request_for(delivery, "How much is delivery?");
+    let run = |cache: &mut Cache, r: &GenerateRequest| {
+        g.generate(cache, r, |_| ControlFlow::Continue(())).unwrap()
+    };
     let mut cache = g.new_cache();
-    let prefix_len = g.encode_prompt(sys).unwrap().len();
-    let r1 = GenerateRequest {
-        prefix_len,
-        ..request(&g, &q1, 12)
-    };
-    let r2 = GenerateRequest {
-        prefix_len,
-        ..request(&g, &q2, 12)
-    };
-    g.generate(&mut cache, &r1, |_| ControlFlow::Continue(()))
-        .unwrap();
-    let warm = g
-        .generate(&mut cache, &r2, |_| ControlFlow::Continue(()))
-        .unwrap();
-    let cold = g
-        .generate(&mut g.new_cache(), &r2, |_| ControlFlow::Continue(()))
-        .unwrap();
-    assert_eq!(warm.usage.cached_tokens, prefix_len, "{:?}", warm.usage);
+    assert_eq!(run(&mut cache, &first).usage.cached_tokens, 0);
+    // The instructions are reused from the previous prompt...
+    let done = run(&mut cache, &other);
+    assert_eq!(
+        done.usage.cached_tokens, other.pieces[0],
+        "{:?}",
+        done.usage
+    );
+    // ...and the delivery passage from the store, although the cache last held another one.
+    let warm = run(&mut cache, &again);
+    assert_eq!(
+        warm.usage.cached_tokens, again.pieces[1],
+        "{:?}",
+        warm.usage
+    );
+    assert!(cache.stored_bytes() > 0);
+    // Bit-identical computation whatever was asked before: the same answer as from nothing.
+    let cold = run(&mut g.new_cache(), &again);
     assert_eq!(cold.usage.cached_tokens, 0);
-    // Bit-identical computation whatever was asked before: the same answer.
     assert_eq!(warm.tokens, cold.tokens);
-    let again = g
-        .generate(&mut cache, &r2, |_| ControlFlow::Continue(()))
-        .unwrap();
-    assert_eq!(again.usage.cached_tokens, prefix_len);
-    assert_eq!(again.tokens, cold.tokens);
-    // A different fixed part is not reused.
-    let other = "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
-    let r3 = GenerateRequest {
-        prefix_len: 8,
-        ..request(&g, other, 4)
+    assert_eq!(run(&mut cache, &again).tokens, cold.tokens);
+    // The same tokens split into other pieces are computed afresh, never reused.
+    let resplit = GenerateRequest {
+        pieces: vec![again.pieces[0] + 3],
+        ..again.clone()
     };
-    let done = g
-        .generate(&mut cache, &r3, |_| ControlFlow::Continue(()))
-        .unwrap();
+    let done = run(&mut cache, &resplit);
     assert_eq!(done.usage.cached_tokens, 0);
 }
 
@@ -582,6 +595,7 @@ fn tiny_llama_matches_candle_reference_implementation() {
             dense_max_mb: usize::MAX,
             in_place: true,
             requantize: true,
+            prefix_cache_mb: 0,
             device: Device::Cpu,
         },
     )
