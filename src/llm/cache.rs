@@ -155,6 +155,15 @@ impl PieceKey {
             bounds: bounds[..=i].to_vec(),
         }
     }
+
+    /// The piece this one continues, if any.
+    fn parent(&self) -> Option<PieceKey> {
+        let i = self.bounds.len().checked_sub(1)?;
+        (i > 0).then(|| PieceKey {
+            tokens: self.tokens[..self.bounds[i - 1]].to_vec(),
+            bounds: self.bounds[..i].to_vec(),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -219,12 +228,7 @@ impl PieceStore {
         if bytes > self.budget || self.pieces.contains_key(&key) {
             return;
         }
-        let i = key.bounds.len() - 1;
-        let parent = (i > 0).then(|| PieceKey {
-            tokens: key.tokens[..key.bounds[i - 1]].to_vec(),
-            bounds: key.bounds[..i].to_vec(),
-        });
-        if let Some(parent) = &parent {
+        if let Some(parent) = &key.parent() {
             match self.pieces.get_mut(parent) {
                 Some(p) => {
                     p.children += 1;
@@ -264,15 +268,8 @@ impl PieceStore {
                 return;
             };
             self.bytes -= gone.bytes;
-            let i = victim.bounds.len() - 1;
-            if i > 0 {
-                let parent = PieceKey {
-                    tokens: victim.tokens[..victim.bounds[i - 1]].to_vec(),
-                    bounds: victim.bounds[..i].to_vec(),
-                };
-                if let Some(p) = self.pieces.get_mut(&parent) {
-                    p.children -= 1;
-                }
+            if let Some(p) = victim.parent().and_then(|k| self.pieces.get_mut(&k)) {
+                p.children -= 1;
             }
         }
     }
