@@ -381,6 +381,15 @@ impl RawConfig {
                 return Err(invalid(key, format!("must be between 0 and 1, got {v}")));
             }
         }
+        if self.check.focus_margin > 1.0 {
+            return Err(invalid(
+                "check.focus_margin",
+                format!(
+                    "must be at most 1 (negative turns the focus off), got {}",
+                    self.check.focus_margin
+                ),
+            ));
+        }
         self.triage.validate().map_err(|m| invalid("triage", m))?;
         self.server.validate().map_err(|(key, m)| invalid(key, m))?;
         self.store.validate().map_err(|m| invalid("store", m))?;

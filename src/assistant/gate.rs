@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::answer::{finish_draft, AnswerError, Ask, Draft, DraftPlan, Drafter, Source};
-use crate::check::{check, CheckInput, CheckSettings, FindingKind, RefSource, Verdict};
+use crate::check::{check, CheckInput, CheckSettings, FindingKind, RefSource, Span, Verdict};
 use crate::embed::Embedder;
 use crate::index::{ExpectedEmbedder, Index, IndexError, IndexLocation};
 use crate::knowledge::Lang;
@@ -151,6 +151,11 @@ pub(super) struct Pending {
     plan: Option<DraftPlan>,
     /// Why no draft was written although one could have been (a long or full queue).
     skipped: Option<Reason>,
+    /// The sentences of the matched approved answer the question asks about, whose key facts
+    /// the draft must state (`None`: all of them).
+    focus: Option<Vec<Span>>,
+    /// The customer's message (a draft that only repeats it answers nothing).
+    question: String,
     /// Drafted text may be released before the decision ([`may_release`]).
     pub(super) release: bool,
     model: String,
@@ -351,6 +356,20 @@ impl Assistant {
         match self.drafter.draft(&self.index, &ask) {
             Ok((plan, ticket)) => {
                 pending.plan = Some(plan);
+                // Decided while the model writes: what the question asks of the approved answer.
+                pending.focus = match pending.canonical.as_ref() {
+                    Some(c) => super::focus::asked(
+                        &self.embedder,
+                        &req.message,
+                        &c.answer,
+                        self.settings.check.focus_margin,
+                    )
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "focus not measured; every sentence is asked");
+                        None
+                    }),
+                    None => None,
+                };
                 Ok(Prepared::Drafting(Box::new(pending), ticket))
             }
             // A full queue does not stop an approved answer: it is sent without a draft.
@@ -391,6 +410,8 @@ impl Assistant {
             context_similarity,
             plan: None,
             skipped: None,
+            focus: None,
+            question: req.message.clone(),
             release,
             model: self.drafter.generator(lang).name.clone(),
             slots: req.slots.clone(),
@@ -410,6 +431,8 @@ impl Assistant {
             context_similarity,
             plan,
             skipped,
+            focus,
+            question,
             release: _,
             model,
             slots,
@@ -433,9 +456,13 @@ impl Assistant {
             .as_ref()
             .map(|d| self.references_of(d))
             .unwrap_or_default();
-        let verdict = draft
-            .as_ref()
-            .map(|d| self.check_against(d, canonical.as_ref(), &references));
+        let verdict = draft.as_ref().map(|d| {
+            let asked = Asked {
+                question: Some(&question),
+                focus: focus.as_deref(),
+            };
+            self.check_against(d, canonical.as_ref(), &references, asked)
+        });
         // Nothing matched: the draft must still not contradict the nearest approved answer (a
         // draft may read a neighbouring passage and state its number for this question).
         let nearest_disagrees = match (&draft, canonical.as_ref(), nearest) {
@@ -446,6 +473,8 @@ impl Assistant {
                         canonical: Some(c.answer.trim()),
                         context: &[],
                         similarity: None,
+                        focus: None,
+                        question: None,
                     },
                     &self.settings.check,
                 );
@@ -543,7 +572,11 @@ impl Assistant {
     /// The checker on a draft: the approved answer (when matched) and the passages given to the
     /// model as references, plus the embedding similarity of draft and approved answer.
     pub fn check_draft(&self, draft: &Draft, canonical: Option<&MatchedCanonical>) -> Verdict {
-        self.check_against(draft, canonical, &self.references_of(draft))
+        let asked = Asked {
+            question: None,
+            focus: None,
+        };
+        self.check_against(draft, canonical, &self.references_of(draft), asked)
     }
 
     fn check_against(
@@ -551,6 +584,7 @@ impl Assistant {
         draft: &Draft,
         canonical: Option<&MatchedCanonical>,
         references: &[String],
+        asked: Asked<'_>,
     ) -> Verdict {
         let context: Vec<&str> = references.iter().map(String::as_str).collect();
         let similarity = canonical.and_then(|c| {
@@ -569,6 +603,8 @@ impl Assistant {
                 canonical: canonical.map(|c| c.answer.as_str()),
                 context: &context,
                 similarity,
+                focus: asked.focus,
+                question: asked.question,
             },
             &self.settings.check,
         )
@@ -704,6 +740,14 @@ impl Assistant {
             }
         }
     }
+}
+
+/// What the customer asked, for the check: the question and the approved answer's sentences it
+/// is about.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    question: Option<&'a str>,
+    focus: Option<&'a [Span]>,
 }
 
 /// How a turn reaches its decision.

@@ -1,6 +1,7 @@
 //! The assistant: one owner for a customer turn ([`Turn`]) and the stages it runs: triage rules,
 //! the approved-answer match, the draft, the release rule, the decision policy and slots.
 
+pub mod focus;
 pub mod followup;
 pub mod gate;
 pub mod matched;

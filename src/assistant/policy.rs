@@ -220,6 +220,18 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
     }
 
     let status = input.verdict.map(|v| v.status);
+    // A consistent draft that states none of the approved answer's facts (or, without one, no
+    // fact of the sources) was checked for polarity alone, which misses paraphrased yes/no
+    // answers: it is never sent on its own.
+    let unverifiable =
+        status == Some(Status::Consistent) && input.verdict.is_some_and(|v| v.stated == 0);
+    let unverifiable_reason = || {
+        Reason::new(
+            "draft.unverifiable",
+            "the draft states none of the approved answer's facts (or the sources'): only its \
+             polarity could be checked",
+        )
+    };
     if let Some(v) = input.verdict {
         reasons.push(Reason::new(
             "check.verdict",
@@ -253,10 +265,18 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
                     ),
                 ));
                 match (input.has_draft, status) {
+                    (true, Some(Status::Consistent)) if unverifiable => {
+                        reasons.push(unverifiable_reason());
+                        (Action::Hold, Proposal::Canonical, false)
+                    }
                     (true, Some(Status::Consistent)) => (Action::Hold, Proposal::Draft, false),
                     (true, _) => (Action::Hold, Proposal::Canonical, true),
                     (false, _) => (Action::Hold, Proposal::Canonical, false),
                 }
+            }
+            (true, Some(Status::Consistent)) if unverifiable => {
+                reasons.push(unverifiable_reason());
+                (Action::SendCanonical, Proposal::Canonical, false)
             }
             (true, Some(Status::Consistent)) => (Action::Send, Proposal::Draft, false),
             (true, Some(s)) => {
@@ -278,7 +298,7 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
         // 3. No approved answer: only a grounded, cited draft on confident retrieval is sent.
         let sim = input.context_similarity.unwrap_or(f32::NEG_INFINITY);
         reasons.push(Reason::new("canonical.none", "no approved answer matched"));
-        let grounded = input.has_draft && status == Some(Status::Consistent);
+        let grounded = input.has_draft && status == Some(Status::Consistent) && !unverifiable;
         let cited = !settings.require_citation || input.cited > 0;
         if let Some(why) = input.nearest_disagrees.filter(|_| input.has_draft) {
             // 3a. The draft states another value than the nearest approved answer: staff check.
@@ -298,6 +318,8 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
                     "draft.unwritten",
                     "no draft was written (retrieval-and-policy mode); a draft is held or sent",
                 ));
+            } else if unverifiable {
+                reasons.push(unverifiable_reason());
             } else if !grounded {
                 reasons.push(Reason::new(
                     "draft.ungrounded",
@@ -317,7 +339,7 @@ pub fn decide(input: &PolicyInput<'_>, settings: &PolicySettings) -> Decision {
             (
                 Action::Hold,
                 Proposal::Draft,
-                !grounded && !input.draft_unwritten,
+                !grounded && !unverifiable && !input.draft_unwritten,
             )
         } else {
             reasons.push(Reason::new(
@@ -373,6 +395,8 @@ mod tests {
                 canonical,
                 context,
                 similarity: Some(0.9),
+                focus: None,
+                question: None,
             },
             &CheckSettings::default(),
         )
@@ -498,6 +522,43 @@ mod tests {
             decide(&input(marked, Some(0.9), Some(&good), 1), &copilot).action,
             Action::Handoff
         );
+    }
+
+    #[test]
+    fn a_draft_stating_no_fact_of_the_approved_answer_is_never_sent_alone() {
+        let s = PolicySettings::default();
+        // Consistent as far as facts and polarity go, yet only a yes: nothing of the approved
+        // answer was verified, so the approved answer goes out.
+        const NO_DISHWASHER: &str = "Żeliwo myj ręcznie gorącą wodą i nie wkładaj go do zmywarki.";
+        let yes = verdict("Tak, można.", Some(NO_DISHWASHER), &[]);
+        assert_eq!((yes.status, yes.stated), (Status::Consistent, 0));
+        let d = decide(&input(MATCHED, Some(0.8), Some(&yes), 0), &s);
+        assert_eq!(
+            (d.action, d.proposal, d.draft_blocked),
+            (Action::SendCanonical, Proposal::Canonical, false)
+        );
+        assert!(codes(&d).contains(&"draft.unverifiable"), "{d:?}");
+        // Unsure match: staff see the approved answer, not the unverified draft.
+        let d = decide(&input(UNSURE, Some(0.8), Some(&yes), 0), &s);
+        assert_eq!((d.action, d.proposal), (Action::Hold, Proposal::Canonical));
+        // A draft stating the approved answer's values is verified and sent.
+        let good = verdict(
+            "Na zwrot masz 30 dni, a przez Paczkomat InPost jest bezpłatny.",
+            Some(CANONICAL),
+            &[],
+        );
+        assert!(good.stated > 0);
+        assert_eq!(
+            decide(&input(MATCHED, Some(0.8), Some(&good), 1), &s).action,
+            Action::Send
+        );
+        // Without an approved answer, a draft stating no fact of the passages is held.
+        let ctx = ["Sprzedajemy tekstylia i naczynia do domu."];
+        let cars = verdict("Sprzedajemy samochody [1].", None, &ctx);
+        assert_eq!(cars.status, Status::Consistent);
+        let d = decide(&input(None, Some(0.9), Some(&cars), 1), &s);
+        assert_eq!((d.action, d.proposal), (Action::Hold, Proposal::Draft));
+        assert!(codes(&d).contains(&"draft.unverifiable"), "{d:?}");
     }
 
     #[test]

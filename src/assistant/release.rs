@@ -38,10 +38,11 @@ fn stops_release(kind: FindingKind) -> bool {
         | FindingKind::EntityMismatch
         | FindingKind::NegationFlip
         | FindingKind::UnsupportedFact
-        | FindingKind::InventedSlot => true,
+        | FindingKind::InventedSlot
+        | FindingKind::Repetition => true,
         // Judged on the whole draft only: a prefix naturally misses facts and reads unlike
         // the whole approved answer.
-        FindingKind::MissingFact | FindingKind::LowSimilarity => false,
+        FindingKind::MissingFact | FindingKind::LowSimilarity | FindingKind::Echo => false,
     }
 }
 
@@ -104,6 +105,8 @@ impl Release {
                 canonical: Some(&self.canonical),
                 context: &references,
                 similarity: None,
+                focus: None,
+                question: None,
             },
             &self.settings,
         )

@@ -78,6 +78,11 @@ pub enum FindingKind {
     MissingFact,
     /// The draft reads unlike the approved answer (embedding similarity below the threshold).
     LowSimilarity,
+    /// Every word of the draft is a word of the customer's question: it repeats the question
+    /// instead of answering it.
+    Echo,
+    /// The draft says one of its sentences (or list lines) again: a small model in a loop.
+    Repetition,
 }
 
 impl FindingKind {
@@ -91,6 +96,8 @@ impl FindingKind {
             FindingKind::InventedSlot => "invented_slot",
             FindingKind::MissingFact => "missing_fact",
             FindingKind::LowSimilarity => "low_similarity",
+            FindingKind::Echo => "echo",
+            FindingKind::Repetition => "repetition",
         }
     }
 }
@@ -129,6 +136,12 @@ pub struct Verdict {
     pub coverage: f32,
     /// Embedding similarity of draft and approved answer, when measured.
     pub similarity: Option<f32>,
+    /// What the check could verify: the approved answer's key facts the draft states (with an
+    /// approved answer), else the draft's facts a source states. 0 means only polarity was
+    /// checked, which misses paraphrased yes/no answers ("Cast iron pans can be washed in the
+    /// dishwasher"), so the decision sends no such draft (`policy`).
+    #[serde(default)]
+    pub stated: usize,
 }
 
 /// What the checker compares.
@@ -141,6 +154,11 @@ pub struct CheckInput<'a> {
     pub context: &'a [&'a str],
     /// Cosine similarity of draft and approved answer embeddings, when an embedder ran.
     pub similarity: Option<f32>,
+    /// The sentences of the approved answer the customer asked about (character spans, see
+    /// `assistant::focus`): only their key facts must be in the draft. `None`: all of it.
+    pub focus: Option<&'a [Span]>,
+    /// The customer's question, when known: a draft that only repeats it answers nothing.
+    pub question: Option<&'a str>,
 }
 
 /// Thresholds from `[check]` in `concord.toml`.
@@ -151,6 +169,14 @@ pub struct CheckSettings {
     pub min_similarity: f32,
     /// Below this share of the approved answer's key facts the draft is incomplete.
     pub min_coverage: f32,
+    /// The sentences of the approved answer scoring within this much of the one closest to the
+    /// question are the ones asked about (`assistant::focus`); negative: all of it is asked.
+    #[serde(default = "default_focus_margin")]
+    pub focus_margin: f32,
+}
+
+fn default_focus_margin() -> f32 {
+    0.02
 }
 
 impl Default for CheckSettings {
@@ -158,6 +184,7 @@ impl Default for CheckSettings {
         CheckSettings {
             min_similarity: 0.5,
             min_coverage: 0.5,
+            focus_margin: default_focus_margin(),
         }
     }
 }
@@ -277,6 +304,7 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
             findings,
             coverage: 0.0,
             similarity: input.similarity,
+            stated: 0,
         };
     }
     if refs.is_empty() {
@@ -286,12 +314,14 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
             findings,
             coverage: 0.0,
             similarity: input.similarity,
+            stated: 0,
         };
     }
 
     let draft_facts = facts::extract(input.draft);
     let slot_kinds = input.canonical.map(slot_kinds).unwrap_or_default();
     let mut supported = 0usize;
+    let mut verified = 0usize;
     for f in &draft_facts {
         let named = f.kind == Kind::Name && grounded_name(&refs, &f.value);
         // An e-mail address or a phone number in a reference says which channel to use.
@@ -304,6 +334,8 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
             channel.is_some_and(|k| refs.iter().any(|r| r.facts.iter().any(|g| g.kind == k)));
         if named || implied || refs.iter().any(|r| r.facts.iter().any(|g| f.stated_by(g))) {
             supported += 1;
+            // A name grounded by the shop's own name verifies nothing about the answer.
+            verified += usize::from(f.kind != Kind::Name);
             continue;
         }
         let at = Some(f.span);
@@ -393,20 +425,13 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
         }
     }
 
-    // Coverage of the approved answer's key facts.
+    // Coverage of the approved answer's key facts (of the sentences asked about, when known).
     let mut coverage = 1.0f32;
     let mut swapped_missing = false;
+    let mut stated = verified;
     if has_canonical {
         let canon = &refs[0];
-        // Key facts: values and entities; names only when the answer has nothing else (a short
-        // answer that is a name), since a shop's own name is no fact a draft must repeat.
-        let has_values = canon.facts.iter().any(|f| f.kind != Kind::Name);
-        let mut key: Vec<&Fact> = Vec::new();
-        for f in &canon.facts {
-            if (f.kind != Kind::Name || !has_values) && !key.iter().any(|k| k.same_as(f)) {
-                key.push(f);
-            }
-        }
+        let key = key_facts(&canon.facts, input.focus);
         if !key.is_empty() {
             let mut found = 0usize;
             for k in &key {
@@ -426,6 +451,9 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
                 });
             }
             coverage = found as f32 / key.len() as f32;
+            stated = found;
+        } else {
+            stated = 0;
         }
         if let Some(s) = input.similarity.filter(|&s| s < settings.min_similarity) {
             findings.push(Finding {
@@ -441,6 +469,29 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
         }
     }
 
+    if let Some(q) = input.question.filter(|q| echoes(input.draft, q)) {
+        findings.push(Finding {
+            kind: FindingKind::Echo,
+            message: format!(
+                "every word of the draft is in the question «{}»: it answers nothing",
+                q.trim()
+            ),
+            draft_span: None,
+            reference: None,
+            reference_span: None,
+        });
+    }
+
+    if let Some(again) = repeated_sentence(input.draft) {
+        findings.push(Finding {
+            kind: FindingKind::Repetition,
+            message: format!("the draft says «{}» again", again.slice(input.draft)),
+            draft_span: Some(again),
+            reference: None,
+            reference_span: None,
+        });
+    }
+
     let has = |k: FindingKind| findings.iter().any(|f| f.kind == k);
     let status = if has(FindingKind::ValueMismatch)
         || has(FindingKind::EntityMismatch)
@@ -450,9 +501,10 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
     } else if has(FindingKind::UnsupportedFact)
         || has(FindingKind::InventedSlot)
         || has(FindingKind::LowSimilarity)
+        || has(FindingKind::Repetition)
     {
         Status::Unsupported
-    } else if coverage < settings.min_coverage || swapped_missing {
+    } else if coverage < settings.min_coverage || swapped_missing || has(FindingKind::Echo) {
         Status::Incomplete
     } else {
         Status::Consistent
@@ -478,7 +530,132 @@ pub fn check(input: &CheckInput<'_>, settings: &CheckSettings) -> Verdict {
         findings,
         coverage,
         similarity: input.similarity,
+        stated,
     }
+}
+
+/// Sentences of `text` as character spans, surrounding whitespace left out; a sentence ends at
+/// a line break, or `.`, `!`, `?` followed by whitespace (so "14:00" or "1.5" never splits).
+pub fn sentence_spans(text: &str) -> Vec<Span> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let push = |out: &mut Vec<Span>, mut s: usize, mut e: usize| {
+        while s < e && chars[s].is_whitespace() {
+            s += 1;
+        }
+        while e > s && chars[e - 1].is_whitespace() {
+            e -= 1;
+        }
+        if e > s {
+            out.push(Span::new(s, e));
+        }
+    };
+    for i in 0..chars.len() {
+        let ends = chars[i] == '\n'
+            || matches!(chars[i], '.' | '!' | '?')
+                && (i + 1 == chars.len() || chars[i + 1].is_whitespace());
+        if ends && i + 1 > start {
+            push(&mut out, start, i + 1);
+            start = i + 1;
+        }
+    }
+    push(&mut out, start, chars.len());
+    out
+}
+
+/// The first sentence or line of the draft (two words or more) that repeats an earlier one, its
+/// words folded.
+fn repeated_sentence(draft: &str) -> Option<Span> {
+    let mut seen: Vec<String> = Vec::new();
+    for s in sentence_spans(draft) {
+        let words: Vec<String> = crate::util::fold(&s.slice(draft))
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        if words.len() < 2 {
+            continue;
+        }
+        let said = words.join(" ");
+        if seen.contains(&said) {
+            return Some(s);
+        }
+        seen.push(said);
+    }
+    None
+}
+
+/// Whether the draft only repeats the question: none of its words of three letters or more
+/// (folded) is new, each matching a word of the question by stem ("vatem" and "VAT" alike).
+fn echoes(draft: &str, question: &str) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        crate::util::fold(t)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_string)
+            .collect()
+    };
+    let asked = words(question);
+    let said = words(draft);
+    let known = |w: &String| {
+        asked.iter().any(|q| {
+            let (sw, sq) = (facts::stem(w), facts::stem(q));
+            w == q || w.starts_with(sq) || q.starts_with(sw)
+        })
+    };
+    !said.is_empty() && said.iter().all(known)
+}
+
+/// The approved answer's facts a draft must state: values and entities; names only when the
+/// answer has nothing else (a short answer that is a name), since a shop's own name is no fact a
+/// draft must repeat. With a focus, only the facts of the sentences asked about (when they have
+/// any), and in a sentence that states a value, a list of three or more entities of one group
+/// ("InPost, DPD lub DHL") is the options around the value, not the answer: the value is key,
+/// the list is not.
+fn key_facts<'f>(facts: &'f [Fact], focus: Option<&[Span]>) -> Vec<&'f Fact> {
+    let within = |f: &Fact, s: &Span| f.span.start >= s.start && f.span.end <= s.end;
+    let asked: Vec<&Fact> = match focus {
+        Some(spans) if !spans.is_empty() => facts
+            .iter()
+            .filter(|f| spans.iter().any(|s| within(f, s)))
+            .collect(),
+        _ => facts.iter().collect(),
+    };
+    let has_values = asked.iter().any(|f| f.kind != Kind::Name);
+    let listed = |f: &Fact| -> bool {
+        let Some(spans) = focus else { return false };
+        let Some(s) = spans.iter().find(|s| within(f, s)) else {
+            return false;
+        };
+        let here: Vec<&&Fact> = asked.iter().filter(|g| within(g, s)).collect();
+        let valued = here
+            .iter()
+            .any(|g| !matches!(g.kind, Kind::Entity | Kind::Name));
+        let mut group: Vec<&str> = here
+            .iter()
+            .filter(|g| g.kind == Kind::Entity && g.group == f.group)
+            .map(|g| g.value.as_str())
+            .collect();
+        group.sort_unstable();
+        group.dedup();
+        let group = group.len();
+        f.kind == Kind::Entity && valued && group >= 3
+    };
+    let mut key: Vec<&Fact> = Vec::new();
+    for &f in &asked {
+        if (f.kind != Kind::Name || !has_values) && !listed(f) && !key.iter().any(|k| k.same_as(f))
+        {
+            key.push(f);
+        }
+    }
+    // Sentences asked about without a key fact leave a draft nothing of the approved answer to
+    // prove it answers with: then the whole answer's facts are key. (Measured: otherwise "Yes,
+    // you can stack two promo codes" passed for "You can use one discount code per order".)
+    if key.is_empty() && focus.is_some_and(|f| !f.is_empty()) {
+        return key_facts(facts, None);
+    }
+    key
 }
 
 fn ref_name(source: RefSource) -> &'static str {
@@ -499,6 +676,8 @@ mod tests {
                 canonical,
                 context,
                 similarity: None,
+                focus: None,
+                question: None,
             },
             &CheckSettings::default(),
         )
@@ -721,6 +900,135 @@ mod tests {
         assert_eq!(v.status, Status::Incomplete);
     }
 
+    fn asked(draft: &str, canonical: &str, focus: &[Span], question: &str) -> Verdict {
+        check(
+            &CheckInput {
+                draft,
+                canonical: Some(canonical),
+                context: &[],
+                similarity: None,
+                focus: Some(focus),
+                question: Some(question),
+            },
+            &CheckSettings::default(),
+        )
+    }
+
+    /// The character span of `part` in `text`.
+    fn span_of(text: &str, part: &str) -> Span {
+        let start = text[..text.find(part).unwrap()].chars().count();
+        Span::new(start, start + part.chars().count())
+    }
+
+    #[test]
+    fn a_draft_answering_the_sentence_asked_about_is_complete() {
+        const DELIVERY: &str = "Zamówienia opłacone do 14:00 wysyłamy tego samego dnia, a kurier InPost, DPD lub DHL doręcza je w 1–2 dni robocze. Przesyłki gabarytowe dowozimy w 3–5 dni roboczych.";
+        let first = span_of(DELIVERY, "Zamówienia opłacone do 14:00 wysyłamy tego samego dnia, a kurier InPost, DPD lub DHL doręcza je w 1–2 dni robocze.");
+        let draft =
+            "Jeśli opłacisz do 14:00, wyślemy dziś, a kurier doręczy paczkę w 1–2 dni robocze.";
+        let question = "Zamawiam dziś rano, za ile dni paczka będzie u mnie?";
+        // The whole answer: the couriers and the oversize line are missing.
+        assert_eq!(run(draft, Some(DELIVERY), &[]).status, Status::Incomplete);
+        // The sentence asked about: its values are stated; the list of couriers around them is
+        // not the answer.
+        let v = asked(draft, DELIVERY, &[first], question);
+        assert_eq!(v.status, Status::Consistent, "{v:#?}");
+        assert_eq!(v.coverage, 1.0);
+        // Leaving out a value of the sentence asked about is still incomplete.
+        let v = asked(
+            "Jeśli opłacisz do 14:00, wyślemy paczkę dziś.",
+            DELIVERY,
+            &[first],
+            question,
+        );
+        assert_eq!(v.status, Status::Incomplete, "{v:#?}");
+        // A single entity is a condition of the sentence, not a list of options: it is key.
+        let free = span_of(PL, "Zwrot przez Paczkomat InPost jest bezpłatny.");
+        let v = asked(
+            "Zwrot jest bezpłatny.",
+            PL,
+            &[free],
+            "Czy zwrot jest darmowy?",
+        );
+        assert_eq!(v.status, Status::Incomplete, "{v:#?}");
+        // Focus never excuses a contradiction elsewhere in the answer.
+        let v = asked(
+            "Zwrot przez Paczkomat InPost jest bezpłatny, a pieniądze oddamy w 7 dni.",
+            PL,
+            &[free],
+            "Czy zwrot jest darmowy?",
+        );
+        assert_eq!(v.status, Status::Contradiction, "{v:#?}");
+    }
+
+    #[test]
+    fn sentences_split_at_ends_not_inside_times_or_numbers() {
+        let text = " Wysyłamy do 14:00 w dni robocze. Kosztuje 12,99 zł!\nA za granicę 1.5 kg? tak";
+        let got: Vec<String> = sentence_spans(text).iter().map(|s| s.slice(text)).collect();
+        assert_eq!(
+            got,
+            [
+                "Wysyłamy do 14:00 w dni robocze.",
+                "Kosztuje 12,99 zł!",
+                "A za granicę 1.5 kg?",
+                "tak"
+            ]
+        );
+        assert!(sentence_spans("  \n ").is_empty());
+    }
+
+    #[test]
+    fn a_focus_without_facts_leaves_the_whole_answer_key() {
+        const CODES: &str = "You can use one discount code per order. Codes cannot be combined with each other. A code does not apply to delivery costs over 199 zł.";
+        let second = span_of(CODES, "Codes cannot be combined with each other.");
+        let v = asked(
+            "Yes, you can stack two promo codes in one order.",
+            CODES,
+            &[second],
+            "Can I stack two promo codes in one order?",
+        );
+        assert_eq!(v.status, Status::Incomplete, "{v:#?}");
+        assert!(v.findings.iter().any(|f| f.message.contains("199 zł")));
+    }
+
+    #[test]
+    fn a_draft_in_a_loop_is_not_sent() {
+        let v = run(
+            "- do 14:00\n- do 14:00\n- do 14:00",
+            Some("Zamówienia opłacone do 14:00 wysyłamy tego samego dnia."),
+            &[],
+        );
+        assert_eq!(v.status, Status::Unsupported, "{v:#?}");
+        assert!(kinds(&v).contains(&FindingKind::Repetition));
+        // One-word lines ("Tak.") may repeat.
+        let v = run(
+            "Tak. Wysyłamy do 14:00. Tak.",
+            Some("Zamówienia opłacone do 14:00 wysyłamy tego samego dnia."),
+            &[],
+        );
+        assert!(!kinds(&v).contains(&FindingKind::Repetition), "{v:#?}");
+    }
+
+    #[test]
+    fn a_draft_repeating_the_question_answers_nothing() {
+        let v = asked(
+            "Nie przyszedł mi SMS z numerem do śledzenia przesyłki.",
+            "Numer przesyłki wysyłamy e-mailem i SMS-em, gdy paczka wyjdzie z magazynu.",
+            &[],
+            "Nie przyszedł mi SMS z numerem do śledzenia przesyłki",
+        );
+        assert_eq!(v.status, Status::Incomplete, "{v:#?}");
+        assert!(kinds(&v).contains(&FindingKind::Echo));
+        // "Nie" (or "Tak") with the question's words is an answer.
+        let v = asked(
+            "Nie, w weekendy nie wysyłamy.",
+            "W soboty i niedziele nie wysyłamy paczek.",
+            &[],
+            "Czy wysyłacie w weekendy?",
+        );
+        assert!(!kinds(&v).contains(&FindingKind::Echo), "{v:#?}");
+    }
+
     #[test]
     fn low_similarity_and_no_reference() {
         let v = check(
@@ -729,6 +1037,8 @@ mod tests {
                 canonical: Some(EN),
                 context: &[],
                 similarity: Some(0.2),
+                focus: None,
+                question: None,
             },
             &CheckSettings::default(),
         );

@@ -51,6 +51,8 @@ pub fn run(config: &Config, args: CheckArgs) -> anyhow::Result<ExitCode> {
             canonical: args.reference.as_deref(),
             context: &context,
             similarity,
+            focus: None,
+            question: None,
         },
         &config.check,
     );

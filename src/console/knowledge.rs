@@ -97,6 +97,8 @@ fn verdict_against(current: &Assistant, index: &Index, c: &Canonical) -> Verdict
             canonical: None,
             context: &context,
             similarity: None,
+            focus: None,
+            question: None,
         },
         &current.settings.check,
     )
@@ -258,6 +260,7 @@ mod tests {
             findings,
             coverage: 1.0,
             similarity: None,
+            stated: 1,
         }
     }
 

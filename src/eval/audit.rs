@@ -235,6 +235,8 @@ fn pair_agrees(a: &AuditAnswer, b: &AuditAnswer, settings: &CheckSettings) -> bo
                     canonical: Some(&y.text),
                     context: &[],
                     similarity: None,
+                    focus: None,
+                    question: None,
                 },
                 settings,
             )
@@ -367,6 +369,8 @@ fn status_of(text: &str, canonical: &str, settings: &CheckSettings) -> Status {
             canonical: Some(canonical),
             context: &[],
             similarity: None,
+            focus: None,
+            question: None,
         },
         settings,
     )

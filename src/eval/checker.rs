@@ -201,6 +201,8 @@ pub fn evaluate_pairs(
                 canonical,
                 context: &context,
                 similarity: sim,
+                focus: None,
+                question: None,
             },
             settings,
         );

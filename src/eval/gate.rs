@@ -108,6 +108,8 @@ pub fn evaluate_gate(
                     canonical: Some(&case.answer),
                     context: &[],
                     similarity: None,
+                    focus: None,
+                    question: None,
                 },
                 &CheckSettings::default(),
             )

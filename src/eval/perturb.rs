@@ -624,6 +624,8 @@ pub fn evaluate(
                 canonical: Some(&source.text),
                 context: &context,
                 similarity: sim,
+                focus: None,
+                question: None,
             },
             settings,
         );

@@ -217,6 +217,14 @@ pub fn headline(r: &RunReport) -> Vec<(String, String)> {
                 ),
             ),
             (
+                "answered by a checked draft".into(),
+                format!(
+                    "{} of {} answered",
+                    opt(r.draft_answered),
+                    r.records.iter().filter(|x| x.sent()).count()
+                ),
+            ),
+            (
                 "verdicts on drafts".into(),
                 r.verdicts
                     .iter()
@@ -657,6 +665,7 @@ pub fn higher_is_better(path: &str) -> Option<bool> {
         || last.contains("ndcg")
         || last.contains("mrr")
         || last == "draft_agreement"
+        || last == "draft_answered"
         || last == "gen_tok_s"
     {
         return Some(true);

@@ -297,6 +297,8 @@ pub fn run_queries(
                     canonical: Some(&r.answer),
                     context: &[],
                     similarity: None,
+                    focus: None,
+                    question: None,
                 },
                 &assistant.settings.check,
             )
@@ -602,6 +604,10 @@ pub struct RunReport {
     pub draft_agreement: Option<f64>,
     /// Drafts the checker finds fully consistent with it (every key fact stated, nothing else).
     pub draft_consistent: Option<f64>,
+    /// Of the questions answered (sent), the share whose reply is a checked draft rather than
+    /// the approved answer verbatim (issue 18: what the generator adds for a customer).
+    #[serde(default)]
+    pub draft_answered: Option<f64>,
     pub drafts: usize,
     /// The gate's verdicts on its drafts.
     pub verdicts: BTreeMap<String, usize>,
@@ -757,6 +763,18 @@ pub fn summarise(records: &[QueryRecord], retrieval_mode: &str) -> RunReport {
                 checked_drafts.len(),
             )
         }),
+        draft_answered: {
+            let sent = records.iter().filter(|r| r.sent()).count();
+            (sent > 0).then(|| {
+                ratio(
+                    records
+                        .iter()
+                        .filter(|r| r.sent() && r.provenance == Provenance::Generated)
+                        .count(),
+                    sent,
+                )
+            })
+        },
         drafts: records.iter().filter(|r| r.draft.is_some()).count(),
         verdicts,
         by_tag,
@@ -891,6 +909,7 @@ pub(crate) mod tests {
         let ok = record("a");
         let mut contra = record("b");
         contra.action = Action::Send;
+        contra.provenance = Provenance::Generated;
         contra.sent_check = Some(Status::Contradiction);
         contra.draft_check = Some(Status::Contradiction);
         // Streamed text the reply does not begin with is counted as withdrawn.
@@ -945,6 +964,8 @@ pub(crate) mod tests {
         // Drafts checked against their expected answer: a, d, f consistent; b contradicts.
         assert_eq!(r.draft_agreement, Some(0.75));
         assert_eq!(r.draft_consistent, Some(0.75));
+        // Four answered (a, b, e, f); b's reply is its draft.
+        assert_eq!(r.draft_answered, Some(0.25));
         assert_eq!(r.verdicts["consistent"], 5);
         // 4 × 10 decoded tokens... over 5 drafts of 500 ms each = 10 tokens/0.5 s.
         assert!((r.gen_tok_s - 20.0).abs() < 1e-9);
@@ -971,5 +992,6 @@ pub(crate) mod tests {
         let empty = summarise(&[], "hybrid");
         assert_eq!(empty.queries, 0);
         assert_eq!(empty.draft_agreement, None);
+        assert_eq!(empty.draft_answered, None);
     }
 }

@@ -187,6 +187,7 @@ pub const GATED_METRICS: &[&str] = &[
     "handoff_recall",
     "draft_agreement",
     "draft_consistent",
+    "draft_answered",
     "checker.f1",
     "checker.precision",
     "checker.recall",

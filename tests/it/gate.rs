@@ -46,7 +46,19 @@ fn ask_runs_the_gate_and_never_sends_a_draft_that_disagrees() {
             // Otherwise the approved answer, word for word, after what the customer already
             // read while the draft was written (if anything was released).
             "send_canonical" => {
-                assert_ne!(status, "consistent", "{v}");
+                // Replaced: the checker found the draft not consistent (and it is kept as
+                // blocked), or consistent without stating a fact of the approved answer.
+                let codes: Vec<&str> = v["decision"]["reasons"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|r| r["code"].as_str())
+                    .collect();
+                let unverifiable = codes.contains(&"draft.unverifiable");
+                assert_eq!(status == "consistent", unverifiable, "{v}");
+                if unverifiable {
+                    assert_eq!(verdict["stated"], 0, "{v}");
+                }
                 let released = v["released"].as_str().unwrap();
                 let text = reply["text"].as_str().unwrap();
                 let answer = canonical["answer"].as_str().unwrap();
@@ -57,7 +69,7 @@ fn ask_runs_the_gate_and_never_sends_a_draft_that_disagrees() {
                     assert_eq!(reply["provenance"], "generated");
                     assert_eq!(text, format!("{released}\n\n{answer}"));
                 }
-                assert_eq!(v["decision"]["draft_blocked"], true);
+                assert_eq!(v["decision"]["draft_blocked"], !unverifiable, "{v}");
             }
             other => panic!("{question}: unexpected decision {other}: {v}"),
         }
