@@ -19,10 +19,12 @@ pub fn asked(
         return Ok(None);
     }
     let texts: Vec<String> = spans.iter().map(|s| s.slice(answer)).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let q = embedder.embed(&[question], Role::Query)?;
-    let s = embedder.embed(&refs, Role::Passage)?;
-    let scores: Vec<f32> = s.iter().map(|e| cosine(&q[0], e)).collect();
+    // One batch: the question as a query, the sentences as passages.
+    let inputs: Vec<(Role, &str)> = std::iter::once((Role::Query, question))
+        .chain(texts.iter().map(|t| (Role::Passage, t.as_str())))
+        .collect();
+    let e = embedder.embed_with_progress(&inputs, |_| {})?;
+    let scores: Vec<f32> = e[1..].iter().map(|v| cosine(&e[0], v)).collect();
     Ok(Some(within_margin(&spans, &scores, margin)))
 }
 

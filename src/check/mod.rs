@@ -215,19 +215,20 @@ impl<'a> Reference<'a> {
     }
 }
 
+/// Two folded words are the same word when one starts with the other's stem (inflection).
+fn same_word(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(facts::stem(b)) || b.starts_with(facts::stem(a))
+}
+
 /// Whether `words` holds the (folded) name, each of its words matching by stem.
 fn mentions(words: &[String], name: &str) -> bool {
     let parts: Vec<&str> = name.split_whitespace().collect();
     if parts.is_empty() || parts.len() > words.len() {
         return false;
     }
-    let same = |w: &str, p: &str| {
-        let (sw, sp) = (facts::stem(w), facts::stem(p));
-        w == p || w.starts_with(sp) || p.starts_with(sw)
-    };
     words
         .windows(parts.len())
-        .any(|win| win.iter().zip(&parts).all(|(w, p)| same(w, p)))
+        .any(|win| win.iter().zip(&parts).all(|(w, p)| same_word(w, p)))
 }
 
 /// Words naming a department or team of an organisation ("Polna Półka Customer Service",
@@ -598,12 +599,7 @@ fn echoes(draft: &str, question: &str) -> bool {
     };
     let asked = words(question);
     let said = words(draft);
-    let known = |w: &String| {
-        asked.iter().any(|q| {
-            let (sw, sq) = (facts::stem(w), facts::stem(q));
-            w == q || w.starts_with(sq) || q.starts_with(sw)
-        })
-    };
+    let known = |w: &String| asked.iter().any(|q| same_word(w, q));
     !said.is_empty() && said.iter().all(known)
 }
 
