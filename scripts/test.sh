@@ -14,6 +14,19 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         chromium chromium-driver fonts-dejavu-core >/dev/null
 fi
+# The notification tests run a webhook receiver (scripts/webhook_receiver.py, Python's standard
+# library) and an SMTP server (scripts/smtp_receiver.py, aiosmtpd from PyPI) on loopback.
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "installing python3 and pip (Debian packages) for the notification tests" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3 python3-pip >/dev/null
+fi
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    echo "installing aiosmtpd 1.4.6 (PyPI) for the SMTP test server" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "aiosmtpd==1.4.6"
+fi
 cargo test --locked "$@"
 # The evaluation gates (eval/README.md), with the binary `cargo test` just built (a `cargo run`
 # would rebuild it without the dev dependencies' features, about 10 minutes on 2 cores):

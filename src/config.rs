@@ -48,6 +48,9 @@ struct RawConfig {
     triage: crate::assistant::TriageSettings,
     server: crate::server::ServerSettings,
     store: crate::store::StoreSettings,
+    notify: crate::notify::NotifySettings,
+    hours: crate::hours::HoursSettings,
+    email: crate::notify::email::EmailSettings,
     log: LogConfig,
 }
 
@@ -159,6 +162,12 @@ pub struct Config {
     pub server: crate::server::ServerSettings,
     /// The database (`[store]`); its file is [`Config::store_path`].
     pub store: crate::store::StoreSettings,
+    /// Webhooks for the shop's own systems (`[notify]`).
+    pub notify: crate::notify::NotifySettings,
+    /// When a person answers (`[hours]`), as validated settings.
+    pub hours: crate::hours::HoursSettings,
+    /// SMTP for staff alerts and replies to customers (`[email]`).
+    pub email: crate::notify::email::EmailSettings,
     pub log: LogConfig,
 }
 
@@ -393,6 +402,9 @@ impl RawConfig {
         self.triage.validate().map_err(|m| invalid("triage", m))?;
         self.server.validate().map_err(|(key, m)| invalid(key, m))?;
         self.store.validate().map_err(|m| invalid("store", m))?;
+        self.notify.validate().map_err(|m| invalid("notify", m))?;
+        crate::hours::OpeningHours::from_settings(&self.hours).map_err(|m| invalid("hours", m))?;
+        self.email.validate().map_err(|m| invalid("email", m))?;
         let policy = crate::assistant::PolicySettings {
             mode: policy_mode,
             send_min_context_similarity: p.send_min_context_similarity,
@@ -527,6 +539,9 @@ impl RawConfig {
             triage: self.triage,
             server: self.server,
             store: self.store,
+            notify: self.notify,
+            hours: self.hours,
+            email: self.email,
             log: self.log,
         })
     }

@@ -122,8 +122,7 @@ impl DraftSettings {
 
 impl GateSettings {
     /// The turn's settings: `[triage]`, `[matching]`, `[check]`, `[policy]`, `[prompts]`,
-    /// `[retrieval]` and
-    /// the queue's `generation.skip_draft_at_queue`.
+    /// `[retrieval]`, `[hours]` and the queue's `generation.skip_draft_at_queue`.
     pub fn from_config(c: &Config) -> GateSettings {
         GateSettings {
             triage: c.triage.clone(),
@@ -136,6 +135,9 @@ impl GateSettings {
             index: index_location(c),
             skip_draft_at_queue: c.generation.skip_draft_at_queue,
             drafts: true,
+            hours: crate::hours::OpeningHours::from_settings(&c.hours)
+                .expect("validated with the configuration")
+                .map(Arc::new),
         }
     }
 }
@@ -182,4 +184,36 @@ impl<'a> DraftSetup<'a> {
             canonical_min_similarity: pipeline.config.matching.min_score,
         }
     }
+}
+
+/// The notifier `concord serve` runs, on `store` (attached from now on): webhooks
+/// (`[notify]`), e-mail (`[email]`) with the texts of `[prompts]`, and the opening hours
+/// (`[hours]`) for reminders. `None` when nothing is configured.
+pub fn notifier(
+    store: &crate::store::Store,
+    config: &Config,
+) -> Result<Option<crate::notify::Notifier>, crate::notify::NotifyError> {
+    use crate::notify::{email::Mailer, NotifyError, Staffing};
+    let staffing = Staffing::from_settings(&config.hours).map_err(NotifyError::Setup)?;
+    let tz = config
+        .hours
+        .time_zone
+        .trim()
+        .parse()
+        .map_err(|_| NotifyError::Setup("hours.time_zone is not a time zone".into()))?;
+    let prompts = crate::answer::Prompts::from_config(config.prompts.dir.as_deref())
+        .map_err(|e| NotifyError::Setup(e.to_string()))?;
+    let mailer = Mailer::new(
+        &config.email,
+        prompts,
+        &config.prompts.business_name,
+        tz,
+        &config.notify.public_url,
+    )?;
+    crate::notify::Notifier::new(
+        store,
+        &config.notify,
+        staffing,
+        mailer.map(|m| (m, &config.email)),
+    )
 }

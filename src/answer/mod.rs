@@ -16,7 +16,9 @@ use crate::llm::{
 use crate::models::ModelError;
 use crate::retrieve::Retrieval;
 pub use drafter::Drafter;
-pub use prompt::{DraftInput, Prompt, PromptCanonical, PromptError, PromptPassage, Prompts};
+pub use prompt::{
+    DraftInput, Prompt, PromptCanonical, PromptError, PromptPassage, Prompts, Staffed,
+};
 pub use settings::{GenerationConfig, PromptsConfig};
 
 #[derive(Debug, thiserror::Error)]

@@ -77,6 +77,30 @@ const FILES: &[(&str, &str)] = &[
         "messages/en/no_answer.jinja",
         include_str!("../../prompts/messages/en/no_answer.jinja"),
     ),
+    (
+        "messages/pl/email_consent.jinja",
+        include_str!("../../prompts/messages/pl/email_consent.jinja"),
+    ),
+    (
+        "messages/en/email_consent.jinja",
+        include_str!("../../prompts/messages/en/email_consent.jinja"),
+    ),
+    (
+        "messages/pl/email_staff_alert.jinja",
+        include_str!("../../prompts/messages/pl/email_staff_alert.jinja"),
+    ),
+    (
+        "messages/en/email_staff_alert.jinja",
+        include_str!("../../prompts/messages/en/email_staff_alert.jinja"),
+    ),
+    (
+        "messages/pl/email_reply.jinja",
+        include_str!("../../prompts/messages/pl/email_reply.jinja"),
+    ),
+    (
+        "messages/en/email_reply.jinja",
+        include_str!("../../prompts/messages/en/email_reply.jinja"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -262,22 +286,37 @@ impl Prompts {
     }
 
     /// A fixed message to the customer (`kind`: `handoff`, `hold` or `no_answer`), written by
-    /// people in `prompts/messages/`, never by the model.
+    /// people in `prompts/messages/`, never by the model; `staffed` says what it may promise
+    /// about when a person answers.
     pub fn render_message(
         &self,
         kind: &str,
         lang: Lang,
         business: &str,
+        staffed: &Staffed,
     ) -> Result<String, PromptError> {
         #[derive(Serialize)]
         struct Ctx<'a> {
             business: &'a str,
+            #[serde(flatten)]
+            staffed: &'a Staffed,
         }
         let text = self.render(
             &format!("messages/{}/{kind}.jinja", lang.as_str()),
-            Ctx { business },
+            Ctx { business, staffed },
         )?;
         Ok(text.trim().to_string())
+    }
+
+    /// An e-mail (`kind`: `email_staff_alert`, `email_reply`): `Subject: ...` on the first
+    /// line, then the body.
+    pub fn render_email(
+        &self,
+        kind: &str,
+        lang: Lang,
+        ctx: &serde_json::Value,
+    ) -> Result<String, PromptError> {
+        self.render(&format!("messages/{}/{kind}.jinja", lang.as_str()), ctx)
     }
 
     /// The grounded-answer prompt for a model with chat format `format`.
@@ -320,6 +359,39 @@ impl Prompts {
     }
 }
 
+/// What a fixed message may promise about a person, from the opening hours at the moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Staffed {
+    /// Inside opening hours (`Some(true)`), outside (`Some(false)`); `None` without a schedule.
+    pub open: Option<bool>,
+    /// When closed: the next opening as the customer reads it ("w poniedziałek 14 grudnia o
+    /// 8:00", "tomorrow at 8:00").
+    pub next_opening: Option<String>,
+}
+
+impl Staffed {
+    /// Under `hours` (none: no schedule) at `now`, for a customer writing in `lang`.
+    pub fn at(
+        hours: Option<&crate::hours::OpeningHours>,
+        now: chrono::DateTime<chrono::Utc>,
+        lang: Lang,
+    ) -> Staffed {
+        use crate::hours::Availability;
+        match crate::hours::availability(hours, now) {
+            Availability::Unknown => Staffed::default(),
+            Availability::Open { .. } => Staffed {
+                open: Some(true),
+                next_opening: None,
+            },
+            Availability::Closed { opens } => Staffed {
+                open: Some(false),
+                next_opening: opens
+                    .map(|at| crate::hours::describe(at, now.with_timezone(&at.timezone()), lang)),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,14 +399,60 @@ mod tests {
     #[test]
     fn fixed_messages_render_in_both_languages_and_unknown_kinds_fail() {
         let p = Prompts::builtin().unwrap();
+        let closed = Staffed {
+            open: Some(false),
+            next_opening: Some("jutro o 8:00".into()),
+        };
+        let open = Staffed {
+            open: Some(true),
+            next_opening: None,
+        };
         for lang in [Lang::Pl, Lang::En] {
             for kind in ["handoff", "hold", "no_answer"] {
-                let m = p.render_message(kind, lang, "Polna Półka").unwrap();
+                let m = p
+                    .render_message(kind, lang, "Polna Półka", &Staffed::default())
+                    .unwrap();
                 assert!(m.contains("Polna Półka"), "{kind} {lang}: {m}");
-                assert!(!m.contains("{{"), "{m}");
+                assert!(!m.contains("{{") && !m.contains("{%"), "{m}");
+                // Inside hours, the same text as without a schedule.
+                assert_eq!(
+                    p.render_message(kind, lang, "Polna Półka", &open).unwrap(),
+                    m
+                );
+                // Outside, the next opening is promised instead of "as soon as possible".
+                let c = p
+                    .render_message(kind, lang, "Polna Półka", &closed)
+                    .unwrap();
+                assert!(c.contains("jutro o 8:00"), "{kind} {lang}: {c}");
+                assert!(
+                    !c.contains("najszybciej") && !c.contains("as soon as"),
+                    "{c}"
+                );
             }
         }
-        assert!(p.render_message("rant", Lang::En, "x").is_err());
+        insta::assert_snapshot!(
+            "closed_messages",
+            ["handoff", "hold", "no_answer"]
+                .iter()
+                .flat_map(|k| [Lang::Pl, Lang::En].map(|l| {
+                    let s = Staffed {
+                        open: Some(false),
+                        next_opening: Some(match l {
+                            Lang::Pl => "w poniedziałek 14 grudnia o 8:00".into(),
+                            Lang::En => "on Monday 14 December at 8:00".into(),
+                        }),
+                    };
+                    format!(
+                        "{k}/{l}: {}",
+                        p.render_message(k, l, "Polna Półka", &s).unwrap()
+                    )
+                }))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(p
+            .render_message("rant", Lang::En, "x", &Staffed::default())
+            .is_err());
     }
 
     fn passages() -> Vec<PromptPassage> {

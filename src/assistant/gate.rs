@@ -137,6 +137,8 @@ pub struct GateSettings {
     pub skip_draft_at_queue: usize,
     /// Write drafts (false: the evaluation's retrieval-and-policy mode decides without them).
     pub drafts: bool,
+    /// When a person answers (`[hours]`); `None`: no schedule, and messages promise no time.
+    pub hours: Option<Arc<crate::hours::OpeningHours>>,
 }
 
 /// What the turn carries from retrieval to the decision.
@@ -687,9 +689,15 @@ impl Assistant {
 
     /// A fixed message from `prompts/messages/` (handoff, hold, no_answer).
     pub fn message(&self, kind: &str, lang: Lang) -> String {
+        self.message_at(kind, lang, chrono::Utc::now())
+    }
+
+    /// The same as a customer reads it at `now` (the opening hours decide what it promises).
+    pub fn message_at(&self, kind: &str, lang: Lang, now: chrono::DateTime<chrono::Utc>) -> String {
+        let staffed = crate::answer::Staffed::at(self.settings.hours.as_deref(), now, lang);
         self.drafter
             .prompts()
-            .render_message(kind, lang, &self.settings.business_name)
+            .render_message(kind, lang, &self.settings.business_name, &staffed)
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, kind, "fixed message template failed");
                 String::new()

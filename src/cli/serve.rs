@@ -95,6 +95,14 @@ pub fn serve_assistant(
     rt.block_on(async {
         let store_path = config.store_path();
         let store = Store::open(&store_path, &config.store).await?;
+        // Before the first request: events are written from the first change on.
+        let notifier = concord::pipeline::notifier(&store, config)?;
+        let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
+        let notifier = notifier.map(|n| {
+            tokio::spawn(n.run(async {
+                let _ = notifier_stopped.await;
+            }))
+        });
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (in use? try --bind 127.0.0.1:0)"))?;
@@ -105,6 +113,7 @@ pub fn serve_assistant(
             config.server.clone(),
             knowledge_home(config),
         );
+        state.set_offers_email(config.email.enabled());
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{local}")?;
@@ -122,6 +131,11 @@ pub fn serve_assistant(
             () = async { let began = watch.shutting_down().await; tokio::time::sleep_until(began + grace).await } => {
                 tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
             }
+        }
+        // The attempt under way finishes; what is left stays in the outbox for the next start.
+        let _ = stop_notifier.send(());
+        if let Some(n) = notifier {
+            let _ = n.await;
         }
         store.close().await;
         anyhow::Ok(())

@@ -66,6 +66,8 @@ pub fn run(config: &Config, command: StaffCommand) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async {
         let store = Store::open(&config.store_path(), &config.store).await?;
+        // A reply from here is an event too; the serving process delivers it.
+        concord::notify::attach(&store, &config.notify, &config.email);
         match command {
             StaffCommand::Add {
                 name,

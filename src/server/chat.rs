@@ -258,6 +258,69 @@ pub async fn handoff(
     Ok(Json(json!({ "status": status, "message": message })))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactBody {
+    email: String,
+    /// The customer ticked the consent text `GET .../contact` returned.
+    consent: bool,
+}
+
+/// The consent text for the conversation's language and whether replies go by e-mail, with the
+/// address left so far.
+pub async fn contact_get(
+    State(state): State<SharedState>,
+    Authorized(conversation): Authorized,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = conversation.lang.unwrap_or(Lang::Pl);
+    let contact = state.store.contact(&conversation.id).await?;
+    Ok(Json(json!({
+        "offered": state.offers_email(),
+        "consent_text": state.assistant().message("email_consent", lang),
+        "email": contact.map(|c| c.email),
+    })))
+}
+
+/// Keeps an address for replies after the customer has gone, with the consent text they
+/// accepted (the server's own text for the conversation's language).
+pub async fn contact_set(
+    State(state): State<SharedState>,
+    Authorized(conversation): Authorized,
+    body: Result<Json<ContactBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(body) = body?;
+    if !state.offers_email() {
+        return Err(ApiError::InvalidRequest(
+            "this shop does not send replies by e-mail".into(),
+        ));
+    }
+    if !body.consent {
+        return Err(ApiError::InvalidRequest(
+            "an address is kept only with consent (`consent`: true)".into(),
+        ));
+    }
+    let lang = conversation.lang.unwrap_or(Lang::Pl);
+    let consent = state.assistant().message("email_consent", lang);
+    let contact = state
+        .store
+        .set_contact(&conversation.id, &body.email, &consent)
+        .await?;
+    tracing::info!(conversation = %conversation.id, "customer left an e-mail address");
+    Ok((StatusCode::CREATED, Json(json!({ "email": contact.email }))))
+}
+
+/// Forgets the address.
+pub async fn contact_delete(
+    State(state): State<SharedState>,
+    Authorized(conversation): Authorized,
+) -> Result<impl IntoResponse, ApiError> {
+    let erased = state
+        .store
+        .erase_contact(&conversation.id, "customer")
+        .await?;
+    Ok(Json(json!({ "erased": erased })))
+}
+
 pub async fn feedback(
     State(state): State<SharedState>,
     Authorized(conversation): Authorized,

@@ -107,6 +107,7 @@ async fn deliver(
     after: &mut i64,
     tx: &mpsc::Sender<Result<SseEvent, Infallible>>,
 ) -> Result<bool, ApiError> {
+    let before = *after;
     for m in state.store.messages_after(id, *after).await? {
         *after = m.id;
         let data = serde_json::to_string(&m).map_err(ApiError::internal)?;
@@ -117,6 +118,10 @@ async fn deliver(
         if tx.send(Ok(event)).await.is_err() {
             return Ok(false);
         }
+    }
+    if *after > before {
+        // The customer's widget has these now: a person's reply among them needs no e-mail.
+        state.store.mark_seen(id, *after).await?;
     }
     let now = state.store.conversation(&id.0).await?.status;
     if now != *status {

@@ -64,6 +64,12 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/conversations/{id}/handoff", post(chat::handoff))
         .route("/api/conversations/{id}/feedback", post(chat::feedback))
         .route("/api/conversations/{id}/close", post(chat::close))
+        .route(
+            "/api/conversations/{id}/contact",
+            get(chat::contact_get)
+                .post(chat::contact_set)
+                .delete(chat::contact_delete),
+        )
         .layer(from_fn_with_state(state.clone(), ip_limit))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -41,6 +41,8 @@ pub struct AppState {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Streams open now (bounded by `server.max_streams`).
     open_streams: Arc<AtomicUsize>,
+    /// Replies go by e-mail to customers who left an address (`[email]` is configured).
+    offers_email: std::sync::atomic::AtomicBool,
 }
 
 /// The state as handlers hold it.
@@ -67,6 +69,7 @@ impl AppState {
             started: Instant::now(),
             reload_lock: tokio::sync::Mutex::new(()),
             open_streams: Arc::new(AtomicUsize::new(0)),
+            offers_email: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -104,6 +107,16 @@ impl AppState {
             began.get_or_insert_with(tokio::time::Instant::now);
             first
         });
+    }
+
+    /// Whether customers are offered replies by e-mail (set once `[email]` is ready).
+    pub fn offers_email(&self) -> bool {
+        self.offers_email.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_offers_email(&self, on: bool) {
+        self.offers_email
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -5,6 +5,7 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 use sqlx::Row;
 
+use super::outbox::{EventKind, NewEvent};
 use super::{
     json, now_ms, parse_json, Conversation, ConversationId, ConversationStatus, Message, Role,
     SourceLink, Store, StoreError,
@@ -313,7 +314,7 @@ impl Store {
         message_row(&row)
     }
 
-    /// Sets a conversation's status.
+    /// Sets a conversation's status (the customer closing it: a `closed` event, once).
     pub async fn set_status(
         &self,
         conversation: &ConversationId,
@@ -321,21 +322,42 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let closed = (status == ConversationStatus::Closed).then_some(now);
-        let done = sqlx::query(
+        let mut tx = self.write_tx().await?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT status FROM conversations WHERE id = $1")
+                .bind(&conversation.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(before) = before else {
+            return Err(StoreError::NotFound {
+                what: "conversation",
+                id: conversation.0.clone(),
+            });
+        };
+        sqlx::query(
             "UPDATE conversations SET status = $1, updated_ms = $2, closed_ms = COALESCE($3, closed_ms) WHERE id = $4",
         )
         .bind(status.as_str())
         .bind(now)
         .bind(closed)
         .bind(&conversation.0)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "conversation",
-                id: conversation.0.clone(),
-            });
-        }
+        let wrote = if closed.is_some() && before != ConversationStatus::Closed.as_str() {
+            self.enqueue(
+                &mut tx,
+                NewEvent {
+                    kind: EventKind::Closed,
+                    conversation: Some(conversation),
+                    data: serde_json::json!({ "by": "customer" }),
+                },
+            )
+            .await?
+        } else {
+            false
+        };
+        tx.commit().await?;
+        self.outbox_wake(wrote);
         Ok(())
     }
 
@@ -346,6 +368,7 @@ impl Store {
         message_id: i64,
         up: bool,
     ) -> Result<i64, StoreError> {
+        let mut tx = self.write_tx().await?;
         // One statement: the message must be the shop's, in this conversation.
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO feedback (conversation_id, message_id, kind, value, created_ms) \
@@ -358,12 +381,30 @@ impl Store {
         .bind(message_id)
         .bind(if up { 1 } else { -1 })
         .bind(now_ms())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
-        id.ok_or_else(|| StoreError::NotFound {
+        let id = id.ok_or_else(|| StoreError::NotFound {
             what: "answer",
             id: message_id.to_string(),
-        })
+        })?;
+        let wrote = self
+            .enqueue(
+                &mut tx,
+                NewEvent {
+                    kind: EventKind::Feedback,
+                    conversation: Some(conversation),
+                    data: serde_json::json!({
+                        "feedback_id": id,
+                        "kind": "thumb",
+                        "value": if up { 1 } else { -1 },
+                        "message_id": message_id,
+                    }),
+                },
+            )
+            .await?;
+        tx.commit().await?;
+        self.outbox_wake(wrote);
+        Ok(id)
     }
 
     /// The conversation's satisfaction score (1-5); a second one replaces the first.
@@ -373,7 +414,8 @@ impl Store {
         score: i64,
         comment: Option<&str>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO feedback (conversation_id, kind, value, comment, created_ms) \
              VALUES ($1, 'csat', $2, $3, $4) \
              ON CONFLICT (conversation_id) WHERE kind = 'csat' \
@@ -384,8 +426,26 @@ impl Store {
         .bind(score)
         .bind(comment)
         .bind(now_ms())
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        let wrote = self
+            .enqueue(
+                &mut tx,
+                NewEvent {
+                    kind: EventKind::Feedback,
+                    conversation: Some(conversation),
+                    data: serde_json::json!({
+                        "feedback_id": id,
+                        "kind": "csat",
+                        "value": score,
+                        "has_comment": comment.is_some_and(|c| !c.trim().is_empty()),
+                    }),
+                },
+            )
+            .await?;
+        tx.commit().await?;
+        self.outbox_wake(wrote);
+        Ok(id)
     }
 
     /// Number of conversations (for metrics and tests).

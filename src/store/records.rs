@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::conversations::{open_status, ShopMessage};
+use super::outbox::{EventKind, NewEvent};
 use super::{
     json, now_ms, ConversationId, ConversationStatus, Message, Role, SourceLink, Store, StoreError,
 };
@@ -87,11 +88,11 @@ impl Store {
         .await?;
         let pending =
             matches!(o.decision.action, Action::Hold | Action::Handoff) || o.decision.draft_blocked;
-        sqlx::query(
+        let decision_id: i64 = sqlx::query_scalar(
             "INSERT INTO decisions (message_id, reply_id, draft_id, action, mode, draft_blocked, reasons_json, \
              canonical_id, canonical_similarity, context_similarity, proposal, triage_json, timings_json, \
              review_status, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(rec.customer_message)
         .bind(reply.id)
@@ -108,8 +109,42 @@ impl Store {
         .bind(json(&o.timings))
         .bind(if pending { "pending" } else { "none" })
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        let kind = match o.decision.action {
+            Action::Handoff => Some(EventKind::Handoff),
+            Action::Hold => Some(EventKind::Held),
+            Action::NoAnswer => Some(EventKind::NoAnswer),
+            Action::Send | Action::SendCanonical => None,
+        };
+        let mut wrote = false;
+        if let Some(kind) = kind {
+            audit_in(
+                &mut *tx,
+                "assistant",
+                kind.as_str(),
+                Some(conversation),
+                &serde_json::json!({ "message_id": rec.customer_message, "decision_id": decision_id }),
+            )
+            .await?;
+            let reasons: Vec<&str> = o.decision.reasons.iter().map(|r| r.code.as_str()).collect();
+            wrote = self
+                .enqueue(
+                    &mut tx,
+                    NewEvent {
+                        kind,
+                        conversation: Some(conversation),
+                        data: serde_json::json!({
+                            "message_id": rec.customer_message,
+                            "decision_id": decision_id,
+                            "reply_id": reply.id,
+                            "by": "assistant",
+                            "reasons": reasons,
+                        }),
+                    },
+                )
+                .await?;
+        }
         let status = if o.decision.action == Action::Handoff {
             "waiting_staff"
         } else {
@@ -126,6 +161,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.outbox_wake(wrote);
         Ok(reply)
     }
 
@@ -137,7 +173,8 @@ impl Store {
         message: &str,
     ) -> Result<(Message, ConversationStatus), StoreError> {
         let mut tx = self.write_tx().await?;
-        let next = match open_status(&mut tx, conversation).await? {
+        let before = open_status(&mut tx, conversation).await?;
+        let next = match before {
             ConversationStatus::Bot => ConversationStatus::WaitingStaff,
             other @ (ConversationStatus::WaitingStaff
             | ConversationStatus::Staff
@@ -163,7 +200,34 @@ impl Store {
             .bind(&conversation.0)
             .execute(&mut *tx)
             .await?;
+        audit_in(
+            &mut *tx,
+            "customer",
+            "handoff_requested",
+            Some(conversation),
+            &serde_json::json!({ "message_id": m.id }),
+        )
+        .await?;
+        // Staff are told once, when the conversation starts waiting for them.
+        let wrote = if before == ConversationStatus::Bot {
+            self.enqueue(
+                &mut tx,
+                NewEvent {
+                    kind: EventKind::Handoff,
+                    conversation: Some(conversation),
+                    data: serde_json::json!({
+                        "message_id": m.id,
+                        "by": "customer",
+                        "reasons": ["customer.asked"],
+                    }),
+                },
+            )
+            .await?
+        } else {
+            false
+        };
         tx.commit().await?;
+        self.outbox_wake(wrote);
         Ok((m, next))
     }
 
@@ -216,7 +280,22 @@ impl Store {
             &serde_json::json!({ "message_id": m.id, "chars": reply.text.chars().count() }),
         )
         .await?;
+        let wrote = self
+            .enqueue(
+                &mut tx,
+                NewEvent {
+                    kind: EventKind::StaffReply,
+                    conversation: Some(conversation),
+                    data: serde_json::json!({
+                        "message_id": m.id,
+                        "author": reply.author,
+                        "via": "reply",
+                    }),
+                },
+            )
+            .await?;
         tx.commit().await?;
+        self.outbox_wake(wrote);
         Ok(m)
     }
 

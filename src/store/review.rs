@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::conversations::{open_status, ShopMessage};
+use super::outbox::{EventKind, NewEvent};
 use super::records::audit_in;
 use super::{
     now_ms, parse_json, ConversationId, ConversationStatus, Message, Role, SourceLink, Store,
@@ -406,7 +407,28 @@ impl Store {
             }),
         )
         .await?;
+        let wrote = match &sent {
+            Some(m) => {
+                self.enqueue(
+                    &mut tx,
+                    NewEvent {
+                        kind: EventKind::StaffReply,
+                        conversation: Some(&conversation),
+                        data: serde_json::json!({
+                            "message_id": m.id,
+                            "author": actor,
+                            "via": "review",
+                            "review": status,
+                            "decision_id": decision_id,
+                        }),
+                    },
+                )
+                .await?
+            }
+            None => false,
+        };
         tx.commit().await?;
+        self.outbox_wake(wrote);
         Ok(Reviewed {
             decision_id,
             conversation_id: conversation,
@@ -451,7 +473,18 @@ impl Store {
             &serde_json::json!({ "resolved_items": resolved }),
         )
         .await?;
+        let wrote = self
+            .enqueue(
+                &mut tx,
+                NewEvent {
+                    kind: EventKind::Closed,
+                    conversation: Some(conversation),
+                    data: serde_json::json!({ "by": "staff", "author": actor }),
+                },
+            )
+            .await?;
         tx.commit().await?;
+        self.outbox_wake(wrote);
         Ok(())
     }
 }

@@ -193,3 +193,169 @@ fn staff_sessions_open_expire_and_end_with_a_new_password() {
         assert!(store.staff_login_record("nobody").await.unwrap().is_none());
     });
 }
+
+#[test]
+fn events_are_written_with_their_change_only_for_targets_that_take_them_and_claimed_once() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let c = store
+            .create_conversation(None, &SlotValues::new())
+            .await
+            .unwrap();
+        let id = c.conversation.id;
+        store
+            .add_customer_message(&id, "Chcę rozmawiać z człowiekiem", &SlotValues::new())
+            .await
+            .unwrap();
+        // No targets: nothing is written.
+        store
+            .request_handoff(&id, "Konsultant odpowie.")
+            .await
+            .unwrap();
+        assert!(store.conversation_events(&id).await.unwrap().is_empty());
+
+        store.set_outbox_targets(vec![
+            OutboxTarget {
+                name: "all".into(),
+                kinds: EventKind::ALL.to_vec(),
+                delay_ms: 0,
+            },
+            OutboxTarget {
+                name: "pager".into(),
+                kinds: vec![EventKind::Handoff],
+                delay_ms: 0,
+            },
+        ]);
+        let reply = StaffReply {
+            author: "ewa",
+            text: "Dzień dobry, tu Ewa.",
+        };
+        let m = store.staff_reply(&id, reply).await.unwrap();
+        store.add_thumb(&id, m.id, false).await.unwrap();
+        let rows = store.conversation_events(&id).await.unwrap();
+        let kinds: Vec<(&str, &str)> = rows.iter().map(|r| (r.1.as_str(), r.2.as_str())).collect();
+        assert_eq!(kinds, [("all", "staff_reply"), ("all", "feedback")]);
+        assert_ne!(rows[0].0, rows[1].0, "each event has its own id");
+
+        // Claimed once while the lease runs; due again when it ends, as the next attempt.
+        let first = store.claim_deliveries(10, 60_000).await.unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].kind, EventKind::StaffReply);
+        assert_eq!(first[0].data["author"], "ewa");
+        assert_eq!(first[0].attempt, 1);
+        assert!(store.claim_deliveries(10, 60_000).await.unwrap().is_empty());
+        store.delivered(first[0].id).await.unwrap();
+        store
+            .delivery_failed(first[1].id, "HTTP 503", Some(now_ms() - 1))
+            .await
+            .unwrap();
+        let again = store.claim_deliveries(10, 60_000).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].id, again[0].attempt), (first[1].id, 2));
+        assert_eq!(again[0].event_id, first[1].event_id);
+        store
+            .delivery_failed(again[0].id, "HTTP 503", None)
+            .await
+            .unwrap();
+        assert!(store.claim_deliveries(10, 0).await.unwrap().is_empty());
+        let counts = store.outbox_counts().await.unwrap();
+        assert_eq!(
+            counts,
+            [(
+                "all".to_string(),
+                OutboxCounts {
+                    pending: 0,
+                    delivered: 1,
+                    skipped: 0,
+                    failed: 1
+                }
+            )]
+        );
+        assert_eq!(store.purge_delivered(now_ms() + 1).await.unwrap(), 1);
+
+        // A score's comment and the customer's question are read at delivery, not stored.
+        store.set_csat(&id, 2, Some("za długo")).await.unwrap();
+        let csat = store.claim_deliveries(10, 60_000).await.unwrap();
+        assert_eq!(csat.len(), 1);
+        assert_eq!(csat[0].data["has_comment"], true);
+        assert!(!csat[0].data.to_string().contains("za długo"));
+        let texts = store
+            .event_texts(&id, None, csat[0].data["feedback_id"].as_i64())
+            .await
+            .unwrap();
+        assert_eq!(texts.comment.as_deref(), Some("za długo"));
+        assert_eq!(
+            texts.question.as_deref(),
+            Some("Chcę rozmawiać z człowiekiem")
+        );
+
+        // Closing is an event once; erasing the conversation takes its events with it.
+        store
+            .set_status(&id, ConversationStatus::Closed)
+            .await
+            .unwrap();
+        store
+            .set_status(&id, ConversationStatus::Closed)
+            .await
+            .unwrap();
+        let closed = store.conversation_events(&id).await.unwrap();
+        assert_eq!(closed.iter().filter(|r| r.2 == "closed").count(), 1);
+        sqlx::query("DELETE FROM conversations WHERE id = $1")
+            .bind(&id.0)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(store.conversation_events(&id).await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_customer_still_waiting_is_announced_again_and_one_a_person_joined_is_not() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        store.set_outbox_targets(vec![OutboxTarget {
+            name: "all".into(),
+            kinds: EventKind::ALL.to_vec(),
+            delay_ms: 0,
+        }]);
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let c = store
+                .create_conversation(None, &SlotValues::new())
+                .await
+                .unwrap();
+            store
+                .request_handoff(&c.conversation.id, "Konsultant odpowie.")
+                .await
+                .unwrap();
+            ids.push(c.conversation.id);
+        }
+        // A person joins the second conversation.
+        let reply = StaffReply {
+            author: "ewa",
+            text: "Już jestem.",
+        };
+        store.staff_reply(&ids[1], reply).await.unwrap();
+        // Announced just now: not yet.
+        assert_eq!(store.announce_again(now_ms() - 60_000).await.unwrap(), 0);
+        // Later: the waiting one only, once per call.
+        assert_eq!(store.announce_again(now_ms() + 1).await.unwrap(), 1);
+        let rows = store.conversation_events(&ids[0]).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.2 == "handoff"));
+        let claimed = store.claim_deliveries(10, 60_000).await.unwrap();
+        let repeat: Vec<_> = claimed
+            .iter()
+            .filter(|d| d.data["repeat"] == true)
+            .collect();
+        assert_eq!(repeat.len(), 1);
+        assert_eq!(repeat[0].conversation_id.as_ref(), Some(&ids[0]));
+        assert_eq!(store.announce_again(now_ms() - 60_000).await.unwrap(), 0);
+    });
+}

@@ -250,10 +250,15 @@ pub fn serve_in_process(
             .unwrap();
         let state = concord::server::AppState::new(
             Arc::new(assistant),
-            store,
+            store.clone(),
             config.server.clone(),
             concord::pipeline::knowledge_home(config),
         );
+        state.set_offers_email(config.email.enabled());
+        // As `concord serve` does: events are written from the first change and delivered.
+        if let Some(n) = concord::pipeline::notifier(&store, config).unwrap() {
+            tokio::spawn(n.run(std::future::pending()));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(concord::server::serve(

@@ -42,6 +42,11 @@ pub struct Console {
 }
 
 pub fn console_server(mode: Mode) -> Console {
+    console_server_with(mode, |_| {})
+}
+
+/// The same with other settings.
+pub fn console_server_with(mode: Mode, adjust: impl FnOnce(&mut Config)) -> Console {
     let (demo_data, demo_cfg, _) = common::demo_index();
     let kb = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -56,6 +61,7 @@ pub fn console_server(mode: Mode) -> Console {
         .into_owned();
     config.policy.mode = mode;
     common::raise_limits(&mut config);
+    adjust(&mut config);
     let (rt, base, state) = common::serve_in_process(&config);
     Console {
         rt,
@@ -193,7 +199,7 @@ impl Console {
 }
 
 /// Reads an events stream until a `message` event satisfies `want`.
-async fn wait_message(
+pub(crate) async fn wait_message(
     resp: reqwest::Response,
     timeout: Duration,
     want: impl Fn(&Value) -> bool,

@@ -18,6 +18,7 @@ mod knowledge;
 mod layering;
 mod llm;
 mod models;
+mod notify;
 mod parts;
 mod release;
 mod server;
