@@ -1,6 +1,8 @@
-//! `concord bench console`: the staff console's page times on a large history. Seeds a fresh
-//! database with synthetic conversations (10,000 by default), serves the console on loopback
-//! and times each page; prints the figures (JSON with --json).
+//! `concord bench console`: the staff console's page times on a large history, and the live
+//! queue's fan-out. Seeds a fresh database with synthetic conversations (10,000 by default),
+//! serves the console on loopback, times each page, then opens `--streams` live-queue streams and
+//! has `--customers` customers ask for a person one after another, timing each handoff to its
+//! arrival on every stream; prints the figures (JSON with --json).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,6 +24,12 @@ pub struct ConsoleArgs {
     /// Timed requests per page (after one warm-up request).
     #[arg(long, default_value_t = 20)]
     requests: usize,
+    /// Live-queue streams open at once (staff consoles).
+    #[arg(long, default_value_t = 50)]
+    streams: usize,
+    /// Customers who ask for a person, one every 200 ms.
+    #[arg(long, default_value_t = 20)]
+    customers: usize,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -114,7 +122,16 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
                 }),
             );
         }
+        let live = super::bench_console_live::fan_out(
+            &client,
+            &base,
+            &cookie,
+            args.streams,
+            args.customers,
+        )
+        .await?;
         anyhow::Ok(json!({
+            "live_queue": live,
             "conversations": args.conversations,
             "messages": messages,
             "pending_items": pending,
@@ -132,6 +149,17 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
             report["messages"],
             report["seed_s"].as_f64().unwrap_or(0.0),
             args.requests
+        );
+        let live = &report["live_queue"];
+        println!(
+            "  live queue: {} streams, {} handoffs: handoff to console event p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms ({} of {} arrived)",
+            live["streams"],
+            live["handoffs"],
+            live["p50_ms"].as_f64().unwrap_or(0.0),
+            live["p95_ms"].as_f64().unwrap_or(0.0),
+            live["max_ms"].as_f64().unwrap_or(0.0),
+            live["arrived"],
+            live["expected"]
         );
         if let Some(pages) = report["pages"].as_object() {
             for (name, p) in pages {

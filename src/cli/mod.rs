@@ -4,6 +4,7 @@
 pub mod ask;
 pub mod bench;
 pub mod bench_console;
+pub mod bench_console_live;
 pub mod bench_embed;
 pub mod bench_serve;
 pub mod check;

@@ -43,6 +43,9 @@ pub struct AppState {
     open_streams: Arc<AtomicUsize>,
     /// Replies go by e-mail to customers who left an address (`[email]` is configured).
     offers_email: std::sync::atomic::AtomicBool,
+    /// The live queue's latest snapshot, computed once per change for every console stream
+    /// (started with the first stream; `console::live`).
+    pub(crate) live_queue: std::sync::OnceLock<tokio::sync::watch::Receiver<Arc<str>>>,
 }
 
 /// The state as handlers hold it.
@@ -70,6 +73,7 @@ impl AppState {
             reload_lock: tokio::sync::Mutex::new(()),
             open_streams: Arc::new(AtomicUsize::new(0)),
             offers_email: std::sync::atomic::AtomicBool::new(false),
+            live_queue: std::sync::OnceLock::new(),
         })
     }
 

@@ -168,11 +168,12 @@ fn summary_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReviewSummary, StoreErro
 }
 
 impl Store {
-    /// Pending items, riskiest first and newest first within a risk, with the number pending.
+    /// Pending items, riskiest first and oldest first within a risk (the longest wait is
+    /// answered first), with the number pending.
     pub async fn review_queue(&self, limit: i64) -> Result<(Vec<ReviewSummary>, i64), StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {} {SUMMARY_FROM} WHERE d.review_status = 'pending' \
-             ORDER BY risk DESC, d.created_ms DESC, d.id DESC LIMIT $1",
+             ORDER BY risk DESC, d.created_ms, d.id LIMIT $1",
             summary_columns()
         ))
         .bind(limit)
@@ -188,7 +189,8 @@ impl Store {
         ))
     }
 
-    /// Conversations a person has or should have (handed off, or joined), newest first.
+    /// Conversations a person has or should have: those still waiting for one first, then those
+    /// a person joined; the longest untouched first in each.
     pub async fn staff_conversations(
         &self,
         limit: i64,
@@ -198,7 +200,7 @@ impl Store {
              COALESCE((SELECT text FROM messages WHERE conversation_id = c.id AND role = 'customer' \
                        ORDER BY id DESC LIMIT 1), '') AS last_question \
              FROM conversations c WHERE c.status IN ('waiting_staff', 'staff') \
-             ORDER BY c.updated_ms DESC LIMIT $1",
+             ORDER BY CASE c.status WHEN 'waiting_staff' THEN 0 ELSE 1 END, c.updated_ms LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
@@ -214,6 +216,15 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// How many conversations wait for a person (handed off, nobody joined yet).
+    pub async fn waiting_for_person(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE status = 'waiting_staff'")
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 
     /// One item (pending or already reviewed) with its conversation.

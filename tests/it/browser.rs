@@ -469,6 +469,87 @@ async fn widget_flow(client: Client, base: String) {
         "restored text was rendered as text, never as markup"
     );
     screenshot(&client, "browser-widget-reload.png").await;
+
+    // Asking for a person offers to leave an e-mail address for the reply, with the shop's
+    // consent text; a malformed address or a missing tick is refused with a clear note.
+    client
+        .find(Locator::Css(r#"[data-concord="human"]"#))
+        .await
+        .expect("the window has a talk-to-a-person button")
+        .click()
+        .await
+        .unwrap();
+    poll(
+        &client,
+        "the e-mail offer",
+        UI,
+        r#"return !!document.querySelector('[data-concord="email"] input[type="email"]');"#,
+    )
+    .await;
+    let offer = js(
+        &client,
+        r#"var f = document.querySelector('[data-concord="email"]');
+           return {text: f.textContent, consent: !!f.querySelector('input[type="checkbox"]')};"#,
+    )
+    .await;
+    assert!(
+        offer["text"].as_str().unwrap().contains("Zgadzam się") && offer["consent"] == true,
+        "the offer shows the consent text with a tick box: {offer}"
+    );
+    let email = client
+        .find(Locator::Css(
+            r#"[data-concord="email"] input[type="email"]"#,
+        ))
+        .await
+        .unwrap();
+    let save = client
+        .find(Locator::Css(
+            r#"[data-concord="email"] button[type="submit"]"#,
+        ))
+        .await
+        .unwrap();
+    email.send_keys("anna@example.pl").await.unwrap();
+    save.click().await.unwrap();
+    poll(
+        &client,
+        "the consent reminder",
+        UI,
+        r#"var t = document.querySelector('[data-concord="email"] .concord-email-note').textContent;
+           return t.indexOf('Zaznacz zgodę') >= 0 || null;"#,
+    )
+    .await;
+    client
+        .find(Locator::Css(
+            r#"[data-concord="email"] input[type="checkbox"]"#,
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    email.clear().await.unwrap();
+    email.send_keys("anna(at)example").await.unwrap();
+    save.click().await.unwrap();
+    poll(
+        &client,
+        "the malformed-address note",
+        UI,
+        r#"var t = document.querySelector('[data-concord="email"] .concord-email-note').textContent;
+           return t.indexOf('nie wygląda na adres') >= 0 || null;"#,
+    )
+    .await;
+    email.clear().await.unwrap();
+    email.send_keys("anna@example.pl").await.unwrap();
+    save.click().await.unwrap();
+    poll(
+        &client,
+        "the address is kept",
+        UI,
+        r#"var t = document.querySelector('[data-concord="email"] .concord-email-note').textContent;
+           return t.indexOf('anna@example.pl') >= 0 || null;"#,
+    )
+    .await;
+    screenshot(&client, "browser-widget-email.png").await;
 }
 
 /// Runs `flow` in Chromium against `concord serve` on the demo index (with `envs`; `prepare`
@@ -512,7 +593,16 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn widget_answers_with_sources_and_survives_a_reload() {
-    in_browser(&[], |_| {}, widget_flow).await;
+    // E-mail is configured (nothing is sent in this flow), so the widget offers it.
+    let email = [
+        ("CONCORD__EMAIL__SMTP_HOST", "127.0.0.1"),
+        ("CONCORD__EMAIL__SECURITY", "none"),
+        (
+            "CONCORD__EMAIL__FROM",
+            "Polna Półka <pomoc@polnapolka.example>",
+        ),
+    ];
+    in_browser(&email, |_| {}, widget_flow).await;
 }
 
 /// The console flow: the customer's question waits (copilot mode); staff sign in in another

@@ -741,3 +741,104 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
         fs_err::write(&invoices, text).unwrap();
     });
 }
+
+/// The next `queue` event of a live-queue stream that satisfies `want`, with the time it took.
+async fn next_queue<B: AsRef<[u8]>>(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin),
+    parser: &mut SseParser,
+    timeout: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let start = Instant::now();
+    loop {
+        let chunk = tokio::time::timeout(timeout.saturating_sub(start.elapsed()), stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no matching queue event within {timeout:?}"))
+            .expect("the stream stays open")
+            .unwrap();
+        for e in parser.push(chunk.as_ref()) {
+            if e.event == "queue" {
+                let v: Value = serde_json::from_str(&e.data).unwrap();
+                if want(&v) {
+                    return (v, start.elapsed());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_live_queue_shows_a_handoff_without_a_reload_oldest_waiting_first() {
+    let s = console_server(Mode::Autopilot);
+    s.rt.block_on(async {
+        let c = client();
+        // Staff only.
+        let r = c
+            .get(format!("{}/console/api/queue/events", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        s.add_staff("ola", StaffRole::Agent, "ola-long-password")
+            .await;
+        let (cookie, _) = s.login(&c, "ola", "ola-long-password").await;
+        let page = s.get_text(&c, &cookie, "/console").await;
+        assert!(page.contains(r#"<script src="/console/console.js" defer></script>"#));
+        let js = c
+            .get(format!("{}/console/console.js", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+
+        let r = c
+            .get(format!("{}/console/api/queue/events", s.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut stream = r.bytes_stream();
+        let mut parser = SseParser::default();
+        // At once: the queue as it is (empty).
+        let (first, _) =
+            next_queue(&mut stream, &mut parser, Duration::from_secs(5), |_| true).await;
+        assert_eq!(first["people"], json!([]));
+        assert!(first["now_ms"].as_i64().unwrap() > 0);
+
+        // Two customers ask for a person, one after the other; each appears without a reload,
+        // the one waiting longer first.
+        let mut ids = Vec::new();
+        for n in 1..=2 {
+            let (id, token) = s.customer(&c, "pl").await;
+            let r = c
+                .post(format!("{}/api/conversations/{id}/handoff", s.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            ids.push(id);
+            let (q, took) = next_queue(&mut stream, &mut parser, Duration::from_secs(2), |q| {
+                q["people"].as_array().unwrap().len() == n
+            })
+            .await;
+            eprintln!("handoff {n} reached the live queue in {took:?}");
+            let order: Vec<&str> = q["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["conversation_id"].as_str().unwrap())
+                .collect();
+            assert_eq!(order, ids.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(q["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["status"] == "waiting_staff"));
+        }
+    });
+}

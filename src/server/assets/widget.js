@@ -45,7 +45,7 @@
       thumbThanks: 'Dziękujemy za ocenę odpowiedzi.',
       typing: 'Asystent AI pisze…', sending: 'Wysyłanie…',
       queue: function (n) { return 'Jesteś ' + n + '. w kolejce. Asystent zaraz odpowie.'; },
-      waiting: 'Czekasz na konsultanta. Odpowiemy tutaj najszybciej, jak to możliwe.',
+      waiting: 'Czekasz na konsultanta. Odpowiedź pojawi się tutaj.',
       joined: 'Konsultant dołączył do rozmowy.', withStaff: 'Rozmawiasz z konsultantem.',
       closed: 'Rozmowa zakończona.',
       pending: 'Odpowiedź pojawi się tutaj za chwilę.',
@@ -55,6 +55,12 @@
       csatComment: 'Komentarz (opcjonalnie)', csatSend: 'Wyślij ocenę', csatSkip: 'Pomiń',
       csatPick: 'Wybierz ocenę od 1 do 5.',
       thanks: 'Dziękujemy! Twoja opinia pomoże nam lepiej pomagać.', newChat: 'Nowa rozmowa',
+      emailOffer: 'Nie musisz czekać na czacie: zostaw adres e-mail, a odpowiedź konsultanta wyślemy też tam.',
+      emailLabel: 'Adres e-mail', emailSave: 'Zapisz adres',
+      emailSaved: function (a) { return 'Jeśli nie będzie Cię na czacie, odpowiedź wyślemy na adres ' + a + '.'; },
+      emailRemove: 'Usuń adres', emailRemoved: 'Adres usunięty.',
+      emailConsentNeeded: 'Zaznacz zgodę, aby zapisać adres.',
+      emailInvalid: 'To nie wygląda na adres e-mail. Sprawdź go i spróbuj ponownie.',
       errors: {
         busy: 'Asystent jest teraz zajęty. Spróbuj ponownie za chwilę.',
         rate_limited: 'Wysyłasz wiadomości zbyt szybko. Spróbuj ponownie za kilka sekund.',
@@ -79,7 +85,7 @@
       thumbThanks: 'Thank you for rating the answer.',
       typing: 'The AI assistant is typing…', sending: 'Sending…',
       queue: function (n) { return 'You are number ' + n + ' in line. The assistant will answer shortly.'; },
-      waiting: 'Waiting for a person. We will answer here as soon as we can.',
+      waiting: 'You are waiting for a person. Their reply will appear here.',
       joined: 'A person has joined the conversation.', withStaff: 'You are chatting with a person.',
       closed: 'The conversation has ended.',
       pending: 'The answer will appear here shortly.',
@@ -89,6 +95,12 @@
       csatComment: 'Comment (optional)', csatSend: 'Send rating', csatSkip: 'Skip',
       csatPick: 'Choose a rating from 1 to 5.',
       thanks: 'Thank you! Your feedback helps us help you better.', newChat: 'New conversation',
+      emailOffer: 'No need to wait in the chat: leave your e-mail address and we will send the reply there too.',
+      emailLabel: 'E-mail address', emailSave: 'Save address',
+      emailSaved: function (a) { return 'If you are not in the chat, we will send the reply to ' + a + '.'; },
+      emailRemove: 'Remove address', emailRemoved: 'Address removed.',
+      emailConsentNeeded: 'Tick the consent to save the address.',
+      emailInvalid: 'That does not look like an e-mail address. Check it and try again.',
       errors: {
         busy: 'The assistant is busy right now. Please try again shortly.',
         rate_limited: 'You are sending messages too quickly. Please try again in a few seconds.',
@@ -232,7 +244,8 @@
     transient: '',       // queue position / typing, shown in the status line
     eventsGen: 0,        // bumps to stop an events loop
     eventsCtrl: null,
-    csatDone: false
+    csatDone: false,
+    emailOffered: false  // the address form was shown in this conversation
   };
 
   // ---------------------------------------------------------------- DOM helpers
@@ -505,7 +518,56 @@
       if (status === 'closed') notice(T.closed);
     }
     if (closed && prev !== 'closed') { stopEvents(); showCsat(); }
+    if (status === 'waiting_staff') offerEmail();
     renderStatus();
+  }
+
+  /** Once a person is needed: the offer to leave an e-mail address for the reply, with the
+   * shop's consent text (only when the shop sends replies by e-mail). */
+  function offerEmail() {
+    if (!state.conv || state.emailOffered) return;
+    state.emailOffered = true;
+    api('GET', convPath('/contact')).then(json).then(function (r) {
+      if (!r || !r.offered) return;
+      var box = el('form', { className: 'concord-email', 'data-concord': 'email', novalidate: true });
+      var note = el('p', { className: 'concord-email-note', 'aria-live': 'polite' });
+      function saved(address) {
+        while (box.firstChild) box.removeChild(box.firstChild);
+        note.textContent = T.emailSaved(address);
+        var remove = el('button', { type: 'button', className: 'concord-email-remove', text: T.emailRemove });
+        remove.addEventListener('click', function () {
+          api('DELETE', convPath('/contact')).then(function () {
+            box.removeChild(remove);
+            note.textContent = T.emailRemoved;
+          }, function (e) { note.textContent = errorText(e && e.code); });
+        });
+        box.appendChild(note);
+        box.appendChild(remove);
+      }
+      if (r.email) { saved(r.email); append(box); return; }
+      var inputId = 'concord-email-' + state.conv.id;
+      var consentId = inputId + '-consent';
+      var input = el('input', { type: 'email', id: inputId, name: 'email', autocomplete: 'email',
+        maxlength: 254, required: true, className: 'concord-email-input' });
+      var consent = el('input', { type: 'checkbox', id: consentId, name: 'consent' });
+      box.appendChild(el('p', { className: 'concord-email-offer', text: T.emailOffer }));
+      box.appendChild(el('label', { 'for': inputId, text: T.emailLabel }));
+      box.appendChild(input);
+      box.appendChild(el('div', { className: 'concord-email-consent' }, [
+        consent, el('label', { 'for': consentId, text: String(r.consent_text || '') })]));
+      box.appendChild(el('button', { type: 'submit', className: 'concord-email-save', text: T.emailSave }));
+      box.appendChild(note);
+      box.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        if (!consent.checked) { note.textContent = T.emailConsentNeeded; return; }
+        api('POST', convPath('/contact'), { email: input.value, consent: true }).then(json).then(function (x) {
+          saved(x.email);
+        }, function (e) {
+          note.textContent = e && e.code === 'invalid_request' ? T.emailInvalid : errorText(e && e.code);
+        });
+      });
+      append(box);
+    }, function () { state.emailOffered = false; });
   }
 
   function setTransient(text) { state.transient = text || ''; renderStatus(); }
@@ -543,6 +605,7 @@
   }
 
   function resetView() {
+    state.emailOffered = false;
     while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
     ui.log.appendChild(ui.intro);
     ui.csat.hidden = true;
@@ -657,6 +720,7 @@
       state.provisional = null;
       fill(node, m);
       scrollToEnd(stick);
+      if (m.role === 'system') offerEmail(); // held or unanswered: a person will reply
     }
     function done() {
       state.sending = false;

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod live;
 pub mod pages;
 pub mod render;
 
@@ -26,6 +27,22 @@ async fn css() -> impl IntoResponse {
             ),
         ],
         render::CONSOLE_CSS,
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        render::CONSOLE_JS,
     )
 }
 
@@ -56,6 +73,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/console/stats", get(pages::stats))
         .route("/console/api/me", get(pages::me_api))
         .route("/console/api/queue", get(pages::queue_api))
+        .route("/console/api/queue/events", get(live::queue_events))
+        .route("/console/console.js", get(js))
         .route("/console/api/items/{id}", get(pages::item_api))
         .route("/console/api/items/{id}/review", post(actions::review_api))
         .route(

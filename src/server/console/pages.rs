@@ -38,12 +38,15 @@ pub struct Flash {
     done: Option<String>,
 }
 
-async fn queue_ctx(state: &SharedState) -> Result<Value, ApiError> {
+/// The queue page's data: pending items and conversations with (or waiting for) a person.
+pub(super) async fn queue_ctx(state: &SharedState) -> Result<Value, ApiError> {
     let (items, pending) = state.store.review_queue(QUEUE_LIMIT).await?;
     let people = state.store.staff_conversations(QUEUE_LIMIT).await?;
+    let waiting = state.store.waiting_for_person().await?;
     Ok(json!({
         "items": items,
         "pending": pending,
+        "waiting": waiting,
         "people": people.into_iter().map(|(id, status, updated, q)| json!({
             "conversation_id": id, "status": status, "updated_ms": updated, "question": q,
         })).collect::<Vec<_>>(),

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 pub const CONSOLE_CSS: &str = include_str!("../assets/console/console.css");
+pub const CONSOLE_JS: &str = include_str!("../assets/console/console.js");
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();

@@ -1,0 +1,106 @@
+/*! Concord console: the live review queue. The queue page subscribes to
+ * /console/api/queue/events (server-sent events, the staff session's cookie) and redraws its two
+ * tables when the queue changes, without a reload; waiting times count up every 15 s. Customer
+ * text is set as text only. Without JavaScript the page works as before (reload to refresh). */
+(function () {
+  'use strict';
+
+  var root = document.querySelector('[data-live-queue]');
+  if (!root || !window.EventSource) return;
+  var part = function (name) { return root.querySelector('[data-live="' + name + '"]'); };
+  var skew = 0; // server clock minus ours
+
+  function waited(since) {
+    var min = Math.max(0, Math.floor((Date.now() + skew - since) / 60000));
+    if (min < 1) return 'just now';
+    if (min < 60) return min + ' min';
+    var h = Math.floor(min / 60);
+    if (h < 24) return h + ' h ' + (min % 60) + ' min';
+    return Math.floor(h / 24) + ' d ' + (h % 24) + ' h';
+  }
+
+  function tickWaits() {
+    Array.prototype.forEach.call(root.querySelectorAll('time[data-since]'), function (t) {
+      var since = Number(t.getAttribute('data-since'));
+      t.textContent = waited(since);
+      // waiting half an hour or more is late
+      t.classList.toggle('late', Date.now() + skew - since >= 30 * 60000);
+    });
+  }
+
+  function cell(child) {
+    var td = document.createElement('td');
+    if (typeof child === 'string') td.textContent = child; else td.appendChild(child);
+    return td;
+  }
+  function span(cls, text) {
+    var s = document.createElement('span');
+    s.className = cls;
+    s.textContent = text;
+    return s;
+  }
+  function link(href, text) {
+    var a = document.createElement('a');
+    a.href = href;
+    a.textContent = text.length > 120 ? text.slice(0, 119).trim() + '\u2026' : text;
+    return a;
+  }
+  function since(ms) {
+    var t = document.createElement('time');
+    t.setAttribute('data-since', String(ms));
+    t.title = new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+    return t;
+  }
+
+  function fill(name, rows) {
+    var table = part(name);
+    var body = table.querySelector('tbody');
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (r) { body.appendChild(r); });
+    table.hidden = rows.length === 0;
+    part(name + '-empty').hidden = rows.length !== 0;
+  }
+
+  function render(q) {
+    if (typeof q.now_ms === 'number') skew = q.now_ms - Date.now();
+    part('pending').textContent = q.pending + ' pending';
+    part('waiting').textContent = q.waiting + ' waiting';
+    fill('items', (q.items || []).map(function (i) {
+      var tr = document.createElement('tr');
+      tr.className = 'risk-' + i.risk;
+      var why = document.createElement('td');
+      why.appendChild(span('kind kind-' + i.kind, i.kind));
+      if (i.kind !== 'blocked') {
+        why.appendChild(document.createTextNode(' '));
+        why.appendChild(span('waits', 'customer waits'));
+      }
+      tr.appendChild(why);
+      tr.appendChild(cell(link('/console/items/' + encodeURIComponent(i.decision_id), String(i.question || ''))));
+      tr.appendChild(cell(i.verdict_status || '\u2013'));
+      tr.appendChild(cell(i.canonical_id || '\u2013'));
+      tr.appendChild(cell(since(i.created_ms)));
+      return tr;
+    }));
+    fill('people', (q.people || []).map(function (c) {
+      var tr = document.createElement('tr');
+      tr.appendChild(cell(span('kind kind-' + c.status, String(c.status).replace('_', ' '))));
+      tr.appendChild(cell(link('/console/conversations/' + encodeURIComponent(c.conversation_id),
+        String(c.question || '(no question)'))));
+      tr.appendChild(cell(since(c.updated_ms)));
+      return tr;
+    }));
+    tickWaits();
+    part('state').textContent = 'Live: updated ' + new Date().toLocaleTimeString();
+  }
+
+  tickWaits();
+  setInterval(tickWaits, 15000);
+  var events = new EventSource('/console/api/queue/events');
+  events.addEventListener('queue', function (e) {
+    try { render(JSON.parse(e.data)); } catch (err) { /* a malformed update: keep the last one */ }
+  });
+  events.onerror = function () {
+    // EventSource reconnects by itself; the page says the list may be stale meanwhile.
+    part('state').textContent = 'Reconnecting… the list may be out of date.';
+  };
+}());
