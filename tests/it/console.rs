@@ -152,6 +152,35 @@ impl Console {
         )
     }
 
+    /// The customer presses "talk to a person".
+    pub async fn request_person(&self, c: &reqwest::Client, id: &str, token: &str) {
+        let r = c
+            .post(format!("{}/api/conversations/{id}/handoff", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    /// A person replies in a conversation with the console's form.
+    pub async fn reply_as_staff(
+        &self,
+        c: &reqwest::Client,
+        (cookie, csrf): (&str, &str),
+        id: &str,
+        text: &str,
+    ) {
+        let r = c
+            .post(format!("{}/console/conversations/{id}/reply", self.base))
+            .header(COOKIE, cookie)
+            .form(&[("csrf", csrf), ("text", text)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+
     /// Sends a customer message and returns the terminal event (`final`, `handoff`, `error`).
     pub async fn ask(
         &self,
@@ -814,13 +843,7 @@ fn the_live_queue_shows_a_handoff_without_a_reload_oldest_waiting_first() {
         let mut ids = Vec::new();
         for n in 1..=2 {
             let (id, token) = s.customer(&c, "pl").await;
-            let r = c
-                .post(format!("{}/api/conversations/{id}/handoff", s.base))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
+            s.request_person(&c, &id, &token).await;
             ids.push(id);
             let (q, took) = next_queue(&mut stream, &mut parser, Duration::from_secs(2), |q| {
                 q["people"].as_array().unwrap().len() == n

@@ -13,7 +13,6 @@ use concord::assistant::Mode;
 use concord::notify::WebhookSettings;
 use concord::store::{ConversationId, EventKind, StaffRole};
 use concord::Config;
-use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -199,13 +198,7 @@ fn events_are_signed_survive_a_restart_and_arrive_once_per_endpoint() {
             "{told}"
         );
         // Asking again while waiting tells nobody twice.
-        let r = c
-            .post(format!("{}/api/conversations/{id}/handoff", s.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        s.request_person(&c, &id, &token).await;
         (id, token)
     });
     let conversation = ConversationId(id.clone());
@@ -300,17 +293,8 @@ fn events_are_signed_survive_a_restart_and_arrive_once_per_endpoint() {
         s.add_staff("ewa", StaffRole::Agent, "ewa-long-password")
             .await;
         let (cookie, csrf) = s.login(&c, "ewa", "ewa-long-password").await;
-        let r = c
-            .post(format!("{}/console/conversations/{id}/reply", s.base))
-            .header(COOKIE, &cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("text", "Ewa here, how can I help?"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        s.reply_as_staff(&c, (&cookie, &csrf), &id, "Ewa here, how can I help?")
+            .await;
         let messages = s
             .state
             .store
@@ -622,14 +606,8 @@ fn outside_hours_a_handoff_reaches_staff_and_the_reply_reaches_the_customer_by_e
             .await;
         let (cookie, csrf) = s.login(&c, "ewa", "ewa-long-password").await;
         let reply_text = "Dzień dobry, tu Ewa. Sprawdzę zamówienie i odpiszę jeszcze dziś.";
-        let r = c
-            .post(format!("{}/console/conversations/{id}/reply", s.base))
-            .header(COOKIE, &cookie)
-            .form(&[("csrf", csrf.as_str()), ("text", reply_text)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        s.reply_as_staff(&c, (&cookie, &csrf), &id, reply_text)
+            .await;
         let mailed = smtp
             .wait_for("the reply to the customer", |m| {
                 m["envelope_to"][0] == "Anna@example.pl"
@@ -651,14 +629,7 @@ fn outside_hours_a_handoff_reaches_staff_and_the_reply_reaches_the_customer_by_e
             .await
             .unwrap();
         let second = "Zamówienie jest już w drodze.";
-        let r = c
-            .post(format!("{}/console/conversations/{id}/reply", s.base))
-            .header(COOKIE, &cookie)
-            .form(&[("csrf", csrf.as_str()), ("text", second)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        s.reply_as_staff(&c, (&cookie, &csrf), &id, second).await;
         crate::console::wait_message(events, Duration::from_secs(30), |m| m["text"] == second)
             .await;
         let rows = wait_rows(&s, &conversation, "the second reply settled", |rows| {
