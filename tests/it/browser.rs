@@ -668,6 +668,16 @@ async fn console_flow(client: Client, base: String) {
             client.source().await.unwrap_or_default()
         ),
     };
+    // The page follows the live queue (console.js over server-sent events); the update that
+    // arrives leaves the unchanged row, and the link found above, in place.
+    poll(
+        &client,
+        "the live queue is connected",
+        UI,
+        r#"var s = document.querySelector('[data-live="state"]');
+           return (s && s.textContent.indexOf('Live') === 0) || null;"#,
+    )
+    .await;
     item.click().await.unwrap();
     let approve = client
         .wait()

@@ -52,11 +52,28 @@
     return t;
   }
 
+  /** What a row shows (cells' text, the waiting time's start, the link), to tell a changed row
+   * from the same one drawn again. */
+  function rowKey(tr) {
+    var a = tr.querySelector('a');
+    return Array.prototype.map.call(tr.cells, function (c) {
+      var t = c.querySelector('time');
+      return t ? t.getAttribute('data-since') : c.textContent.trim();
+    }).join('|') + '|' + (a ? a.getAttribute('href') : '') + '|' + tr.className;
+  }
+
+  /** Puts `rows` in the table, keeping the rows already shown that did not change (a redraw
+   * must not move what staff are about to click). */
   function fill(name, rows) {
     var table = part(name);
     var body = table.querySelector('tbody');
-    while (body.firstChild) body.removeChild(body.firstChild);
-    rows.forEach(function (r) { body.appendChild(r); });
+    var old = Array.prototype.slice.call(body.rows);
+    rows.forEach(function (r, i) {
+      var here = old[i];
+      if (here && rowKey(here) === rowKey(r)) return;
+      if (here) body.replaceChild(r, here); else body.appendChild(r);
+    });
+    for (var i = old.length - 1; i >= rows.length; i--) body.removeChild(old[i]);
     table.hidden = rows.length === 0;
     part(name + '-empty').hidden = rows.length !== 0;
   }
