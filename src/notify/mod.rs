@@ -524,15 +524,9 @@ const ESCALATION_CHECK: Duration = Duration::from_secs(30);
 
 /// `2026-12-06T15:04:05.123Z` for Unix milliseconds.
 fn rfc3339(ms: i64) -> String {
-    let day = crate::console::dates::date(ms);
-    let in_day = ms.rem_euclid(86_400_000);
-    format!(
-        "{day}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
