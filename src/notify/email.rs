@@ -54,7 +54,8 @@ pub struct EmailSettings {
     /// Alerts quote the customer's question (the shop's own mailboxes; off keeps customer text
     /// out of e-mail).
     pub staff_include_text: bool,
-    /// Alerts raised within this many seconds go out in one e-mail.
+    /// An alert waits at most this many seconds; when the first falls due, every alert raised
+    /// since goes with it in one e-mail.
     pub alert_batch_s: u32,
     /// A person's reply the customer's chat has not shown within this many seconds is e-mailed
     /// (when the customer left an address).

@@ -357,7 +357,15 @@ impl Notifier {
     /// records the outcomes. Returns how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
         let lease = i64::try_from(self.settings.timeout_ms).unwrap_or(i64::MAX / 2) + 30_000;
-        let due = self.store.claim_deliveries(BATCH as i64, lease).await?;
+        let mut due = self.store.claim_deliveries(BATCH as i64, lease).await?;
+        // The first staff alert due takes the others raised since along, in one e-mail.
+        if due.iter().any(|d| d.target == email::STAFF_TARGET) {
+            let more = self
+                .store
+                .claim_waiting_of(email::STAFF_TARGET, BATCH as i64, lease)
+                .await?;
+            due.extend(more);
+        }
         let n = due.len();
         // Staff alerts claimed together go out as one e-mail.
         let (alerts, single): (Vec<&Delivery>, Vec<&Delivery>) =

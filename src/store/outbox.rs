@@ -81,6 +81,22 @@ pub struct Delivery {
     pub attempt: i64,
 }
 
+fn delivery_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let data: String = row.try_get("data_json")?;
+    let conversation: Option<String> = row.try_get("conversation_id")?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        target: row.try_get("target")?,
+        kind: kind.parse()?,
+        conversation_id: conversation.map(ConversationId),
+        data: super::parse_json("outbox event", &data)?,
+        created_ms: row.try_get("created_ms")?,
+        attempt: row.try_get("attempts")?,
+    })
+}
+
 /// Rows of the outbox by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxCounts {
@@ -176,22 +192,31 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let data: String = row.try_get("data_json")?;
-            let conversation: Option<String> = row.try_get("conversation_id")?;
-            out.push(Delivery {
-                id: row.try_get("id")?,
-                event_id: row.try_get("event_id")?,
-                target: row.try_get("target")?,
-                kind: kind.parse()?,
-                conversation_id: conversation.map(ConversationId),
-                data: super::parse_json("outbox event", &data)?,
-                created_ms: row.try_get("created_ms")?,
-                attempt: row.try_get("attempts")?,
-            });
-        }
+        let mut out = rows.iter().map(delivery_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|d| d.id);
+        Ok(out)
+    }
+
+    /// Claims the deliveries of `target` never attempted yet, due or not (up to `limit`): alerts
+    /// raised within one batching window leave with the first of them that falls due.
+    pub async fn claim_waiting_of(
+        &self,
+        target: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_ms = $1 \
+             WHERE id IN (SELECT id FROM outbox WHERE target = $2 AND status = 'pending' AND attempts = 0 \
+                          ORDER BY id LIMIT $3) \
+             RETURNING id, event_id, target, kind, conversation_id, data_json, created_ms, attempts",
+        )
+        .bind(now_ms() + lease_ms)
+        .bind(target)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = rows.iter().map(delivery_row).collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|d| d.id);
         Ok(out)
     }

@@ -359,3 +359,50 @@ fn a_customer_still_waiting_is_announced_again_and_one_a_person_joined_is_not() 
         assert_eq!(store.announce_again(now_ms() - 60_000).await.unwrap(), 0);
     });
 }
+
+#[test]
+fn alerts_waiting_for_their_window_leave_with_the_first_that_falls_due() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        store.set_outbox_targets(vec![OutboxTarget {
+            name: "email-staff".into(),
+            kinds: vec![EventKind::Handoff],
+            delay_ms: 3_600_000,
+        }]);
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let c = store
+                .create_conversation(None, &SlotValues::new())
+                .await
+                .unwrap();
+            store
+                .request_handoff(&c.conversation.id, "Konsultant odpowie.")
+                .await
+                .unwrap();
+            ids.push(c.conversation.id);
+        }
+        // Nothing is due within the window.
+        assert!(store.claim_deliveries(10, 60_000).await.unwrap().is_empty());
+        // The first falls due; the two raised after it leave with it, once.
+        sqlx::query("UPDATE outbox SET next_ms = 0 WHERE conversation_id = $1")
+            .bind(&ids[0].0)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let first = store.claim_deliveries(10, 60_000).await.unwrap();
+        assert_eq!(first.len(), 1);
+        let rest = store.claim_waiting_of("email-staff", 10, 60_000).await.unwrap();
+        let of: Vec<_> = rest.iter().map(|d| d.conversation_id.clone().unwrap()).collect();
+        assert_eq!(of, [ids[1].clone(), ids[2].clone()]);
+        assert!(store.claim_waiting_of("email-staff", 10, 60_000).await.unwrap().is_empty());
+        // A retry waiting for its time is not pulled forward.
+        store
+            .delivery_failed(rest[0].id, "SMTP: refused", Some(now_ms() + 3_600_000))
+            .await
+            .unwrap();
+        assert!(store.claim_waiting_of("email-staff", 10, 60_000).await.unwrap().is_empty());
+    });
+}
