@@ -24,6 +24,8 @@ pub struct ServerSettings {
     pub staff_session_hours: u64,
     pub staff_cookie_secure: bool,
     pub login_attempts_per_minute: u32,
+    /// The staff console's language (`pl` or `en`).
+    pub console_lang: crate::knowledge::Lang,
 }
 
 impl ServerSettings {

@@ -58,6 +58,7 @@ impl AppState {
         settings: ServerSettings,
         knowledge: KnowledgeHome,
     ) -> SharedState {
+        super::console::render::set_console_lang(settings.console_lang);
         let (changed, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(None);
         Arc::new(AppState {

@@ -674,8 +674,7 @@ async fn console_flow(client: Client, base: String) {
         &client,
         "the live queue is connected",
         UI,
-        r#"var s = document.querySelector('[data-live="state"]');
-           return (s && s.textContent.indexOf('Live') === 0) || null;"#,
+        r#"return document.querySelector('[data-live-updated]') !== null || null;"#,
     )
     .await;
     item.click().await.unwrap();

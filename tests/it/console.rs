@@ -381,7 +381,8 @@ fn sign_in_roles_csrf_and_customer_tokens() {
             .unwrap()
             .to_string();
         assert!(csp.contains("script-src 'self'"), "{csp}");
-        assert!(r.text().await.unwrap().contains("Review queue"));
+        // The console speaks Polish by default (`server.console_lang`).
+        assert!(r.text().await.unwrap().contains("<h1>Kolejka"));
         let reload = |csrf: Option<&str>, origin: Option<&str>| {
             let mut r = c
                 .post(format!("{}/console/api/knowledge/reload", s.base))
@@ -503,7 +504,7 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
         let page = s
             .get_text(&c, &ewa, &format!("/console/items/{decision}"))
             .await;
-        assert!(page.contains("Approve and send") && page.contains("Retrieved sources"));
+        assert!(page.contains("Zatwierdź i wyślij") && page.contains("Znalezione źródła"));
 
         // Two staff approve at the same moment: one sends, the other is told, nothing twice.
         let approve = |cookie: &str, csrf: &str| {

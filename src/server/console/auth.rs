@@ -115,7 +115,7 @@ pub async fn login_page(staff: Result<Staff, ApiError>) -> Result<Response, Page
     if staff.is_ok() {
         return Ok(Redirect::to("/console").into_response());
     }
-    page(StatusCode::OK, "login.html", json!({ "title": "Sign in" }))
+    page(StatusCode::OK, "login.html", json!({ "title": login_title() }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +154,7 @@ pub async fn login(
             return page(
                 StatusCode::UNAUTHORIZED,
                 "login.html",
-                json!({ "title": "Sign in", "error": ApiError::LoginFailed.to_string(), "name": name }),
+                json!({ "title": login_title(), "error": ApiError::LoginFailed.to_string(), "name": name }),
             );
         }
     };
@@ -196,6 +196,11 @@ pub async fn logout(
         set_cookie("", 0, state.settings.staff_cookie_secure),
     );
     Ok(r)
+}
+
+fn login_title() -> String {
+    crate::console::i18n::text(super::render::console_lang(), "login-title", &[])
+        .unwrap_or_else(|_| "Sign in".into())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::Environment;
 use serde::Serialize;
 
+use crate::knowledge::Lang;
 use crate::server::assets::CSP;
 use crate::server::error::ApiError;
 
@@ -39,6 +40,8 @@ fn env() -> &'static Environment<'static> {
             env.add_template(name, source)
                 .expect("console templates compile (tested)");
         }
+        env.add_function("t", translate);
+        env.add_function("plural_forms", plural_forms);
         env.add_filter("datetime", |ms: i64| crate::console::dates::date_time(ms));
         env.add_filter("pct", |x: f64| format!("{:.0}%", x * 100.0));
         env.add_filter("fixed", |x: f64, digits: Option<usize>| {
@@ -57,11 +60,84 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// Renders `template` with `ctx` into a page.
+/// The language of pages whose context names none (`server.console_lang`, set when the
+/// service starts; Polish until then).
+static DEFAULT_LANG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets the console's language for every page (the staff language setting).
+pub fn set_console_lang(lang: Lang) {
+    DEFAULT_LANG.store(lang == Lang::En, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn console_lang() -> Lang {
+    if DEFAULT_LANG.load(std::sync::atomic::Ordering::Relaxed) {
+        Lang::En
+    } else {
+        Lang::Pl
+    }
+}
+
+fn page_lang(state: &minijinja::State) -> Lang {
+    state
+        .lookup("lang")
+        .and_then(|v| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(console_lang)
+}
+
+fn i18n_error(e: crate::console::i18n::I18nError) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+}
+
+/// `{{ t("key", name=value) }}`: the console text in the page's language; a missing key or
+/// argument fails the page.
+fn translate(
+    state: &minijinja::State,
+    key: &str,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, minijinja::Error> {
+    use crate::console::i18n::Arg;
+    let mut args = Vec::new();
+    for name in kwargs.args() {
+        let v: minijinja::Value = kwargs.get(name)?;
+        let arg = match f64::try_from(v.clone()) {
+            Ok(n) if v.is_number() => Arg::Number(n),
+            _ => Arg::Text(v.to_string()),
+        };
+        args.push((name, arg));
+    }
+    crate::console::i18n::text(page_lang(state), key, &args).map_err(i18n_error)
+}
+
+/// `{{ plural_forms("key") }}`: the text of a `$count` message for each plural category of the
+/// page's language, with `#` for the number, as JSON (for console.js and `Intl.PluralRules`).
+fn plural_forms(state: &minijinja::State, key: &str) -> Result<String, minijinja::Error> {
+    use crate::console::i18n::{text, Arg};
+    let lang = page_lang(state);
+    let samples: &[(&str, f64)] = match lang {
+        Lang::Pl => &[("one", 1.0), ("few", 2.0), ("many", 5.0), ("other", 1.5)],
+        Lang::En => &[("one", 1.0), ("other", 2.0)],
+    };
+    let mut forms = serde_json::Map::new();
+    for (category, n) in samples {
+        let t = text(lang, key, &[("count", Arg::Number(*n))]).map_err(i18n_error)?;
+        forms.insert(
+            (*category).to_string(),
+            serde_json::Value::from(t.replace(&n.to_string(), "#")),
+        );
+    }
+    Ok(serde_json::Value::Object(forms).to_string())
+}
+
+/// Renders `template` with `ctx` into a page (in `ctx`'s `lang`, else the console's language).
 pub fn render(template: &str, ctx: impl Serialize) -> Result<String, ApiError> {
+    let mut ctx = serde_json::to_value(&ctx).map_err(ApiError::internal)?;
+    if let Some(map) = ctx.as_object_mut() {
+        map.entry("lang")
+            .or_insert_with(|| serde_json::Value::from(console_lang().as_str()));
+    }
     env()
         .get_template(template)
-        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+        .and_then(|t| t.render(minijinja::Value::from_serialize(&ctx)))
         .map_err(ApiError::internal)
 }
 
@@ -120,7 +196,7 @@ impl IntoResponse for PageError {
         let body = e.body();
         match render(
             "error.html",
-            serde_json::json!({ "title": "Error", "code": body.code, "message": body.message }),
+            serde_json::json!({ "title": crate::console::i18n::text(console_lang(), "error-title", &[]).unwrap_or_default(), "code": body.code, "message": body.message }),
         ) {
             Ok(html) => with_headers((status, Html(html)).into_response()),
             Err(_) => (status, body.message).into_response(),
@@ -144,5 +220,45 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(env().get_template(name).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_queue_renders_in_polish_with_plurals_and_in_english() {
+        let ctx = |lang: &str| {
+            serde_json::json!({
+                "lang": lang, "title": "t", "pending": 3, "waiting": 5,
+                "staff": { "name": "ewa", "role": "agent", "admin": false, "csrf": "x" },
+                "items": [{ "decision_id": 7, "kind": "held", "risk": 2, "question": "Gdzie paczka?",
+                            "verdict_status": null, "canonical_id": null, "created_ms": 0 }],
+                "people": [{ "conversation_id": "c_1", "status": "waiting_staff", "updated_ms": 0, "question": "" }],
+            })
+        };
+        let pl = render("queue.html", ctx("pl")).unwrap();
+        for want in [
+            "<html lang=\"pl\">",
+            "3 czekają na sprawdzenie",
+            "5 rozmów czeka",
+            "Rozmowy z konsultantem",
+            "czeka na konsultanta",
+            "klient czeka",
+            "wstrzymana",
+            "(bez pytania)",
+            "ewa (konsultant)",
+            "Wyloguj",
+        ] {
+            assert!(pl.contains(want), "{want}: {pl}");
+        }
+        // The plural forms console.js picks from, with `#` for the number.
+        assert!(pl.contains("&quot;few&quot;:&quot;# rozmowy czekają&quot;"), "{pl}");
+        for english in ["Review queue", "3 pending", "Sign out", "customer waits"] {
+            assert!(!pl.contains(english), "untranslated `{english}`");
+        }
+        let en = render("queue.html", ctx("en")).unwrap();
+        assert!(en.contains("3 pending") && en.contains("Review queue"), "{en}");
+        // A page asking for a text the catalogue lacks fails rather than showing the key.
+        let mut env = Environment::new();
+        env.add_function("t", translate);
+        env.add_template("x", "{{ t('no-such-text') }}").unwrap();
+        assert!(env.get_template("x").unwrap().render(minijinja::context! {}).is_err());
     }
 }

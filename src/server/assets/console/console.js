@@ -9,14 +9,27 @@
   if (!root || !window.EventSource) return;
   var part = function (name) { return root.querySelector('[data-live="' + name + '"]'); };
   var skew = 0; // server clock minus ours
+  // Texts in the console's language, rendered by the server from its catalogue.
+  var lang = document.documentElement.lang || 'pl';
+  function tx(name) { return root.getAttribute('data-t-' + name) || ''; }
+  var rules = window.Intl && Intl.PluralRules ? new Intl.PluralRules(lang) : null;
+  function counted(name, n) {
+    var forms = {};
+    try { forms = JSON.parse(tx(name)); } catch (e) { /* keep {} */ }
+    var category = rules ? rules.select(n) : (n === 1 ? 'one' : 'other');
+    var form = forms[category] || forms.other || forms.many || '#';
+    return form.replace('#', String(n));
+  }
 
   function waited(since) {
     var min = Math.max(0, Math.floor((Date.now() + skew - since) / 60000));
-    if (min < 1) return 'just now';
-    if (min < 60) return min + ' min';
+    if (min < 1) return tx('now');
+    if (min < 60) return tx('minutes').replace('#m', min);
     var h = Math.floor(min / 60);
-    if (h < 24) return h + ' h ' + (min % 60) + ' min';
-    return Math.floor(h / 24) + ' d ' + (h % 24) + ' h';
+    if (h < 24) return tx('hours').replace('#h', h).replace('#m', min % 60);
+    var d = Math.floor(h / 24);
+    var days = tx(d === 1 ? 'days-one' : 'days-other').replace('#h', h % 24);
+    return d === 1 ? days : days.replace(/\b2\b/, String(d));
   }
 
   function tickWaits() {
@@ -80,16 +93,16 @@
 
   function render(q) {
     if (typeof q.now_ms === 'number') skew = q.now_ms - Date.now();
-    part('pending').textContent = q.pending + ' pending';
-    part('waiting').textContent = q.waiting + ' waiting';
+    part('pending').textContent = counted('pending', q.pending);
+    part('waiting').textContent = counted('waiting', q.waiting);
     fill('items', (q.items || []).map(function (i) {
       var tr = document.createElement('tr');
       tr.className = 'risk-' + i.risk;
       var why = document.createElement('td');
-      why.appendChild(span('kind kind-' + i.kind, i.kind));
+      why.appendChild(span('kind kind-' + i.kind, tx('kind-' + i.kind) || i.kind));
       if (i.kind !== 'blocked') {
         why.appendChild(document.createTextNode(' '));
-        why.appendChild(span('waits', 'customer waits'));
+        why.appendChild(span('waits', tx('customer-waits')));
       }
       tr.appendChild(why);
       tr.appendChild(cell(link('/console/items/' + encodeURIComponent(i.decision_id), String(i.question || ''))));
@@ -100,14 +113,15 @@
     }));
     fill('people', (q.people || []).map(function (c) {
       var tr = document.createElement('tr');
-      tr.appendChild(cell(span('kind kind-' + c.status, String(c.status).replace('_', ' '))));
+      tr.appendChild(cell(span('kind kind-' + c.status, tx('status-' + c.status) || c.status)));
       tr.appendChild(cell(link('/console/conversations/' + encodeURIComponent(c.conversation_id),
-        String(c.question || '(no question)'))));
+        String(c.question || tx('no-question')))));
       tr.appendChild(cell(since(c.updated_ms)));
       return tr;
     }));
     tickWaits();
-    part('state').textContent = 'Live: updated ' + new Date().toLocaleTimeString();
+    part('state').textContent = tx('live').replace('#', new Date().toLocaleTimeString(lang));
+    root.setAttribute('data-live-updated', String(Date.now()));
   }
 
   tickWaits();
@@ -118,6 +132,6 @@
   });
   events.onerror = function () {
     // EventSource reconnects by itself; the page says the list may be stale meanwhile.
-    part('state').textContent = 'Reconnecting… the list may be out of date.';
+    part('state').textContent = tx('reconnecting');
   };
 }());

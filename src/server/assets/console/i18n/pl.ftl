@@ -1,0 +1,197 @@
+# Konsola Concord: wszystkie teksty dla personelu (Fluent, https://projectfluent.org).
+# Klucze są takie same w en.ftl; test nie przepuści brakującego klucza.
+
+## Wspólne
+brand = Konsola Concord
+nav-queue = Kolejka
+nav-stats = Statystyki
+nav-knowledge = Baza wiedzy
+signed-in-as = { $name } ({ $role ->
+    [admin] administrator
+   *[agent] konsultant
+})
+sign-out = Wyloguj
+back-to-queue = ← Kolejka
+done = Gotowe: { $what }.
+none = brak
+role-customer = klient
+role-assistant = asystent
+role-staff = konsultant
+role-system = informacja
+status-bot = asystent
+status-waiting_staff = czeka na konsultanta
+status-staff = z konsultantem
+status-closed = zakończona
+prov-canonical = zatwierdzona odpowiedź
+prov-generated = szkic modelu
+prov-human = człowiek
+prov-system = komunikat stały
+action-send = wysłany szkic
+action-send_canonical = wysłana zatwierdzona odpowiedź
+action-hold = wstrzymana
+action-handoff = przekazana konsultantowi
+action-no_answer = brak odpowiedzi
+review-none = bez przeglądu
+review-pending = czeka
+review-approved = zatwierdzona
+review-edited = poprawiona
+review-rejected = odrzucona
+kind-held = wstrzymana
+kind-copilot = do zatwierdzenia
+kind-handoff = przekazana
+kind-blocked = zablokowany szkic
+
+## Logowanie
+login-title = Logowanie
+login-name = Nazwa
+login-password = Hasło
+login-submit = Zaloguj
+
+## Błąd
+error-title = Nie udało się
+error-back = Wróć do kolejki
+
+## Kolejka
+queue-title = Kolejka
+queue-pending = { $count ->
+    [one] { $count } czeka na sprawdzenie
+    [few] { $count } czekają na sprawdzenie
+   *[many] { $count } czeka na sprawdzenie
+}
+queue-waiting = { $count ->
+    [one] { $count } rozmowa czeka
+    [few] { $count } rozmowy czekają
+   *[many] { $count } rozmów czeka
+}
+queue-col-why = Powód
+queue-col-question = Pytanie
+queue-col-checker = Weryfikator
+queue-col-canonical = Zatwierdzona odpowiedź
+queue-col-waiting = Czeka
+queue-customer-waits = klient czeka
+queue-empty = Nic nie czeka na sprawdzenie.
+queue-people = Rozmowy z konsultantem
+queue-col-status = Status
+queue-col-last-question = Ostatnie pytanie
+queue-no-question = (bez pytania)
+queue-people-empty = Żadna rozmowa nie czeka na konsultanta.
+queue-live = Na żywo: zaktualizowano { $time }
+queue-reconnecting = Łączę ponownie… lista może być nieaktualna.
+waited-now = przed chwilą
+waited-minutes = { $minutes } min
+waited-hours = { $hours } godz. { $minutes } min
+waited-days = { $days ->
+    [one] { $days } dzień
+   *[other] { $days } dni
+} { $hours } godz.
+
+## Pozycja kolejki
+item-title = Pozycja { $id }
+item-conversation = Rozmowa
+item-decision = Decyzja
+item-canonical = zatwierdzona odpowiedź
+item-similarity = podobieństwo { $value }
+item-review = przegląd
+item-reviewed-by = przez { $name }
+item-draft = Szkic
+item-draft-meta = ({ $model }, weryfikator: { $verdict })
+item-no-draft = Szkic nie powstał.
+item-findings = Uwagi weryfikatora
+item-finding = uwaga { $n }: { $kind }
+item-approved-answer = Zatwierdzona odpowiedź
+item-no-canonical = Nie dopasowano zatwierdzonej odpowiedzi.
+item-customer-got = Co dostał klient
+item-sent-after-review = Wysłano po przeglądzie
+item-sources = Znalezione źródła
+item-passage = Fragment { $n }
+item-decide = Decyzja
+item-approve = Zatwierdź i wyślij
+item-approve-blocked = Szkic jest w porządku (nic nie zostanie wysłane)
+item-reply-as-person = Odpowiedz jako konsultant
+item-edit-and-send = Popraw i wyślij
+item-send = Wyślij
+item-reject-label = Odrzuć (nic nie zostanie wysłane{ $waits ->
+    [yes] ; rozmowa czeka na konsultanta
+   *[no] {""}
+})
+item-reject-placeholder = Dlaczego?
+item-reject = Odrzuć
+item-save-title = Zapisz jako zatwierdzoną odpowiedź
+item-save-intro = Odpowiedź trafi do plików bazy wiedzy jako zatwierdzona i będzie używana od następnego pytania. Imię i zamówienie tego klienta zostaną zamienione z powrotem na pola do uzupełnienia.
+item-save-update = Zaktualizuj zatwierdzoną odpowiedź (puste: nowa)
+item-save-phrasings = Inne sformułowania pytania, po jednym w wierszu (pytanie klienta jest dodawane)
+item-save-answer = Odpowiedź
+item-save-submit = Zapisz jako zatwierdzoną
+
+## Rozmowa
+conversation-title = Rozmowa { $id }
+conversation-status = Status
+conversation-started = rozpoczęta { $at }
+conversation-csat = ocena { $score }/5
+conversation-reply-label = Odpowiedz jako konsultant (klient zobaczy to od razu; asystent przestaje odpowiadać)
+conversation-reply = Wyślij odpowiedź
+conversation-close = Zakończ rozmowę
+
+## Baza wiedzy
+knowledge-title = Baza wiedzy
+knowledge-serving = Obsługujemy { $articles ->
+    [one] { $articles } artykuł
+    [few] { $articles } artykuły
+   *[many] { $articles } artykułów
+} ({ $passages } fragmentów) i { $canonicals ->
+    [one] { $canonicals } zatwierdzoną odpowiedź
+    [few] { $canonicals } zatwierdzone odpowiedzi
+   *[many] { $canonicals } zatwierdzonych odpowiedzi
+} z { $dir }, zaindeksowane { $at }.
+knowledge-reload = Wczytaj bazę wiedzy ponownie
+knowledge-note = Zmiany w plikach są indeksowane przyrostowo i obsługiwane bez restartu; zatwierdzone odpowiedzi, których źródła się zmieniły, są sprawdzane ponownie poniżej.
+knowledge-report = Raport { $id }
+knowledge-report-by = { $at }, { $actor }
+knowledge-stale = Nieaktualne zatwierdzone odpowiedzi ({ $stale } z { $checked } sprawdzonych ponownie)
+knowledge-stale-none = Brak: każda ponownie sprawdzona zatwierdzona odpowiedź zgadza się ze źródłami.
+knowledge-col-canonical = Zatwierdzona odpowiedź
+knowledge-col-sources = Zmienione źródła
+knowledge-col-findings = Co nowe artykuły mówią wbrew niej
+knowledge-col-lost = Sformułowania, które już do niej nie trafiają
+knowledge-no-canonical = brak zatwierdzonej odpowiedzi
+knowledge-report-summary = Artykuły: { $articles }, zatwierdzone odpowiedzi: { $canonicals }; osadzone fragmenty: { $embedded }, użyte ponownie: { $reused }; { $seconds } s.
+knowledge-changed = Zmienione artykuły: { $list }.
+knowledge-removed = Usunięte: { $list }.
+knowledge-changed-canonicals = Dodane lub zmienione zatwierdzone odpowiedzi: { $list }.
+knowledge-skipped = Pominięte pliki:
+
+## Statystyki
+stats-title = Statystyki
+stats-from = Od
+stats-to = Do
+stats-show = Pokaż
+stats-conversations = { $count ->
+    [one] rozmowa
+    [few] rozmowy
+   *[many] rozmów
+}
+stats-automated = odpowiedzi automatycznych
+stats-handed-off = przekazanych konsultantowi
+stats-held = wstrzymanych do sprawdzenia
+stats-first-response = mediana pierwszej odpowiedzi
+stats-csat = średnia ocena ({ $count })
+stats-blocked = zablokowanych szkiców
+stats-top = Najczęstsze pytania
+stats-col-question = Pytanie (ostatnie brzmienie)
+stats-col-canonical = Zatwierdzona odpowiedź
+stats-col-asked = Zadane
+stats-col-consistent = Odpowiedziano spójnie
+stats-consistent-note = Spójnie: wysłano zatwierdzoną odpowiedź albo szkic zgodny z nią według weryfikatora; dla pytań bez zatwierdzonej odpowiedzi: rozstrzygnięto tak jak najczęściej.
+stats-no-questions = Brak pytań w tym okresie.
+chart-decisions = Jak odpowiedziano na wiadomości klientów
+chart-findings = Zablokowane szkice według rodzaju uwagi
+chart-csat = Oceny rozmów
+chart-unit-messages = wiadomości
+chart-unit-drafts = szkice
+chart-unit-conversations = rozmowy
+chart-automated = Automatycznie
+chart-as-draft = jako sprawdzony szkic
+chart-as-canonical = jako zatwierdzona odpowiedź
+chart-held = Wstrzymane
+chart-handoff = Przekazane
+chart-no-answer = Bez odpowiedzi
