@@ -42,9 +42,8 @@ fn build(lang: &str, source: &str) -> Catalogue {
             _ => None,
         })
         .collect();
-    let mut bundle = FluentBundle::new_concurrent(vec![lang
-        .parse()
-        .expect("a valid language identifier")]);
+    let mut bundle =
+        FluentBundle::new_concurrent(vec![lang.parse().expect("a valid language identifier")]);
     // Plain text out: no Unicode isolation marks around arguments in HTML.
     bundle.set_use_isolating(false);
     bundle
@@ -118,7 +117,10 @@ mod tests {
         assert!(pl.len() > 100, "{}", pl.len());
         let only_pl: Vec<_> = pl.difference(en).collect();
         let only_en: Vec<_> = en.difference(pl).collect();
-        assert!(only_pl.is_empty() && only_en.is_empty(), "only pl: {only_pl:?}; only en: {only_en:?}");
+        assert!(
+            only_pl.is_empty() && only_en.is_empty(),
+            "only pl: {only_pl:?}; only en: {only_en:?}"
+        );
     }
 
     #[test]

@@ -192,7 +192,10 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = rows.iter().map(delivery_row).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows
+            .iter()
+            .map(delivery_row)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|d| d.id);
         Ok(out)
     }
@@ -216,7 +219,10 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = rows.iter().map(delivery_row).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows
+            .iter()
+            .map(delivery_row)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|d| d.id);
         Ok(out)
     }

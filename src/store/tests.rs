@@ -394,15 +394,29 @@ fn alerts_waiting_for_their_window_leave_with_the_first_that_falls_due() {
             .unwrap();
         let first = store.claim_deliveries(10, 60_000).await.unwrap();
         assert_eq!(first.len(), 1);
-        let rest = store.claim_waiting_of("email-staff", 10, 60_000).await.unwrap();
-        let of: Vec<_> = rest.iter().map(|d| d.conversation_id.clone().unwrap()).collect();
+        let rest = store
+            .claim_waiting_of("email-staff", 10, 60_000)
+            .await
+            .unwrap();
+        let of: Vec<_> = rest
+            .iter()
+            .map(|d| d.conversation_id.clone().unwrap())
+            .collect();
         assert_eq!(of, [ids[1].clone(), ids[2].clone()]);
-        assert!(store.claim_waiting_of("email-staff", 10, 60_000).await.unwrap().is_empty());
+        assert!(store
+            .claim_waiting_of("email-staff", 10, 60_000)
+            .await
+            .unwrap()
+            .is_empty());
         // A retry waiting for its time is not pulled forward.
         store
             .delivery_failed(rest[0].id, "SMTP: refused", Some(now_ms() + 3_600_000))
             .await
             .unwrap();
-        assert!(store.claim_waiting_of("email-staff", 10, 60_000).await.unwrap().is_empty());
+        assert!(store
+            .claim_waiting_of("email-staff", 10, 60_000)
+            .await
+            .unwrap()
+            .is_empty());
     });
 }

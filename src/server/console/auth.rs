@@ -115,7 +115,11 @@ pub async fn login_page(staff: Result<Staff, ApiError>) -> Result<Response, Page
     if staff.is_ok() {
         return Ok(Redirect::to("/console").into_response());
     }
-    page(StatusCode::OK, "login.html", json!({ "title": login_title() }))
+    page(
+        StatusCode::OK,
+        "login.html",
+        json!({ "title": login_title() }),
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,8 +12,8 @@ use super::auth::Staff;
 use super::render::{page, PageError};
 use crate::check::RefSource;
 use crate::console::dates;
-use crate::console::i18n::{self, Arg};
 use crate::console::highlight::{draft_segments, reference_segments};
+use crate::console::i18n::{self, Arg};
 use crate::console::svg::{self, Bar};
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
@@ -256,9 +256,15 @@ fn charts(s: &Stats) -> Value {
         }
     };
     let decisions = [
-        (title("chart-automated", &[]), n("send") + n("send_canonical")),
+        (
+            title("chart-automated", &[]),
+            n("send") + n("send_canonical"),
+        ),
         (format!("  {}", title("chart-as-draft", &[])), n("send")),
-        (format!("  {}", title("chart-as-canonical", &[])), n("send_canonical")),
+        (
+            format!("  {}", title("chart-as-canonical", &[])),
+            n("send_canonical"),
+        ),
         (title("chart-held", &[]), n("hold")),
         (title("chart-handoff", &[]), n("handoff")),
         (title("chart-no-answer", &[]), n("no_answer")),

@@ -137,7 +137,7 @@ pub fn render(template: &str, ctx: impl Serialize) -> Result<String, ApiError> {
     }
     env()
         .get_template(template)
-        .and_then(|t| t.render(minijinja::Value::from_serialize(&ctx)))
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
         .map_err(ApiError::internal)
 }
 
@@ -249,16 +249,26 @@ mod tests {
             assert!(pl.contains(want), "{want}: {pl}");
         }
         // The plural forms console.js picks from, with `#` for the number.
-        assert!(pl.contains("&quot;few&quot;:&quot;# rozmowy czekają&quot;"), "{pl}");
+        assert!(
+            pl.contains("&quot;few&quot;:&quot;# rozmowy czekają&quot;"),
+            "{pl}"
+        );
         for english in ["Review queue", "3 pending", "Sign out", "customer waits"] {
             assert!(!pl.contains(english), "untranslated `{english}`");
         }
         let en = render("queue.html", ctx("en")).unwrap();
-        assert!(en.contains("3 pending") && en.contains("Review queue"), "{en}");
+        assert!(
+            en.contains("3 pending") && en.contains("Review queue"),
+            "{en}"
+        );
         // A page asking for a text the catalogue lacks fails rather than showing the key.
         let mut env = Environment::new();
         env.add_function("t", translate);
         env.add_template("x", "{{ t('no-such-text') }}").unwrap();
-        assert!(env.get_template("x").unwrap().render(minijinja::context! {}).is_err());
+        assert!(env
+            .get_template("x")
+            .unwrap()
+            .render(minijinja::context! {})
+            .is_err());
     }
 }
