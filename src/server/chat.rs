@@ -56,6 +56,10 @@ pub struct FeedbackBody {
     #[serde(default)]
     csat: Option<i64>,
     #[serde(default)]
+    resolved: Option<bool>,
+    #[serde(default)]
+    nps: Option<i64>,
+    #[serde(default)]
     comment: Option<String>,
 }
 
@@ -154,8 +158,12 @@ pub async fn get(
     // With its score, which authentication does not read.
     let conversation = state.store.conversation(&conversation.id.0).await?;
     let messages = state.store.messages_after(&conversation.id, 0).await?;
+    let survey = state.store.survey(&conversation.id).await?;
     let mut v = serde_json::to_value(&conversation).map_err(ApiError::internal)?;
     v["messages"] = serde_json::to_value(&messages).map_err(ApiError::internal)?;
+    v["resolved"] = json!(survey.resolved);
+    v["nps"] = json!(survey.nps);
+    v["ask_nps"] = json!(state.settings.ask_nps);
     Ok(Json(v))
 }
 
@@ -327,6 +335,9 @@ pub async fn feedback(
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body?;
+    if body.thumb.is_none() && (body.resolved.is_some() || body.nps.is_some()) {
+        return survey(&state, &conversation.id, &body).await;
+    }
     let feedback_id = match (&body.thumb, body.csat) {
         (Some(thumb), None) => {
             let up = match thumb.as_str() {
@@ -382,15 +393,46 @@ pub async fn feedback(
                 .set_csat(&conversation.id, score, comment)
                 .await?
         }
-        _ => {
-            return Err(ApiError::InvalidFeedback(
-                "send either `thumb` (with `message_id`) or `csat`".into(),
-            ))
-        }
+        _ => return Err(ApiError::InvalidFeedback(
+            "send either `thumb` (with `message_id`) or survey answers (`resolved`, `csat`, `nps`)"
+                .into(),
+        )),
     };
     Ok((
         StatusCode::CREATED,
         Json(json!({ "feedback_id": feedback_id })),
+    ))
+}
+
+/// The end-of-conversation survey: any of `resolved`, `csat` (1-5), `nps` (0-10), `comment`.
+async fn survey(
+    state: &SharedState,
+    conversation: &crate::store::ConversationId,
+    body: &FeedbackBody,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let comment = body
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
+        return Err(ApiError::InvalidFeedback(format!(
+            "the comment is longer than {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    let answer = crate::store::SurveyAnswer {
+        resolved: body.resolved,
+        csat: body.csat,
+        nps: body.nps,
+        comment,
+    };
+    answer
+        .validate()
+        .map_err(|e| ApiError::InvalidFeedback(e.to_string()))?;
+    state.store.answer_survey(conversation, answer).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "resolved": body.resolved, "csat": body.csat, "nps": body.nps })),
     ))
 }
 

@@ -26,6 +26,8 @@ pub struct ServerSettings {
     pub login_attempts_per_minute: u32,
     /// The staff console's language (`pl` or `en`).
     pub console_lang: crate::knowledge::Lang,
+    /// The widget's survey also asks the 0-10 NPS question.
+    pub ask_nps: bool,
 }
 
 impl ServerSettings {

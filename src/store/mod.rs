@@ -20,7 +20,7 @@ pub use conversations::NewConversation;
 pub use records::{OutcomeRecord, StaffReply};
 
 /// The schema version this build writes (the number of the newest migration).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -160,9 +160,12 @@ text_enum!(ConversationStatus, "conversation status", {
 mod contact;
 mod outbox;
 mod review;
+mod search;
 pub mod seed;
+mod service;
 mod staff;
 mod stats;
+mod survey;
 
 pub use contact::{normalize_email, Contact};
 pub use outbox::{Delivery, EventKind, EventTexts, OutboxCounts, OutboxTarget};
@@ -170,8 +173,15 @@ pub use review::{
     CheckedAgainst, KnowledgeReportRow, ReviewAction, ReviewItem, ReviewKind, ReviewSummary,
     Reviewed,
 };
+pub use search::{
+    ConversationFilter, ConversationRow, GapQuestion, GapReason, RatingFilter, DECISION_ACTIONS,
+    HIT_END, HIT_START,
+};
+pub use service::{DayFigures, ServiceStats};
 pub use staff::{NewSession, StaffMember, StaffRole, StaffSession};
+pub(crate) use stats::question_key;
 pub use stats::{Stats, StatsRange, TopQuestion};
+pub use survey::{ConversationFeedback, Survey, SurveyAnswer, ThumbRow};
 
 text_enum!(Role, "message role", {
     Role::Customer => "customer",

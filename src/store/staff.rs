@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::conversations::{random_hex, token_hash};
 use super::{now_ms, Store, StoreError};
+use crate::knowledge::Lang;
 
 /// What a staff member may do: agents review and answer; admins also change the knowledge base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -26,6 +27,8 @@ pub struct StaffMember {
     pub id: i64,
     pub name: String,
     pub role: StaffRole,
+    /// The console language this person chose (`None`: the console's default).
+    pub lang: Option<Lang>,
 }
 
 /// A signed-in staff member, with the token state-changing requests must repeat.
@@ -49,6 +52,15 @@ fn member_row(row: &sqlx::sqlite::SqliteRow) -> Result<StaffMember, StoreError> 
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         role: role.parse()?,
+        lang: row
+            .try_get::<Option<String>, _>("lang")?
+            .map(|l| {
+                l.parse::<Lang>().map_err(|e| StoreError::Corrupt {
+                    what: "staff language",
+                    message: e,
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -121,6 +133,7 @@ impl Store {
             id,
             name: name.to_string(),
             role,
+            lang: None,
         })
     }
 
@@ -129,17 +142,18 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(StaffMember, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, name, role, password_hash FROM staff WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, role, lang, password_hash FROM staff WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|r| Ok((member_row(&r)?, r.try_get("password_hash")?)))
             .transpose()
     }
 
     /// All accounts, by name.
     pub async fn staff_members(&self) -> Result<Vec<StaffMember>, StoreError> {
-        sqlx::query("SELECT id, name, role FROM staff ORDER BY name")
+        sqlx::query("SELECT id, name, role, lang FROM staff ORDER BY name")
             .fetch_all(self.pool())
             .await?
             .iter()
@@ -194,7 +208,7 @@ impl Store {
     /// The live session a cookie token opens, if any.
     pub async fn session(&self, token: &str) -> Result<Option<StaffSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.csrf_token, s.expires_ms, m.id, m.name, m.role \
+            "SELECT s.csrf_token, s.expires_ms, m.id, m.name, m.role, m.lang \
              FROM staff_sessions s JOIN staff m ON m.id = s.staff_id \
              WHERE s.token_hash = $1 AND s.expires_ms > $2",
         )
@@ -219,6 +233,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         super::records::audit_in(&mut *tx, actor, "logout", None, &serde_json::json!({})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets the console language of staff member `id` (`None`: the console's default).
+    pub async fn set_staff_lang(&self, id: i64, lang: Option<Lang>) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("UPDATE staff SET lang = $1, updated_ms = $2 WHERE id = $3 RETURNING name")
+                .bind(lang.map(|l| l.as_str()))
+                .bind(now_ms())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = done else {
+            return Err(StoreError::NotFound {
+                what: "staff member",
+                id: id.to_string(),
+            });
+        };
+        let name: String = row.try_get("name")?;
+        super::records::audit_in(
+            &mut *tx,
+            &name,
+            "set_language",
+            None,
+            &serde_json::json!({ "lang": lang.map(|l| l.as_str()) }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -420,3 +420,489 @@ fn alerts_waiting_for_their_window_leave_with_the_first_that_falls_due() {
             .is_empty());
     });
 }
+
+/// A decision on customer message `message` (raw, as the gate would record one).
+async fn decide(store: &Store, message: i64, action: &str, at: i64) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO decisions (message_id, action, mode, draft_blocked, reasons_json, triage_json, \
+         timings_json, review_status, created_ms) VALUES ($1, $2, 'autopilot', FALSE, '[]', '{}', '{}', \
+         'none', $3) RETURNING id",
+    )
+    .bind(message)
+    .bind(action)
+    .bind(at)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// A shop message at `at` (role, decision, author) answering `reply_to`.
+async fn shop_says(
+    store: &Store,
+    c: &ConversationId,
+    (role, decision, author): (&str, Option<&str>, Option<&str>),
+    text: &str,
+    reply_to: i64,
+    at: i64,
+) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO messages (conversation_id, role, text, reply_to, decision, author, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(&c.0)
+    .bind(role)
+    .bind(text)
+    .bind(reply_to)
+    .bind(decision)
+    .bind(author)
+    .bind(at)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+#[test]
+fn conversations_are_found_by_words_status_decision_and_rating() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let none = SlotValues::new();
+        let a = store
+            .create_conversation(Some(Lang::Pl), &none)
+            .await
+            .unwrap()
+            .conversation
+            .id;
+        let b = store
+            .create_conversation(Some(Lang::Pl), &none)
+            .await
+            .unwrap()
+            .conversation
+            .id;
+        let qa = store
+            .add_customer_message(&a, "Jak zrobić zwrót butów?", &none)
+            .await
+            .unwrap()
+            .id;
+        let qb = store
+            .add_customer_message(&b, "Ile kosztuje dostawa kurierem?", &none)
+            .await
+            .unwrap()
+            .id;
+        decide(&store, qa, "hold", 10).await;
+        shop_says(
+            &store,
+            &a,
+            ("system", Some("hold"), None),
+            "Konsultant sprawdzi odpowiedź.",
+            qa,
+            15,
+        )
+        .await;
+        decide(&store, qb, "send", 10).await;
+        let answer = shop_says(
+            &store,
+            &b,
+            ("assistant", Some("send"), None),
+            "Dostawa kurierem kosztuje 14,99 zł.",
+            qb,
+            20,
+        )
+        .await;
+        store.add_thumb(&b, answer, false).await.unwrap();
+        store
+            .answer_survey(
+                &a,
+                SurveyAnswer {
+                    resolved: Some(false),
+                    csat: Some(2),
+                    nps: None,
+                    comment: Some("Nikt nie odpisał"),
+                },
+            )
+            .await
+            .unwrap();
+        let find = |f: ConversationFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .search_conversations(&ConversationFilter { limit: 10, ..f })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.conversation_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Diacritics folded and words as prefixes: "zwrot" finds "zwrót", "kurier" "kurierem".
+        assert_eq!(
+            find(ConversationFilter {
+                text: Some("zwrot".into()),
+                ..Default::default()
+            })
+            .await,
+            [a.clone()]
+        );
+        let rows = store
+            .search_conversations(&ConversationFilter {
+                text: Some("KURIER 14".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].conversation_id, b);
+        assert!(rows[0]
+            .snippet
+            .as_deref()
+            .unwrap()
+            .contains(&format!("{HIT_START}kurierem{HIT_END}")));
+        assert_eq!(rows[0].decisions, ["send"]);
+        assert_eq!(rows[0].thumbs_down, 1);
+        assert_eq!(
+            find(ConversationFilter {
+                decision: Some("hold".into()),
+                ..Default::default()
+            })
+            .await,
+            [a.clone()]
+        );
+        assert_eq!(
+            find(ConversationFilter {
+                rating: Some(RatingFilter::ThumbsDown),
+                ..Default::default()
+            })
+            .await,
+            [b.clone()]
+        );
+        assert_eq!(
+            find(ConversationFilter {
+                rating: Some(RatingFilter::Low),
+                ..Default::default()
+            })
+            .await,
+            [a.clone()]
+        );
+        assert_eq!(
+            find(ConversationFilter {
+                rating: Some(RatingFilter::Unresolved),
+                ..Default::default()
+            })
+            .await,
+            [a.clone()]
+        );
+        assert!(find(ConversationFilter {
+            rating: Some(RatingFilter::High),
+            ..Default::default()
+        })
+        .await
+        .is_empty());
+        assert!(find(ConversationFilter {
+            status: Some(ConversationStatus::Closed),
+            ..Default::default()
+        })
+        .await
+        .is_empty());
+        assert_eq!(
+            find(ConversationFilter {
+                text: Some("dostawa".into()),
+                decision: Some("hold".into()),
+                ..Default::default()
+            })
+            .await,
+            Vec::<ConversationId>::new()
+        );
+        // Search syntax cannot get through, and a search with no word is refused, not "all".
+        assert!(find(ConversationFilter {
+            text: Some("zwrot OR \"".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty());
+        assert!(matches!(
+            store
+                .search_conversations(&ConversationFilter {
+                    text: Some("?!".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await,
+            Err(StoreError::Invalid(_))
+        ));
+        // A message erased or changed leaves the index with it.
+        sqlx::query("UPDATE messages SET text = '[usunięto]' WHERE id = $1")
+            .bind(qa)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(find(ConversationFilter {
+            text: Some("zwrot".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty());
+
+        // The survey: a part given later keeps the earlier ones; out-of-range values are refused.
+        store
+            .answer_survey(
+                &a,
+                SurveyAnswer {
+                    nps: Some(3),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let fb = store.conversation_feedback(&a).await.unwrap();
+        assert_eq!(
+            fb.survey,
+            Survey {
+                resolved: Some(false),
+                nps: Some(3)
+            }
+        );
+        assert_eq!(
+            (fb.csat, fb.csat_comment.as_deref()),
+            (Some(2), Some("Nikt nie odpisał"))
+        );
+        for bad in [
+            SurveyAnswer::default(),
+            SurveyAnswer {
+                csat: Some(6),
+                ..Default::default()
+            },
+            SurveyAnswer {
+                nps: Some(11),
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                store.answer_survey(&a, bad).await,
+                Err(StoreError::Invalid(_))
+            ));
+        }
+        assert_eq!(
+            store.survey(&a).await.unwrap(),
+            Survey {
+                resolved: Some(false),
+                nps: Some(3)
+            }
+        );
+        let thumbs = store.conversation_feedback(&b).await.unwrap().thumbs;
+        assert_eq!(
+            (thumbs.len(), thumbs[0].up, thumbs[0].message_id),
+            (1, false, answer)
+        );
+
+        // Gap questions: the held one and the one whose answer was rated down.
+        let gaps = store.gap_questions(0, i64::MAX, 10).await.unwrap();
+        let mut reasons: Vec<(i64, GapReason)> =
+            gaps.iter().map(|g| (g.message_id, g.reason)).collect();
+        reasons.sort_by_key(|r| r.0);
+        assert_eq!(
+            reasons,
+            [(qa, GapReason::Held), (qb, GapReason::ThumbsDown)]
+        );
+    });
+}
+
+#[test]
+fn service_figures_of_a_known_history() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        const H: i64 = 3_600_000;
+        let day = 20_000 * 86_400_000_i64;
+        let none = SlotValues::new();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let c = store
+                .create_conversation(Some(Lang::Pl), &none)
+                .await
+                .unwrap()
+                .conversation
+                .id;
+            sqlx::query("UPDATE conversations SET created_ms = $1 WHERE id = $2")
+                .bind(day + H)
+                .bind(&c.0)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            ids.push(c);
+        }
+        // Every conversation gets its question at day + 1 h.
+        let mut q = Vec::new();
+        for c in &ids {
+            let m = store
+                .add_customer_message(c, "Pytanie", &none)
+                .await
+                .unwrap()
+                .id;
+            sqlx::query("UPDATE messages SET created_ms = $1 WHERE id = $2")
+                .bind(day + H)
+                .bind(m)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            q.push(m);
+        }
+        // 0: answered, customer says yes (confirmed). 1: answered, no survey (assumed).
+        // 2: handed off, a person after 30 min, customer says yes (not first contact).
+        // 3: held, approved after 2 h. 4: handed off, nobody yet; NPS 10.
+        for (i, action) in ["send", "send_canonical", "handoff", "hold", "handoff"]
+            .iter()
+            .enumerate()
+        {
+            decide(&store, q[i], action, day + H).await;
+            let role = if matches!(*action, "send" | "send_canonical") {
+                "assistant"
+            } else {
+                "system"
+            };
+            shop_says(
+                &store,
+                &ids[i],
+                (role, Some(action), None),
+                "…",
+                q[i],
+                day + H + 1000,
+            )
+            .await;
+        }
+        shop_says(
+            &store,
+            &ids[2],
+            ("staff", None, Some("marta")),
+            "Już sprawdzam.",
+            q[2],
+            day + H + 30 * 60_000,
+        )
+        .await;
+        shop_says(
+            &store,
+            &ids[3],
+            ("assistant", Some("approved"), Some("marta")),
+            "Tak.",
+            q[3],
+            day + 3 * H,
+        )
+        .await;
+        let yes = SurveyAnswer {
+            resolved: Some(true),
+            ..Default::default()
+        };
+        store
+            .answer_survey(
+                &ids[0],
+                SurveyAnswer {
+                    nps: Some(9),
+                    csat: Some(5),
+                    ..yes
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .answer_survey(
+                &ids[2],
+                SurveyAnswer {
+                    nps: Some(5),
+                    ..yes
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .answer_survey(
+                &ids[4],
+                SurveyAnswer {
+                    nps: Some(10),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let s = store
+            .service_stats(StatsRange {
+                from_ms: day,
+                to_ms: day + 2 * 86_400_000,
+            })
+            .await
+            .unwrap();
+        assert_eq!(s.asked, 5);
+        assert_eq!(
+            (
+                s.resolution_answers,
+                s.resolved_yes,
+                s.fcr_confirmed,
+                s.fcr_assumed
+            ),
+            (2, 2, 1, 1)
+        );
+        assert_eq!(s.fcr_confirmed_rate(), Some(0.2));
+        assert_eq!(s.fcr_total_rate(), Some(0.4));
+        // Promoters 9 and 10, detractor 5: (2 - 1) / 3.
+        assert_eq!(s.nps_count, 3);
+        assert!((s.nps().unwrap() - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!((s.person_needed, s.person_reached), (3, 2));
+        assert_eq!(s.time_to_person_buckets, [1, 1, 0]);
+        assert_eq!(
+            s.time_to_person_median_ms,
+            Some((30.0 * 60_000.0 - 1000.0 + 2.0 * H as f64 - 1000.0) / 2.0)
+        );
+        assert_eq!(s.daily.len(), 2);
+        assert_eq!(
+            (
+                s.daily[0].conversations,
+                s.daily[0].automated,
+                s.daily[0].person_needed
+            ),
+            (5, 2, 3)
+        );
+        assert_eq!(
+            (
+                s.daily[0].resolved_confirmed,
+                s.daily[0].csat_count,
+                s.daily[0].csat_sum
+            ),
+            (2, 1, 5)
+        );
+        assert_eq!(
+            s.daily[1],
+            DayFigures {
+                day_ms: day + 86_400_000,
+                ..Default::default()
+            }
+        );
+    });
+}
+
+#[test]
+fn a_staff_members_language_is_kept_with_the_account() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let m = store
+            .add_staff("ola", StaffRole::Agent, "a-long-password-1", false)
+            .await
+            .unwrap();
+        assert_eq!(m.lang, None);
+        store.set_staff_lang(m.id, Some(Lang::En)).await.unwrap();
+        let s = store.create_session(&m, 60_000).await.unwrap();
+        let got = store.session(&s.token).await.unwrap().unwrap();
+        assert_eq!(got.member.lang, Some(Lang::En));
+        store.set_staff_lang(m.id, None).await.unwrap();
+        assert_eq!(store.staff_members().await.unwrap()[0].lang, None);
+        assert!(matches!(
+            store.set_staff_lang(999, Some(Lang::Pl)).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    });
+}

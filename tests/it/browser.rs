@@ -188,23 +188,35 @@ async fn js(client: &Client, script: &str) -> Value {
         .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
 }
 
-/// Polls `script` until it returns something truthy (not null/false/empty), or panics with
-/// `what` and the last value.
-async fn poll(client: &Client, what: &str, timeout: Duration, script: &str) -> Value {
+/// Runs `script` every `every` until it returns something truthy (not null/false/empty):
+/// `Ok` with that, or `Err` with the last value once `timeout` has passed.
+async fn poll_every(
+    client: &Client,
+    timeout: Duration,
+    every: Duration,
+    script: &str,
+) -> Result<Value, Value> {
     let deadline = Instant::now() + timeout;
     loop {
         let v = js(client, script).await;
         let ready = !matches!(&v, Value::Null | Value::Bool(false))
             && v.as_array().is_none_or(|a| !a.is_empty());
         if ready {
-            return v;
+            return Ok(v);
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {timeout:?}; last value {v}"
-        );
-        tokio::time::sleep(POLL).await;
+        if Instant::now() >= deadline {
+            return Err(v);
+        }
+        tokio::time::sleep(every).await;
     }
+}
+
+/// Polls `script` until it returns something truthy (not null/false/empty), or panics with
+/// `what` and the last value.
+async fn poll(client: &Client, what: &str, timeout: Duration, script: &str) -> Value {
+    poll_every(client, timeout, POLL, script)
+        .await
+        .unwrap_or_else(|v| panic!("{what}: not within {timeout:?}; last value {v}"))
 }
 
 async fn screenshot(client: &Client, name: &str) {
@@ -552,14 +564,18 @@ async fn widget_flow(client: Client, base: String) {
     screenshot(&client, "browser-widget-email.png").await;
 }
 
-/// Runs `flow` in Chromium against `concord serve` on the demo index (with `envs`; `prepare`
-/// gets the database path once the server listens), then closes the session and the children
-/// whatever happened.
-async fn in_browser<F, Fut>(envs: &[(&str, &str)], prepare: impl FnOnce(&Path), flow: F)
-where
-    F: FnOnce(Client, String) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
+/// `concord serve` on the demo index and chromedriver for one test; dropping it stops both
+/// (the server first) and then removes the database.
+struct Stage {
+    _children: Children,
+    driver_url: String,
+    base: String,
+    _db: tempfile::TempDir,
+}
+
+/// Starts `concord serve` on the demo index (with `envs`; `prepare` gets the database path once
+/// the server listens) and chromedriver.
+async fn set_up(envs: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Stage {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: {INSTALL_HINT}"
@@ -576,19 +592,66 @@ where
     let base = tokio::task::block_in_place(|| wait_listening(&mut children.0[0].1, stdout));
     // The server has created (migrated) the database by now.
     prepare(&db.path().join("concord.db"));
-    let client = connect(&driver_url).await;
+    Stage {
+        _children: children,
+        driver_url,
+        base,
+        _db: db,
+    }
+}
 
-    // the flow runs as its own task so that a panic in it still lets us close the session
-    let outcome = tokio::spawn(flow(client.clone(), base)).await;
+/// Ends a WebDriver session (and its Chromium); a failure is reported, not raised.
+async fn close(client: Client) {
     if let Err(e) = client.close().await {
         eprintln!("closing the WebDriver session: {e}");
     }
-    drop(children);
+}
+
+/// What the flow's task came to: a panic in the flow fails the test with its own message.
+fn finish(outcome: Result<(), tokio::task::JoinError>) {
     match outcome {
         Ok(()) => {}
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the browser flow did not finish: {e}"),
     }
+}
+
+/// Runs `flow` in Chromium against `concord serve` on the demo index (with `envs`; `prepare`
+/// gets the database path once the server listens), then closes the session and the children
+/// whatever happened.
+async fn in_browser<F, Fut>(envs: &[(&str, &str)], prepare: impl FnOnce(&Path), flow: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stage = set_up(envs, prepare).await;
+    let client = connect(&stage.driver_url).await;
+
+    // the flow runs as its own task so that a panic in it still lets us close the session
+    let outcome = tokio::spawn(flow(client.clone(), stage.base.clone())).await;
+    close(client).await;
+    drop(stage);
+    finish(outcome);
+}
+
+/// Like `in_browser`, with two WebDriver sessions on the one chromedriver: two Chromium
+/// instances, each with its own profile (cookies, localStorage), so two people use Concord at
+/// once. `flow` gets them in the order (a, b); both are closed whatever happened.
+async fn in_two_browsers<F, Fut>(envs: &[(&str, &str)], prepare: impl FnOnce(&Path), flow: F)
+where
+    F: FnOnce(Client, Client, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stage = set_up(envs, prepare).await;
+    let a = connect(&stage.driver_url).await;
+    let b = connect(&stage.driver_url).await;
+
+    // the flow runs as its own task so that a panic in it still lets us close the sessions
+    let outcome = tokio::spawn(flow(a.clone(), b.clone(), stage.base.clone())).await;
+    close(a).await;
+    close(b).await;
+    drop(stage);
+    finish(outcome);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -720,30 +783,283 @@ async fn console_flow(client: Client, base: String) {
     screenshot(&client, "browser-console-approved-in-widget.png").await;
 }
 
+/// Adds the agent `marta` (password `marta-long-password`) to the database at `db`.
+fn add_marta(db: &Path) {
+    let added = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args([
+            "staff",
+            "add",
+            "marta",
+            "--role",
+            "agent",
+            "--password",
+            "marta-long-password",
+        ])
+        .env("CONCORD__STORE__PATH", db)
+        .env("CONCORD__LOG__FILTER", "concord=warn")
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", common::stderr(&added));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_approve_a_held_draft_in_the_console_and_the_widget_shows_it() {
-    let add_staff = |db: &Path| {
-        let added = Command::new(env!("CARGO_BIN_EXE_concord"))
-            .args([
-                "staff",
-                "add",
-                "marta",
-                "--role",
-                "agent",
-                "--password",
-                "marta-long-password",
-            ])
-            .env("CONCORD__STORE__PATH", db)
-            .env("CONCORD__LOG__FILTER", "concord=warn")
-            .current_dir(common::repo())
-            .output()
-            .unwrap();
-        assert!(added.status.success(), "{}", common::stderr(&added));
-    };
     in_browser(
         &[("CONCORD__POLICY__MODE", "copilot")],
-        add_staff,
+        add_marta,
         console_flow,
     )
     .await;
+}
+
+/// The reply staff type in the console; it names Marta, which the widget check looks for.
+const STAFF_REPLY: &str = "Dzień dobry, tu Marta. Paczka wyjdzie jutro rano.";
+/// How soon a handoff shows in a console that is already open.
+const LIVE: Duration = Duration::from_secs(2);
+/// Polling while timing the live queue (the measurement is no finer than this).
+const FAST_POLL: Duration = Duration::from_millis(50);
+
+/// The widget's conversation id, from its localStorage entry (`concord:v1:<server>`), or null.
+const CONVERSATION_ID: &str = r#"
+for (var i = 0; i < localStorage.length; i++) {
+  var k = localStorage.key(i);
+  if (k.indexOf('concord:v1:') !== 0) continue;
+  var v = null;
+  try { v = JSON.parse(localStorage.getItem(k)); } catch (e) { v = null; }
+  if (v && v.conversation_id) return String(v.conversation_id);
+}
+return null;"#;
+
+/// The customer (`customer`) and staff (`staff`) in two separate browsers: staff sign in and
+/// leave the queue open; the customer asks for a person; the conversation shows in the staff's
+/// queue within `LIVE` without a reload; staff open it and reply, and the reply reaches the
+/// widget. The console is in Polish throughout.
+async fn handoff_flow(customer: Client, staff: Client, base: String) {
+    // Staff: sign in, and wait until the queue follows the live stream.
+    staff
+        .goto(&format!("{base}/console"))
+        .await
+        .expect("open the console");
+    let path = staff.current_url().await.unwrap().path().to_string();
+    assert!(
+        path.ends_with("/console/login"),
+        "the console asks staff to sign in first: {path}"
+    );
+    staff
+        .find(Locator::Css("input[name=name]"))
+        .await
+        .expect("the login form has a name field")
+        .send_keys("marta")
+        .await
+        .unwrap();
+    let pw = staff
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .expect("the login form has a password field");
+    pw.send_keys("marta-long-password").await.unwrap();
+    pw.send_keys(&Key::Enter).await.unwrap();
+    // (the login page has an h1 too; the queue's is inside its live root)
+    let heading = match staff
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css("[data-live-queue] h1"))
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => panic!(
+            "signing in leads to the queue ({e}); the page: {}",
+            staff.source().await.unwrap_or_default()
+        ),
+    };
+    let title = heading.text().await.unwrap();
+    assert!(
+        title.starts_with("Kolejka"),
+        "the queue is titled in Polish (queue-title in pl.ftl): {title:?}"
+    );
+    assert_eq!(
+        js(&staff, "return document.documentElement.lang;").await,
+        "pl",
+        "the console page is in Polish"
+    );
+    poll(
+        &staff,
+        "the live queue is connected",
+        UI,
+        r#"return document.querySelector('[data-live-updated]') !== null || null;"#,
+    )
+    .await;
+    // A reload would lose this; the row must be added to the page in place.
+    js(&staff, "window.__concordNoReload = 1; return null;").await;
+
+    // The customer, in the other browser: open the widget and ask for a person.
+    customer
+        .goto(&format!("{base}/"))
+        .await
+        .expect("open the shop page");
+    open_widget(&customer).await;
+    let human = customer
+        .find(Locator::Css(r#"[data-concord="human"]"#))
+        .await
+        .expect("the window has a talk-to-a-person button");
+    let clicked = Instant::now();
+    human.click().await.expect("click talk-to-a-person");
+    // The widget starts the conversation (and stores its id) before it asks for the handoff.
+    let id = poll_every(&customer, UI, FAST_POLL, CONVERSATION_ID)
+        .await
+        .unwrap_or_else(|v| {
+            panic!("the widget stores its conversation id: not within {UI:?}; last value {v}")
+        });
+    let id = id
+        .as_str()
+        .expect("the conversation id is a string")
+        .to_string();
+
+    // Staff: the conversation appears in the open queue, with no reload.
+    let row = format!(r#"[data-live="people"] a[href="/console/conversations/{id}"]"#);
+    let appeared = poll_every(
+        &staff,
+        UI,
+        FAST_POLL,
+        &format!(
+            r#"var a = document.querySelector('{row}');
+               return a && !a.closest('table').hidden ? a.closest('tr').textContent : null;"#
+        ),
+    )
+    .await;
+    let waited = clicked.elapsed();
+    eprintln!("the handoff reached the other browser's console {waited:?} after the click");
+    let row_text = match appeared {
+        Ok(t) => t,
+        Err(_) => panic!(
+            "conversation {id} is not in the live queue within {UI:?}; the page: {}",
+            staff.source().await.unwrap_or_default()
+        ),
+    };
+    assert!(
+        waited < LIVE,
+        "the handoff reaches the open console within {LIVE:?}, took {waited:?}"
+    );
+    assert_eq!(
+        js(&staff, "return window.__concordNoReload === 1;").await,
+        json!(true),
+        "the queue was updated in place, not reloaded"
+    );
+    assert!(
+        row_text
+            .as_str()
+            .unwrap_or_default()
+            .contains("czeka na konsultanta"),
+        "the row gives its status in Polish (status-waiting_staff): {row_text}"
+    );
+    screenshot(&staff, "console-queue-pl.png").await;
+
+    // Staff: open the conversation and reply.
+    staff
+        .find(Locator::Css(&row))
+        .await
+        .expect("the conversation's row links to it")
+        .click()
+        .await
+        .expect("open the conversation");
+    let reply = match staff
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css(
+            r#"form[action$="/reply"] textarea[name="text"]"#,
+        ))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => panic!(
+            "the conversation page has a reply form ({e}); the page: {}",
+            staff.source().await.unwrap_or_default()
+        ),
+    };
+    let path = staff.current_url().await.unwrap().path().to_string();
+    assert_eq!(
+        path,
+        format!("/console/conversations/{id}"),
+        "the row opens its conversation"
+    );
+    reply.send_keys(STAFF_REPLY).await.unwrap();
+    assert_eq!(
+        js(
+            &staff,
+            r#"return document.querySelector('textarea[name="text"]').value;"#
+        )
+        .await,
+        json!(STAFF_REPLY),
+        "the reply is typed as written"
+    );
+    staff
+        .find(Locator::Css("#reply"))
+        .await
+        .expect("the reply form has its send button")
+        .click()
+        .await
+        .expect("send the reply");
+    poll(
+        &staff,
+        "the reply in the console's conversation",
+        UI,
+        r#"return Array.from(document.querySelectorAll('ol.messages li.m-staff p')).some(function (p) {
+             return p.textContent.indexOf('Marta') >= 0;
+           }) || null;"#,
+    )
+    .await;
+    screenshot(&staff, "console-conversation-pl.png").await;
+
+    // The customer: the reply arrives in the widget, from staff.
+    let shown = poll(
+        &customer,
+        "the staff reply in the widget",
+        UI,
+        r#"var found = null;
+           document.querySelectorAll('[data-concord="message"][data-role="staff"]').forEach(function (b) {
+             var t = b.querySelector('[data-concord="text"]');
+             if (!found && t && t.textContent.indexOf('Marta') >= 0) found = t.textContent;
+           });
+           return found;"#,
+    )
+    .await;
+    assert_eq!(
+        shown,
+        json!(STAFF_REPLY),
+        "the widget shows the reply as written"
+    );
+    screenshot(&customer, "widget-staff-reply.png").await;
+
+    // Staff: the statistics, in Polish too.
+    staff
+        .goto(&format!("{base}/console/stats"))
+        .await
+        .expect("open the statistics");
+    let heading = match staff
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css("main h1"))
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => panic!(
+            "the statistics page has its heading ({e}); the page: {}",
+            staff.source().await.unwrap_or_default()
+        ),
+    };
+    assert_eq!(
+        heading.text().await.unwrap(),
+        "Statystyki",
+        "the statistics are titled in Polish (stats-title in pl.ftl)"
+    );
+    screenshot(&staff, "console-stats-pl.png").await;
+}
+
+/// A customer and a member of staff in two separate Chromium instances (own cookies and
+/// storage): a handoff asked for in the widget shows in the staff's already open console queue
+/// within two seconds, without a reload (the live queue over server-sent events), and the reply
+/// staff type in the console reaches the customer's widget; the console speaks Polish.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_reaches_the_live_console_of_another_browser_and_the_reply_reaches_the_widget() {
+    in_two_browsers(&[], add_marta, handoff_flow).await;
 }

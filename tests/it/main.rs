@@ -5,6 +5,7 @@ mod answer;
 mod browser;
 mod common;
 mod console;
+mod console_daily;
 mod drafts;
 mod e5;
 mod embed;

@@ -53,7 +53,11 @@
       csatScale: ['bardzo źle', 'źle', 'przeciętnie', 'dobrze', 'bardzo dobrze'],
       csatRate: function (n, label) { return 'Ocena ' + n + ' z 5: ' + label; },
       csatComment: 'Komentarz (opcjonalnie)', csatSend: 'Wyślij ocenę', csatSkip: 'Pomiń',
-      csatPick: 'Wybierz ocenę od 1 do 5.',
+      csatPick: 'Wybierz odpowiedź.',
+      resolvedQuestion: 'Czy to rozwiązało Twoją sprawę?', resolvedYes: 'Tak', resolvedNo: 'Nie',
+      npsQuestion: 'Jak bardzo prawdopodobne jest, że polecisz nas znajomym? (0–10)',
+      npsRate: function (n) { return 'Ocena ' + n + ' z 10'; },
+      npsLegend: '0 – zupełnie nieprawdopodobne, 10 – bardzo prawdopodobne',
       thanks: 'Dziękujemy! Twoja opinia pomoże nam lepiej pomagać.', newChat: 'Nowa rozmowa',
       emailOffer: 'Nie musisz czekać na czacie: zostaw adres e-mail, a odpowiedź konsultanta wyślemy też tam.',
       emailLabel: 'Adres e-mail', emailSave: 'Zapisz adres',
@@ -93,7 +97,11 @@
       csatScale: ['very poor', 'poor', 'average', 'good', 'very good'],
       csatRate: function (n, label) { return 'Rating ' + n + ' of 5: ' + label; },
       csatComment: 'Comment (optional)', csatSend: 'Send rating', csatSkip: 'Skip',
-      csatPick: 'Choose a rating from 1 to 5.',
+      csatPick: 'Choose an answer.',
+      resolvedQuestion: 'Did this solve your problem?', resolvedYes: 'Yes', resolvedNo: 'No',
+      npsQuestion: 'How likely are you to recommend us to a friend? (0–10)',
+      npsRate: function (n) { return 'Rating ' + n + ' of 10'; },
+      npsLegend: '0 – not at all likely, 10 – extremely likely',
       thanks: 'Thank you! Your feedback helps us help you better.', newChat: 'New conversation',
       emailOffer: 'No need to wait in the chat: leave your e-mail address and we will send the reply there too.',
       emailLabel: 'E-mail address', emailSave: 'Save address',
@@ -230,6 +238,7 @@
   function convPath(suffix) {
     return '/api/conversations/' + encodeURIComponent(state.conv.id) + (suffix || '');
   }
+  function recorded(v) { return v !== null && v !== undefined; }
   function isGone(e) { return e instanceof ApiError && (e.status === 401 || e.status === 404); }
 
   // ---------------------------------------------------------------- state
@@ -244,7 +253,8 @@
     transient: '',       // queue position / typing, shown in the status line
     eventsGen: 0,        // bumps to stop an events loop
     eventsCtrl: null,
-    csatDone: false,
+    csatDone: false,     // the survey was answered (resolved, csat or nps recorded)
+    askNps: null,        // the shop wants the NPS question (GET ask_nps); null: not known yet
     emailOffered: false  // the address form was shown in this conversation
   };
 
@@ -600,6 +610,7 @@
     state.seen = {};
     state.lastId = 0;
     state.csatDone = false;
+    state.askNps = null;
     state.transient = '';
     save({ conversation_id: null, token: null });
   }
@@ -617,7 +628,8 @@
   function restore(attempt) {
     api('GET', convPath('')).then(json).then(function (c) {
       (c.messages || []).forEach(function (m) { showMessage(m, false); });
-      state.csatDone = c.csat !== null && c.csat !== undefined;
+      state.csatDone = recorded(c.csat) || recorded(c.resolved) || recorded(c.nps);
+      state.askNps = c.ask_nps === true;
       setStatus(c.status || 'bot', false);
       if (c.status !== 'closed') startEvents();
     }, function (e) {
@@ -783,38 +795,87 @@
 
   // ---------------------------------------------------------------- satisfaction survey
 
+  /** A row of toggle buttons in a role=group labelled by the question `qid`: a click presses
+   * that button, releases the others and calls onPick(value). specs: [{value, attrs}]. */
+  function choiceGroup(className, qid, specs, onPick) {
+    var group = el('div', { className: className, role: 'group', 'aria-labelledby': qid });
+    var buttons = [];
+    specs.forEach(function (s) {
+      var attrs = { type: 'button', 'aria-pressed': 'false' };
+      Object.keys(s.attrs).forEach(function (k) { attrs[k] = s.attrs[k]; });
+      var b = el('button', attrs);
+      b.addEventListener('click', function () {
+        buttons.forEach(function (o) { o.setAttribute('aria-pressed', o === b ? 'true' : 'false'); });
+        onPick(s.value);
+      });
+      buttons.push(b);
+      group.appendChild(b);
+    });
+    return group;
+  }
+
+  /** The end-of-conversation survey: resolved yes/no, CSAT 1-5, NPS 0-10 when the shop asks
+   * for it, a comment. Every answer is optional; Send needs at least one of the three. */
   function showCsat() {
     while (ui.csat.firstChild) ui.csat.removeChild(ui.csat.firstChild);
     ui.csat.hidden = false;
     if (state.csatDone || !state.conv) { csatThanks(state.csatDone); return; }
-    var chosen = 0;
+    var resolved = null, chosen = 0, nps = null;
+    var hint = el('p', { className: 'concord-csat-hint', 'aria-live': 'polite' });
+    function picked() { hint.textContent = ''; }
+
+    var resolvedQ = 'concord-resolved-q';
+    var yesNo = choiceGroup('concord-survey-yesno', resolvedQ, [
+      { value: true, attrs: { className: 'concord-survey-btn', 'data-concord': 'resolved-yes', text: T.resolvedYes } },
+      { value: false, attrs: { className: 'concord-survey-btn', 'data-concord': 'resolved-no', text: T.resolvedNo } }
+    ], function (v) { resolved = v; picked(); });
+
     var qid = 'concord-csat-q';
-    var buttons = [];
-    var group = el('div', { className: 'concord-csat-scale', role: 'group', 'aria-labelledby': qid });
-    for (var i = 1; i <= 5; i++) {
-      (function (n) {
-        var b = el('button', {
-          type: 'button', className: 'concord-csat-btn', 'data-csat': String(n), 'aria-pressed': 'false',
-          'aria-label': T.csatRate(n, T.csatScale[n - 1]), title: T.csatScale[n - 1], text: String(n)
-        });
-        b.addEventListener('click', function () {
-          chosen = n;
-          buttons.forEach(function (o, k) { o.setAttribute('aria-pressed', k + 1 === n ? 'true' : 'false'); });
-          hint.textContent = '';
-        });
-        buttons.push(b);
-        group.appendChild(b);
-      })(i);
+    var group = choiceGroup('concord-csat-scale', qid, [1, 2, 3, 4, 5].map(function (n) {
+      return { value: n, attrs: {
+        className: 'concord-csat-btn', 'data-csat': String(n),
+        'aria-label': T.csatRate(n, T.csatScale[n - 1]), title: T.csatScale[n - 1], text: String(n)
+      } };
+    }), function (v) { chosen = v; picked(); });
+
+    // NPS: filled in only when the shop asks for it (known from GET, else asked for below)
+    var npsBox = el('div', { className: 'concord-nps', 'data-concord': 'nps', hidden: true });
+    function showNps() {
+      var npsQ = 'concord-nps-q', legendId = 'concord-nps-legend';
+      var specs = [];
+      for (var n = 0; n <= 10; n++) {
+        specs.push({ value: n, attrs: {
+          className: 'concord-nps-btn', 'data-nps': String(n), 'aria-label': T.npsRate(n), text: String(n)
+        } });
+      }
+      var scale = choiceGroup('concord-nps-scale', npsQ, specs, function (v) { nps = v; picked(); });
+      scale.setAttribute('aria-describedby', legendId);
+      npsBox.appendChild(el('p', { className: 'concord-csat-q', id: npsQ, text: T.npsQuestion }));
+      npsBox.appendChild(scale);
+      npsBox.appendChild(el('p', { className: 'concord-nps-legend', id: legendId, text: T.npsLegend }));
+      npsBox.hidden = false;
     }
+    if (state.askNps) showNps();
+    else if (state.askNps === null) {
+      var conv = state.conv; // a conversation started on this page: ask_nps is not known yet
+      api('GET', convPath('')).then(json).then(function (c) {
+        if (state.conv !== conv) return;
+        state.askNps = !!(c && c.ask_nps === true);
+        if (state.askNps && npsBox.parentNode === ui.csat && !npsBox.firstChild) showNps();
+      }, function () { /* the survey goes on without the NPS question */ });
+    }
+
     var comment = el('textarea', {
       className: 'concord-csat-comment', id: 'concord-csat-comment', rows: '2', maxlength: '1000'
     });
-    var hint = el('p', { className: 'concord-csat-hint', 'aria-live': 'polite' });
     var sendBtn = el('button', { type: 'button', className: 'concord-send', 'data-concord': 'csat-send', text: T.csatSend });
     var skip = el('button', { type: 'button', className: 'concord-link-btn', 'data-concord': 'csat-skip', text: T.csatSkip });
     sendBtn.addEventListener('click', function () {
-      if (!chosen) { hint.textContent = T.csatPick; buttons[0].focus(); return; }
-      var body = { csat: chosen };
+      var body = {};
+      if (resolved !== null) body.resolved = resolved;
+      if (chosen) body.csat = chosen;
+      if (nps !== null) body.nps = nps;
+      if (!Object.keys(body).length) { hint.textContent = T.csatPick; yesNo.firstChild.focus(); return; }
       var c = comment.value.trim();
       if (c) body.comment = c;
       sendBtn.disabled = true;
@@ -828,8 +889,11 @@
     });
     skip.addEventListener('click', function () { csatThanks(false); });
     [
+      el('p', { className: 'concord-csat-q', id: resolvedQ, text: T.resolvedQuestion }),
+      yesNo,
       el('p', { className: 'concord-csat-q', id: qid, text: T.csatQuestion }),
       group,
+      npsBox,
       el('label', { className: 'concord-csat-label', for: 'concord-csat-comment', text: T.csatComment }),
       comment, hint,
       el('div', { className: 'concord-csat-actions' }, [sendBtn, skip])

@@ -250,6 +250,26 @@ async fn do_save_canonical(
         answer,
         sources: Vec::new(),
     };
+    store_canonical(
+        state,
+        staff,
+        edit,
+        Some(&item.summary.conversation_id),
+        json!({ "decision_id": id }),
+    )
+    .await
+}
+
+/// Writes `edit` into the knowledge base (one writer at a time), audits it with `detail` and
+/// reloads the knowledge base; the saved entry and the reload report.
+pub(super) async fn store_canonical(
+    state: &SharedState,
+    staff: &Staff,
+    edit: CanonicalEdit,
+    conversation: Option<&ConversationId>,
+    mut detail: Value,
+) -> Result<Value, ApiError> {
+    staff.require_admin()?;
     let knowledge_dir = state.knowledge.dir.clone();
     let saved = {
         let _one_at_a_time = state.reload_lock.lock().await;
@@ -265,14 +285,11 @@ async fn do_save_canonical(
                 }
             })?
     };
+    detail["canonical_id"] = json!(saved.id);
+    detail["created"] = json!(saved.created);
     state
         .store
-        .audit(
-            staff.name(),
-            "save_canonical",
-            Some(&item.summary.conversation_id),
-            &json!({ "decision_id": id, "canonical_id": saved.id, "created": saved.created }),
-        )
+        .audit(staff.name(), "save_canonical", conversation, &detail)
         .await?;
     let (report_id, report) = do_reload(state, staff, "knowledge_reload_after_save").await?;
     Ok(json!({ "saved": saved, "report_id": report_id, "report": report }))

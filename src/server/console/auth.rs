@@ -65,6 +65,14 @@ impl Staff {
         &self.0.member.name
     }
 
+    /// The language this person reads the console in: their choice, else the console's.
+    pub fn lang(&self) -> crate::knowledge::Lang {
+        self.0
+            .member
+            .lang
+            .unwrap_or_else(super::render::console_lang)
+    }
+
     /// Checks the CSRF token a form or an `X-CSRF-Token` header carried.
     pub fn check_csrf(&self, given: Option<&str>) -> Result<(), ApiError> {
         let expected = self.0.csrf_token.as_bytes();

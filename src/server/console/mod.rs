@@ -1,11 +1,13 @@
-//! The staff console at `/console`: sign-in, the review queue and its actions, knowledge reloads
-//! and stats, as server-rendered pages with forms, plus the same as JSON under `/console/api`.
+//! The staff console at `/console`: sign-in, the review queue and its actions, past conversations,
+//! knowledge gaps, knowledge reloads and stats, as server-rendered pages with forms, plus the same as JSON under `/console/api`.
 
 pub mod actions;
 pub mod auth;
+pub mod browse;
 pub mod live;
 pub mod pages;
 pub mod render;
+pub mod stats;
 
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
@@ -70,7 +72,14 @@ pub fn routes() -> Router<SharedState> {
         )
         .route("/console/knowledge", get(pages::knowledge))
         .route("/console/knowledge/reload", post(actions::reload_form))
-        .route("/console/stats", get(pages::stats))
+        .route("/console/stats", get(stats::stats))
+        .route("/console/stats.csv", get(stats::stats_csv))
+        .route("/console/conversations", get(browse::conversations))
+        .route("/console/gaps", get(browse::gaps_page))
+        .route("/console/gaps/answer", post(browse::gap_answer_form))
+        .route("/console/settings/lang", post(browse::lang_form))
+        .route("/console/api/conversations", get(browse::conversations_api))
+        .route("/console/api/gaps", get(browse::gaps_api))
         .route("/console/api/me", get(pages::me_api))
         .route("/console/api/queue", get(pages::queue_api))
         .route("/console/api/queue/events", get(live::queue_events))
@@ -82,5 +91,5 @@ pub fn routes() -> Router<SharedState> {
             post(actions::canonical_api),
         )
         .route("/console/api/knowledge/reload", post(actions::reload_api))
-        .route("/console/api/stats", get(pages::stats_api))
+        .route("/console/api/stats", get(stats::stats_api))
 }

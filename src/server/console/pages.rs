@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -11,18 +11,17 @@ use serde_json::{json, Value};
 use super::auth::Staff;
 use super::render::{page, PageError};
 use crate::check::RefSource;
-use crate::console::dates;
 use crate::console::highlight::{draft_segments, reference_segments};
 use crate::console::i18n::{self, Arg};
-use crate::console::svg::{self, Bar};
+use crate::knowledge::Lang;
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
-use crate::store::{ConversationId, ReviewItem, Stats, StatsRange};
+use crate::store::{ConversationId, ReviewItem};
 
 /// A console text in the console's language (titles, chart labels); a missing key is a bug
 /// the catalogue test catches, shown as the key rather than failing the page.
-fn title(key: &str, args: &[(&str, Arg)]) -> String {
-    i18n::text(super::render::console_lang(), key, args).unwrap_or_else(|e| {
+pub(super) fn title(lang: Lang, key: &str, args: &[(&str, Arg)]) -> String {
+    i18n::text(lang, key, args).unwrap_or_else(|e| {
         tracing::error!(error = %e, "console text missing");
         key.to_string()
     })
@@ -39,6 +38,8 @@ pub fn staff_ctx(staff: &Staff) -> Value {
         "role": m.role.as_str(),
         "admin": staff.require_admin().is_ok(),
         "csrf": staff.0.csrf_token,
+        "lang": staff.lang().as_str(),
+        "chosen_lang": m.lang.map(|l| l.as_str()),
     })
 }
 
@@ -70,7 +71,7 @@ pub async fn queue(
 ) -> Result<Response, PageError> {
     let staff = staff?;
     let mut ctx = queue_ctx(&state).await?;
-    ctx["title"] = json!(title("queue-title", &[]));
+    ctx["title"] = json!(title(staff.lang(), "queue-title", &[]));
     ctx["staff"] = staff_ctx(&staff);
     ctx["done"] = json!(flash.done);
     page(StatusCode::OK, "queue.html", ctx)
@@ -148,7 +149,11 @@ pub async fn item(
     let staff = staff?;
     let item = state.store.review_item(id).await?;
     let mut ctx = item_ctx(&state, &item);
-    ctx["title"] = json!(title("item-title", &[("id", Arg::Number(id as f64))]));
+    ctx["title"] = json!(title(
+        staff.lang(),
+        "item-title",
+        &[("id", Arg::Number(id as f64))]
+    ));
     ctx["staff"] = staff_ctx(&staff);
     page(StatusCode::OK, "item.html", ctx)
 }
@@ -171,15 +176,18 @@ pub async fn conversation(
     let id = ConversationId(id);
     let c = state.store.conversation(&id.0).await?;
     let messages = state.store.messages_after(&id, 0).await?;
+    let feedback = state.store.conversation_feedback(&id).await?;
     page(
         StatusCode::OK,
         "conversation.html",
         json!({
-            "title": title("conversation-title", &[("id", Arg::Text(id.0.clone()))]),
+            "title": title(staff.lang(), "conversation-title", &[("id", Arg::Text(id.0.clone()))]),
             "staff": staff_ctx(&staff),
             "conversation": c,
             "messages": messages,
             "open": c.status != crate::store::ConversationStatus::Closed,
+            "feedback": feedback,
+            "thumbs": feedback.thumbs.iter().map(|t| (t.message_id.to_string(), t.up)).collect::<std::collections::HashMap<_, _>>(),
         }),
     )
 }
@@ -198,7 +206,7 @@ pub async fn knowledge(
         StatusCode::OK,
         "knowledge.html",
         json!({
-            "title": title("knowledge-title", &[]),
+            "title": title(staff.lang(), "knowledge-title", &[]),
             "staff": staff_ctx(&staff),
             "reports": reports,
             "done": flash.done,
@@ -211,157 +219,4 @@ pub async fn knowledge(
             },
         }),
     )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RangeQuery {
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-}
-
-const DAY_MS: i64 = 86_400_000;
-
-/// The range of a stats request: `from` and `to` are dates, both included; by default the last
-/// 30 days up to today.
-pub fn stats_range(q: &RangeQuery, now_ms: i64) -> Result<StatsRange, ApiError> {
-    let parse = |d: &Option<String>| {
-        d.as_deref()
-            .filter(|d| !d.trim().is_empty())
-            .map(dates::parse_date)
-            .transpose()
-            .map_err(ApiError::InvalidRequest)
-    };
-    let to = parse(&q.to)?.unwrap_or(now_ms.div_euclid(DAY_MS) * DAY_MS) + DAY_MS;
-    let from = parse(&q.from)?.unwrap_or(to - 30 * DAY_MS);
-    if from >= to {
-        return Err(ApiError::InvalidRequest(
-            "`from` must be on or before `to`".into(),
-        ));
-    }
-    Ok(StatsRange {
-        from_ms: from,
-        to_ms: to,
-    })
-}
-
-fn charts(s: &Stats) -> Value {
-    let n = |a: &str| s.by_action.get(a).copied().unwrap_or(0) as f64;
-    let share = |x: f64| {
-        if s.decided == 0 {
-            String::new()
-        } else {
-            format!("{x:.0} ({:.0}%)", 100.0 * x / s.decided as f64)
-        }
-    };
-    let decisions = [
-        (
-            title("chart-automated", &[]),
-            n("send") + n("send_canonical"),
-        ),
-        (format!("  {}", title("chart-as-draft", &[])), n("send")),
-        (
-            format!("  {}", title("chart-as-canonical", &[])),
-            n("send_canonical"),
-        ),
-        (title("chart-held", &[]), n("hold")),
-        (title("chart-handoff", &[]), n("handoff")),
-        (title("chart-no-answer", &[]), n("no_answer")),
-    ]
-    .into_iter()
-    .map(|(l, v)| Bar::new(l, v).with_note(share(v)))
-    .collect::<Vec<_>>();
-    let findings: Vec<Bar> = s
-        .blocked_by_finding
-        .iter()
-        .map(|(k, v)| Bar::new(k.replace('_', " "), *v as f64))
-        .collect();
-    let csat: Vec<Bar> = s
-        .csat_distribution
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Bar::new(format!("{}", i + 1), *v as f64))
-        .collect();
-    json!({
-        "decisions": svg::bar_chart(&title("chart-decisions", &[]), &decisions, &title("chart-unit-messages", &[])),
-        "findings": svg::bar_chart(&title("chart-findings", &[]), &findings, &title("chart-unit-drafts", &[])),
-        "csat": svg::column_chart(&title("chart-csat", &[]), &csat, &title("chart-unit-conversations", &[])),
-    })
-}
-
-async fn stats_ctx(state: &SharedState, q: &RangeQuery) -> Result<(Stats, Value), ApiError> {
-    let range = stats_range(q, crate::store::now_ms())?;
-    let stats = state.store.stats(range, 10).await?;
-    let ctx = json!({
-        "stats": stats,
-        "automated_share": stats.share(&["send", "send_canonical"]),
-        "handoff_share": stats.share(&["handoff"]),
-        "held_share": stats.share(&["hold"]),
-        "top": stats.top_questions.iter().map(|t| json!({
-            "example": t.example, "count": t.count, "canonical_id": t.canonical_id,
-            "consistency": t.consistency(),
-        })).collect::<Vec<_>>(),
-        "from": dates::date(range.from_ms),
-        "to": dates::date(range.to_ms - DAY_MS),
-    });
-    Ok((stats, ctx))
-}
-
-pub async fn stats(
-    State(state): State<SharedState>,
-    staff: Result<Staff, ApiError>,
-    Query(q): Query<RangeQuery>,
-) -> Result<Response, PageError> {
-    let staff = staff?;
-    let (stats, mut ctx) = stats_ctx(&state, &q).await?;
-    ctx["title"] = json!(title("stats-title", &[]));
-    ctx["staff"] = staff_ctx(&staff);
-    ctx["charts"] = charts(&stats);
-    page(StatusCode::OK, "stats.html", ctx)
-}
-
-pub async fn stats_api(
-    State(state): State<SharedState>,
-    _staff: Staff,
-    Query(q): Query<RangeQuery>,
-) -> Result<Response, ApiError> {
-    let (_, ctx) = stats_ctx(&state, &q).await?;
-    Ok(Json(ctx).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_range_is_the_last_30_days_including_today() {
-        let now = dates::parse_date("2026-12-01").unwrap() + 5 * 3_600_000;
-        let r = stats_range(
-            &RangeQuery {
-                from: None,
-                to: None,
-            },
-            now,
-        )
-        .unwrap();
-        assert_eq!(dates::date(r.to_ms), "2026-12-02");
-        assert_eq!(dates::date(r.from_ms), "2026-11-02");
-        let q = RangeQuery {
-            from: Some("2026-11-05".into()),
-            to: Some("2026-11-05".into()),
-        };
-        let one = stats_range(&q, now).unwrap();
-        assert_eq!(one.to_ms - one.from_ms, DAY_MS);
-        let bad = RangeQuery {
-            from: Some("2026-11-06".into()),
-            to: Some("2026-11-05".into()),
-        };
-        assert!(stats_range(&bad, now).is_err());
-        let garbage = RangeQuery {
-            from: Some("soon".into()),
-            to: None,
-        };
-        assert!(stats_range(&garbage, now).is_err());
-    }
 }

@@ -26,6 +26,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../assets/console/knowledge.html"),
     ),
     ("stats.html", include_str!("../assets/console/stats.html")),
+    (
+        "conversations.html",
+        include_str!("../assets/console/conversations.html"),
+    ),
+    ("gaps.html", include_str!("../assets/console/gaps.html")),
     ("error.html", include_str!("../assets/console/error.html")),
 ];
 
@@ -132,8 +137,15 @@ fn plural_forms(state: &minijinja::State, key: &str) -> Result<String, minijinja
 pub fn render(template: &str, ctx: impl Serialize) -> Result<String, ApiError> {
     let mut ctx = serde_json::to_value(&ctx).map_err(ApiError::internal)?;
     if let Some(map) = ctx.as_object_mut() {
+        // The signed-in person's language, else the console's.
+        let lang = map
+            .get("staff")
+            .and_then(|s| s.get("lang"))
+            .and_then(|l| l.as_str())
+            .unwrap_or(console_lang().as_str())
+            .to_string();
         map.entry("lang")
-            .or_insert_with(|| serde_json::Value::from(console_lang().as_str()));
+            .or_insert_with(|| serde_json::Value::from(lang));
     }
     env()
         .get_template(template)
@@ -219,6 +231,61 @@ mod tests {
         assert!(!html.contains("<script>alert"));
         for (name, _) in TEMPLATES {
             assert!(env().get_template(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_conversation_list_and_the_gaps_render_in_both_languages() {
+        let staff = serde_json::json!({ "name": "ola", "role": "admin", "admin": true, "csrf": "x", "lang": "pl", "chosen_lang": null });
+        let list = |lang: &str| {
+            let mut staff = staff.clone();
+            staff["lang"] = serde_json::json!(lang);
+            serde_json::json!({
+                "title": "t", "staff": staff, "q": "zwrot", "status": null, "from": null, "to": null,
+                "decision": "hold", "rating": null, "decisions": ["send", "hold"], "prev": null,
+                "next": "/console/conversations?q=zwrot&page=2",
+                "rows": [{ "row": { "conversation_id": "c_1", "status": "closed", "lang": "pl",
+                    "created_ms": 0, "updated_ms": 0, "first_question": "Jak zrobić <b>zwrot</b>?",
+                    "messages": 5, "decisions": ["hold"], "csat": 2, "thumbs_down": 2,
+                    "resolved": false, "snippet": null },
+                    "snippet": [{ "text": "Jak zrobić ", "hit": false }, { "text": "zwrot", "hit": true }] }],
+            })
+        };
+        let pl = render("conversations.html", list("pl")).unwrap();
+        for want in [
+            "<h1>Rozmowy</h1>",
+            "5 wiadomości",
+            "2 łapki w dół",
+            "nierozwiązana",
+            "<mark>zwrot</mark>",
+            "Jak zrobić &lt;b&gt;zwrot&lt;&#x2f;b&gt;?",
+            "<option value=\"hold\" selected>wstrzymana</option>",
+            "Starsze →",
+        ] {
+            assert!(pl.contains(want), "{want}: {pl}");
+        }
+        let en = render("conversations.html", list("en")).unwrap();
+        assert!(
+            en.contains("5 messages") && en.contains("<h1>Conversations</h1>"),
+            "{en}"
+        );
+        let gaps = serde_json::json!({
+            "title": "t", "staff": staff, "days": 30,
+            "topics": [{ "article": "Zwroty", "count": 3, "groups": [{ "example": "Jak oddać buty?",
+                "variants": ["jak oddac buty"], "count": 3, "no_answer": 1, "held": 1, "thumbs_down": 1,
+                "decision_id": 9, "conversation_id": "c_2", "latest_ms": 0 }] }],
+        });
+        let html = render("gaps.html", gaps).unwrap();
+        for want in [
+            "Luki w wiedzy",
+            "Zwroty",
+            "3 pytania",
+            "× 3",
+            "/console/items/9",
+            "Napisz zatwierdzoną odpowiedź",
+            "ostatnich 30 dni",
+        ] {
+            assert!(html.contains(want), "{want}: {html}");
         }
     }
 

@@ -178,3 +178,99 @@ chart-as-canonical = as the approved answer
 chart-held = Held for staff
 chart-handoff = Handed off
 chart-no-answer = No answer
+
+## Navigation, language
+nav-conversations = Conversations
+nav-gaps = Knowledge gaps
+lang-label = Language
+lang-default = default
+lang-save = Change
+any = any
+page-prev = ← Newer
+page-next = Older →
+
+## Conversations
+conversations-title = Conversations
+conversations-search = Search
+conversations-search-hint = words from the messages, e.g. parcel return
+conversations-status = Status
+conversations-decision = Decision
+conversations-rating = Rating
+conversations-find = Search
+conversations-col-question = First question
+conversations-col-decisions = Decisions
+conversations-col-rating = Rating
+conversations-col-updated = Last change
+conversations-messages = { $count ->
+    [one] { $count } message
+   *[other] { $count } messages
+}
+conversations-thumbs-down = { $count ->
+    [one] { $count } thumbs down
+   *[other] { $count } thumbs down
+}
+conversations-none = No conversation matches these conditions.
+rating-low = low rating (1–2)
+rating-high = high rating (4–5)
+rating-thumbs_down = thumbs down
+rating-unresolved = not resolved
+
+## Customer feedback (conversation page)
+feedback-title = Customer feedback
+feedback-resolved = Did this solve the problem?
+feedback-yes = yes
+feedback-no = no
+feedback-resolved-short-yes = resolved
+feedback-resolved-short-no = not resolved
+feedback-csat = Conversation rating
+feedback-comment = Comment
+feedback-nps = Would recommend us (NPS)
+feedback-thumbs = Answer ratings
+feedback-thumbs-count = up: { $up }, down: { $down }
+feedback-thumb-up = 👍 helpful
+feedback-thumb-down = 👎 unhelpful
+feedback-none = The customer left no feedback.
+
+## Knowledge gaps
+gaps-title = Knowledge gaps
+gaps-intro = Questions of the last { $days ->
+    [one] { $days } day
+   *[other] { $days } days
+} the assistant did not answer, held for a check, or whose answer the customer rated thumbs down — grouped by the article they are about.
+gaps-days = Last days
+gaps-no-article = No matching article
+gaps-questions = { $count ->
+    [one] { $count } question
+   *[other] { $count } questions
+}
+gaps-col-question = Question
+gaps-col-why = Why here
+gaps-open-item = open for review
+gaps-open-conversation = conversation
+gaps-write = Write an approved answer
+gaps-write-questions = Questions (one per line)
+gaps-write-answer = Approved answer
+gaps-write-save = Save and reload the knowledge base
+gaps-none = No gaps in this period: every question got an answer without reservations.
+
+## Service stats
+stats-csv = Download CSV (daily)
+stats-service = Service
+stats-fcr-confirmed = resolved at first contact (confirmed)
+stats-fcr-total = resolved at first contact (with assumed)
+stats-resolved = of customers confirm it was solved ({ $count })
+stats-nps = NPS ({ $count })
+stats-to-person = median time to a person ({ $count })
+stats-still-waiting = still waiting for a person
+stats-fcr-note = Confirmed: the customer answered "yes" to "Did this solve your problem?" and no person was needed. Assumed: the customer did not answer, but the assistant answered alone, with no hold, handoff, unanswered question or thumbs down.
+chart-to-person = Time to a person after a handoff or hold
+chart-under-1h = under 1 h
+chart-1-4h = 1–4 h
+chart-over-4h = over 4 h
+chart-still-waiting = still waiting
+chart-daily = Conversations per day
+chart-daily-shares = Share of conversations per day
+chart-day-of-range = day of the period
+chart-series-automated = automated
+chart-series-person = with a person
+chart-series-resolved = confirmed resolved

@@ -195,3 +195,102 @@ chart-as-canonical = jako zatwierdzona odpowiedź
 chart-held = Wstrzymane
 chart-handoff = Przekazane
 chart-no-answer = Bez odpowiedzi
+
+## Nawigacja, język
+nav-conversations = Rozmowy
+nav-gaps = Luki w wiedzy
+lang-label = Język
+lang-default = domyślny
+lang-save = Zmień
+any = dowolny
+page-prev = ← Nowsze
+page-next = Starsze →
+
+## Rozmowy
+conversations-title = Rozmowy
+conversations-search = Szukaj
+conversations-search-hint = słowa z wiadomości, np. zwrot paczki
+conversations-status = Stan
+conversations-decision = Decyzja
+conversations-rating = Ocena
+conversations-find = Szukaj
+conversations-col-question = Pierwsze pytanie
+conversations-col-decisions = Decyzje
+conversations-col-rating = Ocena
+conversations-col-updated = Ostatnia zmiana
+conversations-messages = { $count ->
+    [one] { $count } wiadomość
+    [few] { $count } wiadomości
+   *[many] { $count } wiadomości
+}
+conversations-thumbs-down = { $count ->
+    [one] { $count } łapka w dół
+    [few] { $count } łapki w dół
+   *[many] { $count } łapek w dół
+}
+conversations-none = Żadna rozmowa nie pasuje do tych warunków.
+rating-low = niska ocena (1–2)
+rating-high = wysoka ocena (4–5)
+rating-thumbs_down = łapka w dół
+rating-unresolved = sprawa nierozwiązana
+
+## Opinia klienta (strona rozmowy)
+feedback-title = Opinia klienta
+feedback-resolved = Czy to rozwiązało sprawę?
+feedback-yes = tak
+feedback-no = nie
+feedback-resolved-short-yes = rozwiązana
+feedback-resolved-short-no = nierozwiązana
+feedback-csat = Ocena rozmowy
+feedback-comment = Komentarz
+feedback-nps = Poleciłby nas (NPS)
+feedback-thumbs = Oceny odpowiedzi
+feedback-thumbs-count = w górę: { $up }, w dół: { $down }
+feedback-thumb-up = 👍 pomocna
+feedback-thumb-down = 👎 niepomocna
+feedback-none = Klient nie zostawił opinii.
+
+## Luki w wiedzy
+gaps-title = Luki w wiedzy
+gaps-intro = Pytania z ostatnich { $days ->
+    [one] { $days } dnia
+   *[other] { $days } dni
+}, na które asystent nie odpowiedział, które wstrzymał do sprawdzenia albo których odpowiedź klient ocenił łapką w dół — pogrupowane według artykułu, którego dotyczą.
+gaps-days = Ostatnie dni
+gaps-no-article = Bez pasującego artykułu
+gaps-questions = { $count ->
+    [one] { $count } pytanie
+    [few] { $count } pytania
+   *[many] { $count } pytań
+}
+gaps-col-question = Pytanie
+gaps-col-why = Dlaczego tutaj
+gaps-open-item = otwórz do przeglądu
+gaps-open-conversation = rozmowa
+gaps-write = Napisz zatwierdzoną odpowiedź
+gaps-write-questions = Pytania (jedno w wierszu)
+gaps-write-answer = Zatwierdzona odpowiedź
+gaps-write-save = Zapisz i przeładuj bazę wiedzy
+gaps-none = Brak luk w tym okresie: każde pytanie dostało odpowiedź bez zastrzeżeń.
+
+## Statystyki obsługi
+stats-csv = Pobierz CSV (dziennie)
+stats-service = Obsługa
+stats-fcr-confirmed = rozwiązanych przy pierwszym kontakcie (potwierdzone)
+stats-fcr-total = rozwiązanych przy pierwszym kontakcie (z zakładanymi)
+stats-resolved = klientów potwierdza rozwiązanie ({ $count })
+stats-nps = NPS ({ $count })
+stats-to-person = mediana czasu do konsultanta ({ $count })
+stats-still-waiting = wciąż czeka na konsultanta
+stats-fcr-note = Potwierdzone: klient odpowiedział „tak” na pytanie „Czy to rozwiązało Twoją sprawę?”, a konsultant nie był potrzebny. Zakładane: klient nie odpowiedział, ale asystent odpowiedział sam, bez wstrzymania, przekazania, pytania bez odpowiedzi i łapki w dół.
+chart-to-person = Czas do konsultanta po przekazaniu lub wstrzymaniu
+chart-under-1h = poniżej 1 h
+chart-1-4h = 1–4 h
+chart-over-4h = powyżej 4 h
+chart-still-waiting = wciąż czeka
+chart-daily = Rozmowy dziennie
+chart-daily-shares = Udział rozmów dziennie
+chart-day-of-range = dzień okresu
+chart-series-automated = automatycznie
+chart-series-person = z konsultantem
+chart-series-resolved = potwierdzone rozwiązanie
