@@ -160,11 +160,22 @@ async fn wait_driver(driver: &mut Child, url: &str) {
 }
 
 async fn connect(driver_url: &str) -> Client {
+    connect_sized(driver_url, Screen::Phone).await
+}
+
+/// The screen a browser session has.
+#[derive(Clone, Copy)]
+enum Screen {
+    Phone,
+    /// A staff member's desktop, 1280x900.
+    Desktop,
+}
+
+async fn connect_sized(driver_url: &str, screen: Screen) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
+    let options = match screen {
+        Screen::Phone => json!({
             "binary": CHROMIUM,
             "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      format!("--window-size={},{}", PHONE.0, PHONE.1)],
@@ -172,7 +183,13 @@ async fn connect(driver_url: &str) -> Client {
             // 500px viewport, above the widget's phone breakpoint; emulation gives the real size.
             "mobileEmulation": {"deviceMetrics": {"width": PHONE.0, "height": PHONE.1, "pixelRatio": 1.0}},
         }),
-    );
+        Screen::Desktop => json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,900"],
+        }),
+    };
+    caps.insert("goog:chromeOptions".into(), options);
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
         .capabilities(caps)
@@ -644,7 +661,8 @@ where
 {
     let stage = set_up(envs, prepare).await;
     let a = connect(&stage.driver_url).await;
-    let b = connect(&stage.driver_url).await;
+    // The staff member works at a desktop.
+    let b = connect_sized(&stage.driver_url, Screen::Desktop).await;
 
     // the flow runs as its own task so that a panic in it still lets us close the sessions
     let outcome = tokio::spawn(flow(a.clone(), b.clone(), stage.base.clone())).await;
@@ -1029,6 +1047,66 @@ async fn handoff_flow(customer: Client, staff: Client, base: String) {
         "the widget shows the reply as written"
     );
     screenshot(&customer, "widget-staff-reply.png").await;
+
+    // The customer ends the chat and answers the survey: solved, 4 of 5, a comment.
+    customer
+        .find(Locator::Css(r#"[data-concord="close"]"#))
+        .await
+        .expect("the widget offers to end the chat")
+        .click()
+        .await
+        .unwrap();
+    let yes = customer
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css(r#"[data-concord="resolved-yes"]"#))
+        .await
+        .expect("the survey asks whether the problem is solved");
+    yes.click().await.unwrap();
+    customer
+        .find(Locator::Css(r#"[data-csat="4"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    customer
+        .find(Locator::Css("#concord-csat-comment"))
+        .await
+        .unwrap()
+        .send_keys("Szybka odpowiedź, dziękuję")
+        .await
+        .unwrap();
+    screenshot(&customer, "widget-survey.png").await;
+    customer
+        .find(Locator::Css(r#"[data-concord="csat-send"]"#))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    poll(
+        &customer,
+        "the survey's thanks",
+        UI,
+        r#"return document.querySelector('.concord-csat-thanks') !== null || null;"#,
+    )
+    .await;
+    // Staff see the answers on the conversation page.
+    staff
+        .goto(&format!("{base}/console/conversations/{id}"))
+        .await
+        .unwrap();
+    let feedback = staff
+        .wait()
+        .at_most(UI)
+        .for_element(Locator::Css("section.feedback"))
+        .await
+        .expect("the conversation page shows the customer's feedback");
+    let text = feedback.text().await.unwrap();
+    for want in ["tak", "4 / 5", "Szybka odpowiedź, dziękuję"] {
+        assert!(text.contains(want), "{want} in the feedback: {text}");
+    }
 
     // Staff: the statistics, in Polish too.
     staff
