@@ -1,5 +1,6 @@
 //! Prometheus metrics (`/metrics`, text format): requests and latency by route, open streams,
-//! the generation queue, decisions by kind, generated tokens, tokens/s and time to first token.
+//! the generation queue, decisions by kind, generated tokens, tokens/s, time to first token and
+//! the notifications outbox by endpoint and status.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +22,14 @@ pub struct RouteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteOnly {
     pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutboxLabels {
+    /// `webhook:<url>` or `email:staff` / `email:customer`.
+    pub target: String,
+    /// `pending`, `delivered`, `skipped` or `failed`.
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +62,7 @@ pub struct Metrics {
     pub busy: Counter,
     pub messages_stored: Counter,
     pub peak_rss_bytes: Gauge<f64, AtomicU64>,
+    pub outbox: Family<OutboxLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -151,6 +161,12 @@ impl Metrics {
             "Peak resident memory of the process",
             peak_rss_bytes.clone(),
         );
+        let outbox = Family::<OutboxLabels, Gauge>::default();
+        registry.register(
+            "notifications",
+            "Outbound events (webhooks, e-mail) by endpoint and delivery status",
+            outbox.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -168,6 +184,7 @@ impl Metrics {
             busy,
             messages_stored,
             peak_rss_bytes,
+            outbox,
         }
     }
 

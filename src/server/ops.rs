@@ -51,6 +51,27 @@ pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     if let Some(mb) = crate::util::peak_rss_mb() {
         m.peak_rss_bytes.set(mb * 1024.0 * 1024.0);
     }
+    // Undelivered notifications are a reason to page someone: the counts come from the outbox.
+    match state.store.outbox_counts().await {
+        Ok(counts) => {
+            for (target, c) in counts {
+                for (status, n) in [
+                    ("pending", c.pending),
+                    ("delivered", c.delivered),
+                    ("skipped", c.skipped),
+                    ("failed", c.failed),
+                ] {
+                    m.outbox
+                        .get_or_create(&crate::server::metrics::OutboxLabels {
+                            target: target.clone(),
+                            status: status.to_string(),
+                        })
+                        .set(n);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "outbox counts for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -314,6 +314,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Endpoints with events that gave up (status `failed`), with how many; uses the status
+    /// index, so the live queue can ask on every change.
+    pub async fn undelivered(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT target, COUNT(*) FROM outbox WHERE status = 'failed' GROUP BY target ORDER BY target",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The outbox rows of a conversation, oldest first: (event id, target, kind, status,
     /// attempts, last error). For the console and tests.
     pub async fn conversation_events(

@@ -274,6 +274,10 @@ fn events_are_written_with_their_change_only_for_targets_that_take_them_and_clai
                 }
             )]
         );
+        assert_eq!(
+            store.undelivered().await.unwrap(),
+            [("all".to_string(), 1)]
+        );
         assert_eq!(store.purge_delivered(now_ms() + 1).await.unwrap(), 1);
 
         // A score's comment and the customer's question are read at delivery, not stored.

@@ -342,6 +342,17 @@ fn events_are_signed_survive_a_restart_and_arrive_once_per_endpoint() {
                 ("stale", "closed", "failed"),
             ]
         );
+        // The endpoint that gave up shows in the metrics an operator alerts on.
+        let metrics = reqwest::get(format!("{}/metrics", s.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(r#"concord_notifications{target="stale",status="failed"} 1"#),
+            "{metrics}"
+        );
         let stale = &rows[5];
         assert_eq!(stale.4, 6, "every attempt made");
         assert_eq!(stale.5.as_deref(), Some("HTTP 401"));

@@ -54,10 +54,19 @@ pub(super) async fn queue_ctx(state: &SharedState) -> Result<Value, ApiError> {
     let (items, pending) = state.store.review_queue(QUEUE_LIMIT).await?;
     let people = state.store.staff_conversations(QUEUE_LIMIT).await?;
     let waiting = state.store.waiting_for_person().await?;
+    // Notifications that gave up: staff must know a webhook or e-mail is not arriving.
+    let undelivered: Vec<Value> = state
+        .store
+        .undelivered()
+        .await?
+        .into_iter()
+        .map(|(target, failed)| json!({ "target": target, "failed": failed }))
+        .collect();
     Ok(json!({
         "items": items,
         "pending": pending,
         "waiting": waiting,
+        "undelivered": undelivered,
         "people": people.into_iter().map(|(id, status, updated, q)| json!({
             "conversation_id": id, "status": status, "updated_ms": updated, "question": q,
         })).collect::<Vec<_>>(),

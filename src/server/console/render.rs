@@ -294,6 +294,7 @@ mod tests {
         let ctx = |lang: &str| {
             serde_json::json!({
                 "lang": lang, "title": "t", "pending": 3, "waiting": 5,
+                "undelivered": [{ "target": "helpdesk", "failed": 2 }],
                 "staff": { "name": "ewa", "role": "agent", "admin": false, "csrf": "x" },
                 "items": [{ "decision_id": 7, "kind": "held", "risk": 2, "question": "Gdzie paczka?",
                             "verdict_status": null, "canonical_id": null, "created_ms": 0 }],
@@ -312,6 +313,7 @@ mod tests {
             "(bez pytania)",
             "ewa (konsultant)",
             "Wyloguj",
+            "2 powiadomienia do helpdesk nie zostały dostarczone",
         ] {
             assert!(pl.contains(want), "{want}: {pl}");
         }

@@ -274,3 +274,7 @@ chart-day-of-range = day of the period
 chart-series-automated = automated
 chart-series-person = with a person
 chart-series-resolved = confirmed resolved
+queue-undelivered = { $count ->
+    [one] { $count } notification to { $target } was not delivered
+   *[other] { $count } notifications to { $target } were not delivered
+} despite retries — check the address and credentials in the configuration.

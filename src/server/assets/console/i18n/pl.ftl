@@ -294,3 +294,8 @@ chart-day-of-range = dzień okresu
 chart-series-automated = automatycznie
 chart-series-person = z konsultantem
 chart-series-resolved = potwierdzone rozwiązanie
+queue-undelivered = { $count ->
+    [one] { $count } powiadomienie do { $target } nie zostało dostarczone
+    [few] { $count } powiadomienia do { $target } nie zostały dostarczone
+   *[many] { $count } powiadomień do { $target } nie zostało dostarczonych
+} mimo ponawiania — sprawdź adres i dane logowania w konfiguracji.
