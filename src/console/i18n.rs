@@ -39,7 +39,11 @@ fn build(lang: &str, source: &str) -> Catalogue {
         .entries()
         .filter_map(|e| match e {
             fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
-            _ => None,
+            fluent_syntax::ast::Entry::Term(_)
+            | fluent_syntax::ast::Entry::Comment(_)
+            | fluent_syntax::ast::Entry::GroupComment(_)
+            | fluent_syntax::ast::Entry::ResourceComment(_)
+            | fluent_syntax::ast::Entry::Junk { .. } => None,
         })
         .collect();
     let mut bundle =

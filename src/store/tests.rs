@@ -274,10 +274,7 @@ fn events_are_written_with_their_change_only_for_targets_that_take_them_and_clai
                 }
             )]
         );
-        assert_eq!(
-            store.undelivered().await.unwrap(),
-            [("all".to_string(), 1)]
-        );
+        assert_eq!(store.undelivered().await.unwrap(), [("all".to_string(), 1)]);
         assert_eq!(store.purge_delivered(now_ms() + 1).await.unwrap(), 1);
 
         // A score's comment and the customer's question are read at delivery, not stored.
@@ -547,7 +544,7 @@ fn conversations_are_found_by_words_status_decision_and_rating() {
                 ..Default::default()
             })
             .await,
-            [a.clone()]
+            vec![a.clone()]
         );
         let rows = store
             .search_conversations(&ConversationFilter {
@@ -572,7 +569,7 @@ fn conversations_are_found_by_words_status_decision_and_rating() {
                 ..Default::default()
             })
             .await,
-            [a.clone()]
+            vec![a.clone()]
         );
         assert_eq!(
             find(ConversationFilter {
@@ -580,7 +577,7 @@ fn conversations_are_found_by_words_status_decision_and_rating() {
                 ..Default::default()
             })
             .await,
-            [b.clone()]
+            vec![b.clone()]
         );
         assert_eq!(
             find(ConversationFilter {
@@ -588,7 +585,7 @@ fn conversations_are_found_by_words_status_decision_and_rating() {
                 ..Default::default()
             })
             .await,
-            [a.clone()]
+            vec![a.clone()]
         );
         assert_eq!(
             find(ConversationFilter {
@@ -596,7 +593,7 @@ fn conversations_are_found_by_words_status_decision_and_rating() {
                 ..Default::default()
             })
             .await,
-            [a.clone()]
+            vec![a.clone()]
         );
         assert!(find(ConversationFilter {
             rating: Some(RatingFilter::High),

@@ -112,9 +112,9 @@ fn past_conversations_feedback_gaps_and_service_stats_in_the_staff_members_langu
                     .collect::<Vec<_>>()
             }
         };
-        assert_eq!(found("rating=thumbs_down").await, [a.clone()]);
-        assert_eq!(found("rating=unresolved").await, [a.clone()]);
-        assert_eq!(found("decision=handoff").await, [b.clone()]);
+        assert_eq!(found("rating=thumbs_down").await, vec![a.clone()]);
+        assert_eq!(found("rating=unresolved").await, vec![a.clone()]);
+        assert_eq!(found("decision=handoff").await, vec![b.clone()]);
         assert_eq!(found("status=closed").await, Vec::<String>::new());
         let mut both = found("").await;
         both.sort();

@@ -18,8 +18,8 @@ use crate::knowledge::Lang;
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
 use crate::store::{
-    ConversationFilter, ConversationRow, ConversationStatus, RatingFilter, DECISION_ACTIONS,
-    HIT_END, HIT_START,
+    ConversationFilter, ConversationRow, ConversationStatus, RatingFilter, StoreError,
+    DECISION_ACTIONS, HIT_END, HIT_START,
 };
 
 /// Conversations on one page of the list.
@@ -117,8 +117,17 @@ async fn list(
         .search_conversations(&filter)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Invalid(m) => ApiError::InvalidRequest(m.to_string()),
-            other => other.into(),
+            StoreError::Invalid(m) => ApiError::InvalidRequest(m.to_string()),
+            other @ (StoreError::Open { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::Migrate(_)
+            | StoreError::Db(_)
+            | StoreError::NotFound { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::AlreadyReviewed { .. }
+            | StoreError::Unauthorized
+            | StoreError::Closed
+            | StoreError::Corrupt { .. }) => other.into(),
         })?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
