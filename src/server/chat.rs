@@ -378,16 +378,7 @@ pub async fn feedback(
                     "csat must be between 1 and 5, got {score}"
                 )));
             }
-            let comment = body
-                .comment
-                .as_deref()
-                .map(str::trim)
-                .filter(|c| !c.is_empty());
-            if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
-                return Err(ApiError::InvalidFeedback(format!(
-                    "the comment is longer than {MAX_COMMENT_CHARS} characters"
-                )));
-            }
+            let comment = comment_of(&body)?;
             state
                 .store
                 .set_csat(&conversation.id, score, comment)
@@ -404,12 +395,8 @@ pub async fn feedback(
     ))
 }
 
-/// The end-of-conversation survey: any of `resolved`, `csat` (1-5), `nps` (0-10), `comment`.
-async fn survey(
-    state: &SharedState,
-    conversation: &crate::store::ConversationId,
-    body: &FeedbackBody,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+/// The feedback's comment, trimmed (empty is none), at most `MAX_COMMENT_CHARS` long.
+fn comment_of(body: &FeedbackBody) -> Result<Option<&str>, ApiError> {
     let comment = body
         .comment
         .as_deref()
@@ -420,6 +407,16 @@ async fn survey(
             "the comment is longer than {MAX_COMMENT_CHARS} characters"
         )));
     }
+    Ok(comment)
+}
+
+/// The end-of-conversation survey: any of `resolved`, `csat` (1-5), `nps` (0-10), `comment`.
+async fn survey(
+    state: &SharedState,
+    conversation: &crate::store::ConversationId,
+    body: &FeedbackBody,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let comment = comment_of(body)?;
     let answer = crate::store::SurveyAnswer {
         resolved: body.resolved,
         csat: body.csat,

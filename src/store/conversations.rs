@@ -415,19 +415,7 @@ impl Store {
         comment: Option<&str>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.write_tx().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO feedback (conversation_id, kind, value, comment, created_ms) \
-             VALUES ($1, 'csat', $2, $3, $4) \
-             ON CONFLICT (conversation_id) WHERE kind = 'csat' \
-             DO UPDATE SET value = excluded.value, comment = excluded.comment, created_ms = excluded.created_ms \
-             RETURNING id",
-        )
-        .bind(&conversation.0)
-        .bind(score)
-        .bind(comment)
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = upsert_csat(&mut tx, conversation, score, comment).await?;
         let wrote = self
             .enqueue(
                 &mut tx,
@@ -454,4 +442,26 @@ impl Store {
             .fetch_one(self.pool())
             .await?)
     }
+}
+
+/// Writes the conversation's CSAT score (replacing an earlier one); the feedback row's id.
+pub(super) async fn upsert_csat(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conversation: &ConversationId,
+    score: i64,
+    comment: Option<&str>,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO feedback (conversation_id, kind, value, comment, created_ms) \
+         VALUES ($1, 'csat', $2, $3, $4) \
+         ON CONFLICT (conversation_id) WHERE kind = 'csat' \
+         DO UPDATE SET value = excluded.value, comment = excluded.comment, created_ms = excluded.created_ms \
+         RETURNING id",
+    )
+    .bind(&conversation.0)
+    .bind(score)
+    .bind(comment)
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await?)
 }

@@ -97,6 +97,16 @@ fn delivery_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
     })
 }
 
+/// The rows an `UPDATE ... RETURNING` claimed, in the order they were written.
+fn claimed(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Delivery>, StoreError> {
+    let mut out = rows
+        .iter()
+        .map(delivery_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by_key(|d| d.id);
+    Ok(out)
+}
+
 /// Rows of the outbox by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxCounts {
@@ -192,12 +202,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = rows
-            .iter()
-            .map(delivery_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by_key(|d| d.id);
-        Ok(out)
+        claimed(&rows)
     }
 
     /// Claims the deliveries of `target` never attempted yet, due or not (up to `limit`): alerts
@@ -219,12 +224,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut out = rows
-            .iter()
-            .map(delivery_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by_key(|d| d.id);
-        Ok(out)
+        claimed(&rows)
     }
 
     /// The target took the event.

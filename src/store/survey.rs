@@ -74,18 +74,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         if let Some(score) = answer.csat {
-            sqlx::query(
-                "INSERT INTO feedback (conversation_id, kind, value, comment, created_ms) \
-                 VALUES ($1, 'csat', $2, $3, $4) \
-                 ON CONFLICT (conversation_id) WHERE kind = 'csat' \
-                 DO UPDATE SET value = excluded.value, comment = excluded.comment, created_ms = excluded.created_ms",
-            )
-            .bind(&conversation.0)
-            .bind(score)
-            .bind(answer.comment)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            super::conversations::upsert_csat(&mut tx, conversation, score, answer.comment).await?;
         }
         if answer.resolved.is_some() || answer.nps.is_some() {
             sqlx::query(
