@@ -2,11 +2,15 @@
 # An SMTP server for tests and for trying Concord's [email] by hand (aiosmtpd from PyPI): takes
 # mail on 127.0.0.1, optionally only after AUTH, and keeps each message as a .eml file.
 """Usage: smtp_receiver.py --port N --out DIR [--user NAME --password-env VAR]
+                         [--tls-cert PEM --tls-key PEM]
+
+With --tls-cert and --tls-key the server offers STARTTLS and refuses mail (and AUTH) on a
+connection that has not upgraded to TLS.
 
 Prints `listening on 127.0.0.1:PORT` once ready. Each message is written atomically to
 DIR/<n>.eml with two extra headers first: X-Envelope-To (the RCPT TO addresses) and
 X-Authenticated-As (the AUTH login, or "-"), and decoded by Python's email package to
-DIR/<n>.json: {envelope_to, authenticated_as, from, to, reply_to, subject, body}.
+DIR/<n>.json: {envelope_to, authenticated_as, tls, from, to, reply_to, subject, body}.
 """
 
 import argparse
@@ -16,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import warnings
@@ -44,6 +49,8 @@ class Keep:
         decoded = {
             "envelope_to": envelope.rcpt_tos,
             "authenticated_as": login,
+            # aiosmtpd keeps the TLS session's details once STARTTLS has upgraded the connection.
+            "tls": session.ssl is not None,
             "from": str(parsed["from"]),
             "to": str(parsed["to"]),
             "reply_to": str(parsed["reply-to"]),
@@ -66,6 +73,8 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--user", default="")
     ap.add_argument("--password-env", default="CONCORD_SMTP_PASSWORD")
+    ap.add_argument("--tls-cert", default="")
+    ap.add_argument("--tls-key", default="")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     password = os.environ.get(args.password_env, "")
@@ -84,14 +93,20 @@ def main() -> int:
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.getLogger("mail.log").setLevel(logging.ERROR)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     controller = Controller(
         Keep(args.out),
         hostname="127.0.0.1",
         port=args.port,
         authenticator=authenticator if args.user else None,
         auth_required=bool(args.user),
-        # Loopback only: the test has no certificate to offer.
-        auth_require_tls=False,
+        # Without a certificate (loopback tests only) AUTH goes over the plain connection.
+        auth_require_tls=tls is not None,
+        tls_context=tls,
+        require_starttls=tls is not None,
     )
     controller.start()
     print(f"listening on 127.0.0.1:{args.port}", flush=True)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,8 @@ pub struct EmailSettings {
     pub smtp_host: String,
     pub smtp_port: u16,
     pub security: Security,
+    /// Extra certificate authorities (PEM) to trust for the server's certificate; empty: none.
+    pub ca_file: String,
     /// Sign-in name; empty: no authentication.
     pub username: String,
     /// The environment variable holding the password.
@@ -76,6 +79,7 @@ impl EmailSettings {
             smtp_host: String::new(),
             smtp_port: 587,
             security: Security::Starttls,
+            ca_file: String::new(),
             username: String::new(),
             password_env: String::new(),
             from: String::new(),
@@ -159,6 +163,38 @@ pub enum MailError {
     Transport { host: String, message: String },
 }
 
+/// The TLS setting when `email.ca_file` adds certificate authorities; `None` keeps lettre's
+/// default for the security mode (public roots).
+fn tls_with_ca(settings: &EmailSettings, host: &str) -> Result<Option<Tls>, MailError> {
+    let path = settings.ca_file.trim();
+    if path.is_empty() || settings.security == Security::None {
+        return Ok(None);
+    }
+    let pem = fs_err::read(path).map_err(|e| MailError::Settings(format!("email.ca_file: {e}")))?;
+    // A bundle may hold several; a file with none would silently trust nothing extra.
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(MailError::Settings(format!(
+            "email.ca_file `{path}` holds no PEM certificate"
+        )));
+    }
+    let cert = Certificate::from_pem(&pem)
+        .map_err(|e| MailError::Settings(format!("email.ca_file `{path}`: {e}")))?;
+    let params = TlsParameters::builder(host.to_string())
+        .add_root_certificate(cert)
+        .build_rustls()
+        .map_err(|e| MailError::Transport {
+            host: host.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(match settings.security {
+        Security::Tls => Tls::Wrapper(params),
+        Security::Starttls | Security::None => Tls::Required(params),
+    }))
+}
+
 /// Renders and sends e-mail.
 pub struct Mailer {
     settings: EmailSettings,
@@ -208,6 +244,9 @@ impl Mailer {
         }
         .port(settings.smtp_port)
         .timeout(Some(Duration::from_millis(settings.timeout_ms)));
+        if let Some(tls) = tls_with_ca(settings, &host)? {
+            builder = builder.tls(tls);
+        }
         if !settings.username.trim().is_empty() {
             let password = std::env::var(settings.password_env.trim())
                 .map_err(|_| MailError::MissingPassword(settings.password_env.clone()))?;
@@ -440,6 +479,32 @@ pub fn polish_plural(n: u64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_or_unreadable_ca_file_is_a_clear_settings_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        fs_err::write(&garbage, "not a certificate").unwrap();
+        for (path, says) in [
+            (dir.path().join("missing.pem"), "email.ca_file"),
+            (garbage, "email.ca_file"),
+        ] {
+            let settings = EmailSettings {
+                smtp_host: "smtp.example.pl".into(),
+                ca_file: path.to_string_lossy().into_owned(),
+                ..EmailSettings::off()
+            };
+            match tls_with_ca(&settings, "smtp.example.pl") {
+                Err(MailError::Settings(m)) => assert!(m.contains(says), "{m}"),
+                Err(other) => panic!("{other}"),
+                Ok(_) => panic!("{path:?} is not a CA"),
+            }
+        }
+        // No file: lettre's default for the mode (public roots).
+        assert!(tls_with_ca(&EmailSettings::off(), "smtp.example.pl")
+            .unwrap()
+            .is_none());
+    }
 
     #[test]
     fn polish_plurals() {

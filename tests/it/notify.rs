@@ -403,15 +403,52 @@ struct SmtpServer {
     dir: PathBuf,
 }
 
+/// A certificate authority of the test's own and a certificate it signed for 127.0.0.1 and
+/// localhost, written as PEM files into `dir`: (ca.pem, cert.pem, key.pem).
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Concord test mail CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    fs_err::write(&paths.0, ca.pem()).unwrap();
+    fs_err::write(&paths.1, cert.pem()).unwrap();
+    fs_err::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
 impl SmtpServer {
-    fn start(port: u16, dir: &Path, user: &str) -> SmtpServer {
+    /// With `tls` (certificate, key) the server requires STARTTLS before mail and AUTH.
+    fn start(port: u16, dir: &Path, user: &str, tls: Option<(&Path, &Path)>) -> SmtpServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/smtp_receiver.py");
-        let mut child = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .arg(script)
             .args(["--port", &port.to_string()])
             .args(["--out", &dir.to_string_lossy()])
             .args(["--user", user])
-            .args(["--password-env", SMTP_PASSWORD_VAR])
+            .args(["--password-env", SMTP_PASSWORD_VAR]);
+        if let Some((cert, key)) = tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the SMTP server (scripts/test.sh installs aiosmtpd)");
@@ -478,7 +515,14 @@ fn outside_hours_a_handoff_reaches_staff_and_the_reply_reaches_the_customer_by_e
     let (hook_port, smtp_port) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let hooks = Receiver::start(hook_port, 0, &dir.path().join("received.jsonl"));
-    let smtp = SmtpServer::start(smtp_port, &dir.path().join("mail"), "concord");
+    // The mail server requires STARTTLS, with a certificate from a CA only `email.ca_file` names.
+    let (ca, cert, key) = test_pki(dir.path());
+    let smtp = SmtpServer::start(
+        smtp_port,
+        &dir.path().join("mail"),
+        "concord",
+        Some((&cert, &key)),
+    );
     let (_, promised) = closed_until_after_tomorrow(concord::knowledge::Lang::Pl);
     let s = console_server_with(Mode::Autopilot, |c| {
         close_until_after_tomorrow(c);
@@ -495,7 +539,8 @@ fn outside_hours_a_handoff_reaches_staff_and_the_reply_reaches_the_customer_by_e
         let e = &mut c.email;
         e.smtp_host = "127.0.0.1".into();
         e.smtp_port = smtp_port;
-        e.security = concord::notify::email::Security::None;
+        e.security = concord::notify::email::Security::Starttls;
+        e.ca_file = ca.to_string_lossy().into_owned();
         e.username = "concord".into();
         e.password_env = SMTP_PASSWORD_VAR.into();
         e.from = "Polna Półka <pomoc@polnapolka.example>".into();
@@ -590,6 +635,7 @@ fn outside_hours_a_handoff_reaches_staff_and_the_reply_reaches_the_customer_by_e
             })
             .await;
         assert_eq!(alert["authenticated_as"], "concord");
+        assert_eq!(alert["tls"], true, "sent over STARTTLS: {alert}");
         assert_eq!(
             alert["subject"],
             "1 rozmowa czeka na konsultanta — Polna Półka"
