@@ -27,7 +27,8 @@ pub struct DayFigures {
 /// The service figures of conversations created in a range.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServiceStats {
-    /// Conversations with at least one customer message.
+    /// Conversations with at least one customer message (first-contact resolution is a share of
+    /// these; the survey and NPS count every conversation).
     pub asked: i64,
     /// Customers who answered "did this solve your problem?".
     pub resolution_answers: i64,
@@ -172,22 +173,27 @@ impl Store {
                     out.time_to_person_buckets[bucket] += 1;
                 }
             }
-            // A customer who only pressed "talk to a person" counts above, not below.
-            if !asked {
-                continue;
-            }
-            out.asked += 1;
+            // Every customer's survey counts, also one who only pressed "talk to a person".
             if let Some(yes) = resolved {
                 out.resolution_answers += 1;
                 out.resolved_yes += i64::from(yes);
-                out.fcr_confirmed += i64::from(yes && !person_needed);
-            } else if answered && !person_needed && !unanswered && !thumbs_down {
-                out.fcr_assumed += 1;
             }
             if let Some(n) = nps {
                 out.nps_count += 1;
                 out.nps_promoters += i64::from(n >= 9);
                 out.nps_detractors += i64::from(n <= 6);
+            }
+            // First-contact resolution is about the questions the assistant was asked.
+            if !asked {
+                continue;
+            }
+            out.asked += 1;
+            match resolved {
+                Some(yes) => out.fcr_confirmed += i64::from(yes && !person_needed),
+                None => {
+                    out.fcr_assumed +=
+                        i64::from(answered && !person_needed && !unanswered && !thumbs_down)
+                }
             }
         }
         waits.sort_unstable();

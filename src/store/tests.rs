@@ -828,12 +828,45 @@ fn service_figures_of_a_known_history() {
             )
             .await
             .unwrap();
+        // 5: only pressed "talk to a person", a person answered, the customer says yes.
+        let pressed = store
+            .create_conversation(Some(Lang::Pl), &none)
+            .await
+            .unwrap()
+            .conversation
+            .id;
+        sqlx::query("UPDATE conversations SET created_ms = $1 WHERE id = $2")
+            .bind(day + H)
+            .bind(&pressed.0)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        shop_says(
+            &store,
+            &pressed,
+            ("system", Some("handoff"), None),
+            "…",
+            q[0],
+            day + H,
+        )
+        .await;
+        shop_says(
+            &store,
+            &pressed,
+            ("staff", None, Some("marta")),
+            "Dzień dobry.",
+            q[0],
+            day + H + 60_000,
+        )
+        .await;
+        store.answer_survey(&pressed, yes).await.unwrap();
         let s = store
             .service_stats(StatsRange {
                 from_ms: day,
                 to_ms: day + 2 * 86_400_000,
             })
             .await
+            // The survey counts every conversation; first-contact resolution only those with a question.
             .unwrap();
         assert_eq!(s.asked, 5);
         assert_eq!(
@@ -843,19 +876,16 @@ fn service_figures_of_a_known_history() {
                 s.fcr_confirmed,
                 s.fcr_assumed
             ),
-            (2, 2, 1, 1)
+            (3, 3, 1, 1)
         );
         assert_eq!(s.fcr_confirmed_rate(), Some(0.2));
         assert_eq!(s.fcr_total_rate(), Some(0.4));
         // Promoters 9 and 10, detractor 5: (2 - 1) / 3.
         assert_eq!(s.nps_count, 3);
         assert!((s.nps().unwrap() - 100.0 / 3.0).abs() < 1e-9);
-        assert_eq!((s.person_needed, s.person_reached), (3, 2));
-        assert_eq!(s.time_to_person_buckets, [1, 1, 0]);
-        assert_eq!(
-            s.time_to_person_median_ms,
-            Some((30.0 * 60_000.0 - 1000.0 + 2.0 * H as f64 - 1000.0) / 2.0)
-        );
+        assert_eq!((s.person_needed, s.person_reached), (4, 3));
+        assert_eq!(s.time_to_person_buckets, [2, 1, 0]);
+        assert_eq!(s.time_to_person_median_ms, Some(30.0 * 60_000.0 - 1000.0));
         assert_eq!(s.daily.len(), 2);
         assert_eq!(
             (
@@ -863,7 +893,7 @@ fn service_figures_of_a_known_history() {
                 s.daily[0].automated,
                 s.daily[0].person_needed
             ),
-            (5, 2, 3)
+            (6, 2, 4)
         );
         assert_eq!(
             (
@@ -871,7 +901,7 @@ fn service_figures_of_a_known_history() {
                 s.daily[0].csat_count,
                 s.daily[0].csat_sum
             ),
-            (2, 1, 5)
+            (3, 1, 5)
         );
         assert_eq!(
             s.daily[1],

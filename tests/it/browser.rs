@@ -1107,6 +1107,7 @@ async fn handoff_flow(customer: Client, staff: Client, base: String) {
     for want in ["tak", "4 / 5", "Szybka odpowiedź, dziękuję"] {
         assert!(text.contains(want), "{want} in the feedback: {text}");
     }
+    screenshot(&staff, "console-conversation-feedback-pl.png").await;
 
     // Staff: the statistics, in Polish too.
     staff
@@ -1131,6 +1132,30 @@ async fn handoff_flow(customer: Client, staff: Client, base: String) {
         "the statistics are titled in Polish (stats-title in pl.ftl)"
     );
     screenshot(&staff, "console-stats-pl.png").await;
+
+    // Staff: the conversation found again by a word of the reply, typed without Polish letters.
+    staff
+        .goto(&format!("{base}/console/conversations?q=paczka+wyjdzie"))
+        .await
+        .unwrap();
+    let found = poll(
+        &staff,
+        "the conversation list with the match marked",
+        UI,
+        r#"var m = document.querySelector('table.conversations mark');
+           return m ? m.textContent : null;"#,
+    )
+    .await;
+    assert_eq!(found, json!("Paczka"), "the matched word is marked");
+    assert_eq!(
+        js(
+            &staff,
+            "return document.querySelector('main h1').textContent;"
+        )
+        .await,
+        json!("Rozmowy")
+    );
+    screenshot(&staff, "console-conversations-pl.png").await;
 }
 
 /// A customer and a member of staff in two separate Chromium instances (own cookies and

@@ -134,13 +134,16 @@ fn charts(lang: Lang, s: &Stats, service: &ServiceStats) -> Value {
             points: day_share(|d| d.resolved_confirmed),
         },
     ];
+    // The charts are shared with the (English) evaluation reports; their one fixed text here.
+    let no_data = format!(">{}</text>", t("chart-no-data"));
+    let local = |svg: String| svg.replace(">no data</text>", &no_data);
     json!({
-        "decisions": svg::bar_chart(&t("chart-decisions"), &decisions, &t("chart-unit-messages")),
-        "findings": svg::bar_chart(&t("chart-findings"), &findings, &t("chart-unit-drafts")),
-        "csat": svg::column_chart(&t("chart-csat"), &csat, &t("chart-unit-conversations")),
-        "to_person": svg::bar_chart(&t("chart-to-person"), &to_person, &t("chart-unit-conversations")),
-        "daily": svg::column_chart(&t("chart-daily"), &daily, &t("chart-unit-conversations")),
-        "daily_shares": svg::line_chart(&t("chart-daily-shares"), &t("chart-day-of-range"), "%", &shares, Some((0.0, 100.0))),
+        "decisions": local(svg::bar_chart(&t("chart-decisions"), &decisions, &t("chart-unit-messages"))),
+        "findings": local(svg::bar_chart(&t("chart-findings"), &findings, &t("chart-unit-drafts"))),
+        "csat": local(svg::column_chart(&t("chart-csat"), &csat, &t("chart-unit-conversations"))),
+        "to_person": local(svg::bar_chart(&t("chart-to-person"), &to_person, &t("chart-unit-conversations"))),
+        "daily": local(svg::column_chart(&t("chart-daily"), &daily, &t("chart-unit-conversations"))),
+        "daily_shares": local(svg::line_chart(&t("chart-daily-shares"), &t("chart-day-of-range"), "%", &shares, Some((0.0, 100.0)))),
     })
 }
 

@@ -172,6 +172,7 @@ chart-csat = CSAT scores
 chart-unit-messages = messages
 chart-unit-drafts = drafts
 chart-unit-conversations = conversations
+chart-no-data = no data
 chart-automated = Answered automatically
 chart-as-draft = as a checked draft
 chart-as-canonical = as the approved answer

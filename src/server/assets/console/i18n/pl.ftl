@@ -186,9 +186,11 @@ stats-no-questions = Brak pytań w tym okresie.
 chart-decisions = Jak odpowiedziano na wiadomości klientów
 chart-findings = Zablokowane szkice według rodzaju uwagi
 chart-csat = Oceny rozmów
-chart-unit-messages = wiadomości
-chart-unit-drafts = szkice
-chart-unit-conversations = rozmowy
+# Skróty: jednostka stoi po liczbie w każdej odmianie („1 rozm.”, „5 rozm.”).
+chart-unit-messages = wiad.
+chart-unit-drafts = szk.
+chart-unit-conversations = rozm.
+chart-no-data = brak danych
 chart-automated = Automatycznie
 chart-as-draft = jako sprawdzony szkic
 chart-as-canonical = jako zatwierdzona odpowiedź
