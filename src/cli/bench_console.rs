@@ -93,6 +93,14 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
             }),
             ("knowledge", "/console/knowledge".to_string()),
             ("queue_api", "/console/api/queue".to_string()),
+            ("conversations", "/console/conversations".to_string()),
+            // Full-text search: a word in thousands of messages, typed without Polish letters.
+            ("search", "/console/conversations?q=zwrot".to_string()),
+            (
+                "search_filtered",
+                "/console/conversations?q=paczka&decision=hold&rating=low".to_string(),
+            ),
+            ("gaps_30_days", "/console/gaps".to_string()),
         ];
         let mut out = serde_json::Map::new();
         for (name, path) in pages {
