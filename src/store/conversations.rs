@@ -356,8 +356,7 @@ impl Store {
         } else {
             false
         };
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(())
     }
 
@@ -402,8 +401,7 @@ impl Store {
                 },
             )
             .await?;
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(id)
     }
 
@@ -431,8 +429,7 @@ impl Store {
                 },
             )
             .await?;
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(id)
     }
 

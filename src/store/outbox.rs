@@ -177,6 +177,18 @@ impl Store {
     }
 
     /// Wakes the delivery worker (after a commit that wrote events).
+    /// Commits a transaction that may have written events (`wrote`), then wakes the delivery
+    /// task: after the commit, so that it finds them.
+    pub(super) async fn commit_events(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        wrote: bool,
+    ) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.outbox_wake(wrote);
+        Ok(())
+    }
+
     pub(super) fn outbox_wake(&self, wrote: bool) {
         if wrote {
             self.outbox.wake.notify_one();
@@ -435,8 +447,7 @@ impl Store {
                 )
                 .await?;
         }
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(waiting.len())
     }
 }

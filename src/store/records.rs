@@ -160,8 +160,7 @@ impl Store {
         .bind(&conversation.0)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(reply)
     }
 
@@ -226,8 +225,7 @@ impl Store {
         } else {
             false
         };
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok((m, next))
     }
 
@@ -294,8 +292,7 @@ impl Store {
                 },
             )
             .await?;
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(m)
     }
 

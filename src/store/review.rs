@@ -438,8 +438,7 @@ impl Store {
             }
             None => false,
         };
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(Reviewed {
             decision_id,
             conversation_id: conversation,
@@ -494,8 +493,7 @@ impl Store {
                 },
             )
             .await?;
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(())
     }
 }

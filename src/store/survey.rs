@@ -107,8 +107,7 @@ impl Store {
                 },
             )
             .await?;
-        tx.commit().await?;
-        self.outbox_wake(wrote);
+        self.commit_events(tx, wrote).await?;
         Ok(())
     }
 

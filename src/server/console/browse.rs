@@ -18,8 +18,8 @@ use crate::knowledge::Lang;
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
 use crate::store::{
-    ConversationFilter, ConversationRow, ConversationStatus, RatingFilter, StoreError,
-    DECISION_ACTIONS, HIT_END, HIT_START,
+    ConversationFilter, ConversationRow, ConversationStatus, RatingFilter, DECISION_ACTIONS,
+    HIT_END, HIT_START,
 };
 
 /// Conversations on one page of the list.
@@ -112,23 +112,8 @@ async fn list(
     q: &ListQuery,
 ) -> Result<(Vec<ConversationRow>, bool), ApiError> {
     let filter = list_filter(q)?;
-    let mut rows = state
-        .store
-        .search_conversations(&filter)
-        .await
-        .map_err(|e| match e {
-            StoreError::Invalid(m) => ApiError::InvalidRequest(m.to_string()),
-            other @ (StoreError::Open { .. }
-            | StoreError::TooNew { .. }
-            | StoreError::Migrate(_)
-            | StoreError::Db(_)
-            | StoreError::NotFound { .. }
-            | StoreError::Conflict { .. }
-            | StoreError::AlreadyReviewed { .. }
-            | StoreError::Unauthorized
-            | StoreError::Closed
-            | StoreError::Corrupt { .. }) => other.into(),
-        })?;
+    // A search with nothing to look for is the store's `Invalid`, a 400 like any bad filter.
+    let mut rows = state.store.search_conversations(&filter).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     Ok((rows, more))
