@@ -51,6 +51,7 @@ struct RawConfig {
     notify: crate::notify::NotifySettings,
     hours: crate::hours::HoursSettings,
     email: crate::notify::email::EmailSettings,
+    privacy: crate::privacy::PrivacySettings,
     log: LogConfig,
 }
 
@@ -168,6 +169,8 @@ pub struct Config {
     pub hours: crate::hours::HoursSettings,
     /// SMTP for staff alerts and replies to customers (`[email]`).
     pub email: crate::notify::email::EmailSettings,
+    /// Retention periods and the privacy notice (`[privacy]`).
+    pub privacy: crate::privacy::PrivacySettings,
     pub log: LogConfig,
 }
 
@@ -405,6 +408,7 @@ impl RawConfig {
         self.notify.validate().map_err(|m| invalid("notify", m))?;
         crate::hours::OpeningHours::from_settings(&self.hours).map_err(|m| invalid("hours", m))?;
         self.email.validate().map_err(|m| invalid("email", m))?;
+        self.privacy.validate().map_err(|m| invalid("privacy", m))?;
         let policy = crate::assistant::PolicySettings {
             mode: policy_mode,
             send_min_context_similarity: p.send_min_context_similarity,
@@ -542,6 +546,7 @@ impl RawConfig {
             notify: self.notify,
             hours: self.hours,
             email: self.email,
+            privacy: self.privacy,
             log: self.log,
         })
     }

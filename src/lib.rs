@@ -32,6 +32,7 @@ pub mod math;
 pub mod models;
 pub mod notify;
 pub mod pipeline;
+pub mod privacy;
 pub mod retrieve;
 pub mod server;
 pub mod staff;

@@ -52,6 +52,9 @@ enum Command {
     /// Staff actions from the command line (reply to a conversation).
     #[command(subcommand)]
     Staff(cli::staff::StaffCommand),
+    /// Personal data: export (access requests), erase, purge by the retention periods.
+    #[command(subcommand)]
+    Privacy(cli::privacy::PrivacyCommand),
     /// Set everything up on the demo knowledge base, show the gate on a few questions, then
     /// serve the demo shop with the chat widget.
     Demo(cli::demo::DemoArgs),
@@ -89,6 +92,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Models(c) => cli::models::run(&config, c),
         Command::Serve(a) => cli::serve::run(&config, a),
         Command::Staff(c) => cli::staff::run(&config, c),
+        Command::Privacy(c) => cli::privacy::run(&config, c),
         Command::Demo(a) => cli::demo::run(&config, a),
     }
 }

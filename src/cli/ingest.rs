@@ -25,6 +25,18 @@ pub struct IngestArgs {
     crash_after: Option<BuildStage>,
 }
 
+impl IngestArgs {
+    /// The knowledge folder, strict, human output (for commands that rebuild after a change).
+    pub fn quiet() -> IngestArgs {
+        IngestArgs {
+            kb: None,
+            allow_errors: false,
+            json: false,
+            crash_after: None,
+        }
+    }
+}
+
 pub fn run(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let source = match args.kb {
         Some(f) => KnowledgeSource::Jsonl(f),

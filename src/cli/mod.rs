@@ -13,6 +13,7 @@ pub mod eval;
 pub mod eval_run;
 pub mod ingest;
 pub mod models;
+pub mod privacy;
 pub mod search;
 pub mod serve;
 pub mod staff;

@@ -103,6 +103,11 @@ pub fn serve_assistant(
                 let _ = notifier_stopped.await;
             }))
         });
+        // Retention: what is older than [privacy]'s periods goes now and every purge_every_hours.
+        let retention = tokio::spawn(concord::privacy::run_retention(
+            store.clone(),
+            config.privacy.clone(),
+        ));
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (in use? try --bind 127.0.0.1:0)"))?;
@@ -137,6 +142,7 @@ pub fn serve_assistant(
         if let Some(n) = notifier {
             let _ = n.await;
         }
+        retention.abort();
         store.close().await;
         anyhow::Ok(())
     })?;

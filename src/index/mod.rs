@@ -198,6 +198,31 @@ impl IndexDir {
         }
     }
 
+    /// Removes every generation but the published one (after an erasure: the one it replaced still
+    /// holds the erased phrasings). Returns how many went.
+    pub fn drop_previous(&self) -> Result<usize, IndexError> {
+        let _lock = self.lock()?;
+        let Some(current) = self.current()? else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for entry in fs_err::read_dir(&self.root)
+            .map_err(io_err(&self.root))?
+            .flatten()
+        {
+            let p = entry.path();
+            let is_gen = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("gen-"));
+            if is_gen && p.is_dir() && p != current {
+                fs_err::remove_dir_all(&p).map_err(io_err(&p))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Takes the build lock, failing at once if another build holds it.
     pub fn lock(&self) -> Result<BuildLock, IndexError> {
         fs_err::create_dir_all(&self.root).map_err(io_err(&self.root))?;

@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod chunk;
 pub mod edit;
+pub mod erase;
 pub mod lang;
 pub mod parse;
 pub mod slots;

@@ -159,6 +159,7 @@ text_enum!(ConversationStatus, "conversation status", {
 // After the macro, which they use.
 mod contact;
 mod outbox;
+mod privacy;
 mod review;
 mod search;
 pub mod seed;
@@ -169,6 +170,7 @@ mod survey;
 
 pub use contact::{normalize_email, Contact};
 pub use outbox::{Delivery, EventKind, EventTexts, OutboxCounts, OutboxTarget};
+pub use privacy::{Cutoffs, Erased, Subject};
 pub use review::{
     CheckedAgainst, KnowledgeReportRow, ReviewAction, ReviewItem, ReviewKind, ReviewSummary,
     Reviewed,
@@ -257,6 +259,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Deleted content is overwritten with zeros (erasure and retention, issue 20).
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_millis(settings.busy_timeout_ms));
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)

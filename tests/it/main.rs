@@ -21,5 +21,6 @@ mod llm;
 mod models;
 mod notify;
 mod parts;
+mod privacy;
 mod release;
 mod server;

@@ -147,7 +147,7 @@ pub async fn close_form(
 }
 
 /// Re-ingests and swaps the new index in (one reload at a time); stores the report.
-async fn do_reload(
+pub(super) async fn do_reload(
     state: &SharedState,
     staff: &Staff,
     action: &str,
@@ -236,8 +236,15 @@ async fn do_save_canonical(
     });
     // This customer's name or order never lands in the knowledge base.
     let answer = unfill_slots(input.answer.trim(), &conversation.context);
-    let mut questions: Vec<String> = vec![item.summary.question.trim().to_string()];
-    questions.extend(input.questions.lines().map(|q| q.trim().to_string()));
+    // The shop's own phrasings first: a new answer is named after the first question, and the
+    // customer's words may hold their name (issue 20).
+    let mut questions: Vec<String> = input
+        .questions
+        .lines()
+        .map(|q| q.trim().to_string())
+        .filter(|q| !q.is_empty())
+        .collect();
+    questions.push(item.summary.question.trim().to_string());
     let edit = CanonicalEdit {
         id: input
             .canonical_id

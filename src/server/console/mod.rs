@@ -6,6 +6,7 @@ pub mod auth;
 pub mod browse;
 pub mod live;
 pub mod pages;
+pub mod privacy;
 pub mod render;
 pub mod stats;
 
@@ -70,6 +71,16 @@ pub fn routes() -> Router<SharedState> {
             "/console/conversations/{id}/close",
             post(actions::close_form),
         )
+        .route(
+            "/console/conversations/{id}/export",
+            get(privacy::conversation_export),
+        )
+        .route(
+            "/console/conversations/{id}/erase",
+            post(privacy::erase_form),
+        )
+        .route("/console/api/privacy/export", post(privacy::export_api))
+        .route("/console/api/privacy/erase", post(privacy::erase_api))
         .route("/console/knowledge", get(pages::knowledge))
         .route("/console/knowledge/reload", post(actions::reload_form))
         .route("/console/stats", get(stats::stats))

@@ -279,3 +279,10 @@ queue-undelivered = { $count ->
     [one] { $count } notification to { $target } was not delivered
    *[other] { $count } notifications to { $target } were not delivered
 } despite retries — check the address and credentials in the configuration.
+
+## Personal data (GDPR)
+privacy-title = The customer's personal data
+privacy-export = Download all data of this conversation (JSON, for the customer's access request)
+privacy-erase-confirm = I understand the erasure cannot be undone (the conversation, messages, ratings, notifications and its questions in approved answers)
+privacy-erase = Erase this conversation's data
+privacy-erased = The customer's data was erased; the audit log keeps only who erased it and when.

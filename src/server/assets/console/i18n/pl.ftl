@@ -301,3 +301,10 @@ queue-undelivered = { $count ->
     [few] { $count } powiadomienia do { $target } nie zostały dostarczone
    *[many] { $count } powiadomień do { $target } nie zostało dostarczonych
 } mimo ponawiania — sprawdź adres i dane logowania w konfiguracji.
+
+## Dane osobowe (RODO)
+privacy-title = Dane osobowe klienta
+privacy-export = Pobierz wszystkie dane tej rozmowy (JSON, na wniosek klienta o dostęp)
+privacy-erase-confirm = Rozumiem, że usunięcia nie można cofnąć (rozmowa, wiadomości, oceny, powiadomienia i jej pytania w zatwierdzonych odpowiedziach)
+privacy-erase = Usuń dane tej rozmowy
+privacy-erased = Dane klienta zostały usunięte; w dzienniku zdarzeń zostaje tylko informacja, kto i kiedy je usunął.

@@ -1,0 +1,334 @@
+//! Erasure and export on a real loopback server (issue 20): one customer among several is
+//! exported and erased through the console API, then the database file, its WAL and the knowledge
+//! folder and the index are scanned byte by byte for their name, e-mail, order id and message phrases.
+
+use std::path::Path;
+
+use concord::assistant::Mode;
+use concord::store::StaffRole;
+use reqwest::header::COOKIE;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::console::{client, console_server, Console};
+
+/// Which of `needles` occur in the file's bytes (as written, and in lower case: the full-text
+/// index keeps lower-cased words).
+fn found_in(path: &Path, needles: &[&str]) -> Vec<String> {
+    let Ok(bytes) = fs_err::read(path) else {
+        return Vec::new();
+    };
+    let lower = bytes.to_ascii_lowercase();
+    needles
+        .iter()
+        .filter(|n| {
+            let n = n.as_bytes();
+            let nl = n.to_ascii_lowercase();
+            bytes.windows(n.len()).any(|w| w == n) || lower.windows(nl.len()).any(|w| w == nl)
+        })
+        .map(|n| format!("{n} in {}", path.display()))
+        .collect()
+}
+
+fn found_under(dir: &Path, needles: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in walkdir(dir) {
+        out.extend(found_in(&entry, needles));
+    }
+    out
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs_err::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// A customer who asks for a person with their name and order in the message, leaves an e-mail
+/// and rates the conversation with a comment.
+async fn customer_with_data(
+    s: &Console,
+    c: &reqwest::Client,
+    message: &str,
+    email: &str,
+    comment: &str,
+) -> (String, String) {
+    let (id, token) = s.customer(c, "pl").await;
+    let (event, _) = s.ask(c, &id, &token, message).await;
+    assert_eq!(event, "handoff", "{message}");
+    let r = c
+        .post(format!("{}/api/conversations/{id}/contact", s.base))
+        .bearer_auth(&token)
+        .json(&json!({ "email": email, "consent": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = c
+        .post(format!("{}/api/conversations/{id}/feedback", s.base))
+        .bearer_auth(&token)
+        .json(&json!({ "csat": 5, "comment": comment }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    (id, token)
+}
+
+async fn post_api(
+    s: &Console,
+    c: &reqwest::Client,
+    (cookie, csrf): (&str, &str),
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let r = c
+        .post(format!("{}{path}", s.base))
+        .header(COOKIE, cookie)
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[test]
+fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowledge_files() {
+    let s = console_server(Mode::Autopilot);
+    s.state.set_offers_email(true);
+    s.rt.block_on(async {
+        let c = client();
+        s.add_staff("olga", StaffRole::Admin, "olga-long-password")
+            .await;
+        s.add_staff("ewa", StaffRole::Agent, "ewa-long-password")
+            .await;
+        let (cookie, csrf) = s.login(&c, "olga", "olga-long-password").await;
+        let admin = (cookie.as_str(), csrf.as_str());
+
+        // The customer to erase, and two others.
+        let name = "Bolesław Kwiatkowski";
+        let email = "b.kwiatkowski@poczta-testowa.pl";
+        let order = "ZAM-2024-55713";
+        let question = format!(
+            "Dzień dobry, nazywam się {name}. Proszę o kontakt z konsultantem w sprawie zamówienia {order}, paczka miała przyjść na ulicę Pogodną 17."
+        );
+        let comment = "Pan Bolesław dziękuje, szybka i miła obsługa";
+        let reply = "Panie Bolesławie, zamówienie ZAM-2024-55713 wyjechało dziś kurierem.";
+        let (target, _) = customer_with_data(&s, &c, &question, email, comment).await;
+        let mut others = Vec::new();
+        for (who, mail, ord) in [
+            ("Zofia Adamczyk", "zofia.adamczyk@poczta-testowa.pl", "ZAM-2024-11802"),
+            ("Mikołaj Sobczak", "m.sobczak@firma-testowa.pl", "ZAM-2024-90417"),
+        ] {
+            let q = format!(
+                "Nazywam się {who}, poproszę konsultanta, chodzi o zamówienie {ord}."
+            );
+            let (id, _) = customer_with_data(&s, &c, &q, mail, "Dziękuję za pomoc").await;
+            s.reply_as_staff(&c, admin, &id, "Sprawdzam, proszę chwilę poczekać.")
+                .await;
+            others.push((id, who, mail, ord));
+        }
+
+        // The target's question is saved as an approved answer with the shop's own phrasing too:
+        // "save as canonical" copies the customer's words into the knowledge files.
+        let queue = s.get_json(&c, &cookie, "/console/api/queue").await;
+        let item = queue["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["conversation_id"] == target.as_str())
+            .unwrap_or_else(|| panic!("the target's item is in the queue: {queue}"));
+        let decision = item["decision_id"].as_i64().unwrap();
+        let answer = "Zamówienia wysyłamy w ciągu 2 dni roboczych; numer przesyłki jest w e-mailu z potwierdzeniem wysyłki.";
+        let (st, _) = post_api(
+            &s,
+            &c,
+            admin,
+            &format!("/console/api/items/{decision}/review"),
+            json!({ "action": "edit", "text": answer }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, saved) = post_api(
+            &s,
+            &c,
+            admin,
+            &format!("/console/api/items/{decision}/canonical"),
+            json!({ "answer": answer, "questions": "Kiedy wyślecie moje zamówienie?" }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{saved}");
+        s.reply_as_staff(&c, admin, &target, reply).await;
+        let kb = s.config.knowledge_dir.clone();
+        assert!(
+            !found_under(&kb, &["Kwiatkowski"]).is_empty(),
+            "the customer's words are in the knowledge files before the erasure"
+        );
+
+        let db = s.config.store_path();
+        let wal = db.with_extension("db-wal");
+        let needles = [
+            "Kwiatkowski",
+            email,
+            "55713",
+            "Pogodn",
+            "szybka i mi",
+            "wyjechało dziś kurierem",
+        ];
+        let before: Vec<String> = [found_in(&db, &needles), found_in(&wal, &needles)].concat();
+        assert!(
+            before.iter().any(|f| f.contains("Kwiatkowski")),
+            "the scan finds the data before the erasure: {before:?}"
+        );
+
+        // Bad requests change nothing: not an address, an agent, an unknown conversation.
+        let (cookie_e, csrf_e) = s.login(&c, "ewa", "ewa-long-password").await;
+        let (st, v) = post_api(
+            &s,
+            &c,
+            admin,
+            "/console/api/privacy/erase",
+            json!({ "subject": "email", "value": "nie-adres" }),
+        )
+        .await;
+        assert_eq!((st, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+        let (st, v) = post_api(
+            &s,
+            &c,
+            (&cookie_e, &csrf_e),
+            "/console/api/privacy/erase",
+            json!({ "subject": "email", "value": email }),
+        )
+        .await;
+        assert_eq!((st, v["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        let (st, _) = post_api(
+            &s,
+            &c,
+            admin,
+            "/console/api/privacy/erase",
+            json!({ "subject": "conversation", "value": "c_00000000000000000000000000000000" }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        s.state.store.conversation(&target).await.expect("still there");
+
+        // The export holds everything the erasure will remove.
+        let (st, export) = post_api(
+            &s,
+            &c,
+            admin,
+            "/console/api/privacy/export",
+            json!({ "subject": "email", "value": email }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{export}");
+        assert_eq!(export["format"], "concord-export/1");
+        let convs = export["conversations"].as_array().unwrap();
+        assert_eq!(convs.len(), 1, "only the target's conversation: {export}");
+        let conv = &convs[0];
+        assert_eq!(conv["conversation"]["id"], target.as_str());
+        assert_eq!(conv["conversation"]["contact_email"], email);
+        let texts: Vec<&str> = conv["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap())
+            .collect();
+        assert!(texts.contains(&question.as_str()), "{texts:?}");
+        assert!(texts.contains(&reply), "{texts:?}");
+        assert_eq!(conv["feedback"][0]["comment"], comment);
+        assert!(!conv["decisions"].as_array().unwrap().is_empty());
+        assert_eq!(export["knowledge"][0]["phrasings"][0], question.as_str());
+        // The same by order id and by conversation.
+        for (kind, value) in [("order", order), ("conversation", target.as_str())] {
+            let (_, e) = post_api(
+                &s,
+                &c,
+                admin,
+                "/console/api/privacy/export",
+                json!({ "subject": kind, "value": value }),
+            )
+            .await;
+            assert_eq!(e["conversations"].as_array().unwrap().len(), 1, "{kind}");
+        }
+
+        // Erased by e-mail.
+        let (st, done) = post_api(
+            &s,
+            &c,
+            admin,
+            "/console/api/privacy/erase",
+            json!({ "subject": "email", "value": email }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{done}");
+        let erased = &done["erased"];
+        assert_eq!(erased["conversations"], 1);
+        assert_eq!(erased["messages"].as_u64(), Some(texts.len() as u64));
+        assert_eq!(erased["wal_cleared"], true, "{done}");
+        assert_eq!(erased["knowledge"][0]["answer_id"], saved["saved"]["id"]);
+        assert!(done["report_id"].is_i64(), "the index was rebuilt: {done}");
+
+        // Nothing in the database, its WAL, the knowledge files or the index.
+        let after: Vec<String> = [
+            found_in(&db, &needles),
+            found_in(&wal, &needles),
+            found_under(&kb, &needles),
+            found_under(&s.config.data_dir.join("index"), &needles),
+        ]
+        .concat();
+        assert!(after.is_empty(), "left after the erasure: {after:?}");
+        let r = c
+            .get(format!("{}/console/conversations/{target}", s.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let hits = s
+            .get_json(&c, &cookie, "/console/api/conversations?q=Kwiatkowski")
+            .await;
+        assert_eq!(hits["conversations"], json!([]), "{hits}");
+        // The approved answer stays with the shop's own phrasing.
+        let file = fs_err::read_to_string(saved["saved"]["path"].as_str().unwrap()).unwrap();
+        assert!(file.contains("Kiedy wyślecie moje zamówienie?"), "{file}");
+
+        // The others are intact, and still found.
+        for (id, who, mail, ord) in &others {
+            let conv = s.state.store.conversation(id).await.unwrap();
+            assert_eq!(conv.id.0, *id);
+            let contact = s.state.store.contact(&conv.id).await.unwrap().unwrap();
+            assert_eq!(contact.email, *mail);
+            let surname = who.split(' ').nth(1).unwrap();
+            let hits = s
+                .get_json(&c, &cookie, &format!("/console/api/conversations?q={surname}"))
+                .await;
+            assert_eq!(hits["conversations"][0]["conversation_id"], id.as_str(), "{hits}");
+            assert!(!found_in(&db, &[ord]).is_empty() || !found_in(&wal, &[ord]).is_empty());
+        }
+
+        // The audit log says who erased what kind of subject, never the identifier.
+        let audit = s.state.store.audit_events(50).await.unwrap();
+        let (actor, _, conv, detail) = audit
+            .iter()
+            .find(|e| e.1 == "privacy_erase")
+            .expect("the erasure is audited");
+        assert_eq!((actor.as_str(), conv), ("olga", &None));
+        assert!(detail.contains("\"subject\":\"email\""), "{detail}");
+        for (_, _, _, d) in &audit {
+            assert!(!d.contains("kwiatkowski") && !d.contains("55713"), "{d}");
+        }
+    });
+}
