@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::knowledge::erase::{erase_personal, PersonalPhrasings};
+use crate::knowledge::erase::{erase_personal, PersonalPhrasings, Their};
 use crate::store::{Cutoffs, Erased, Store, StoreError, Subject};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -123,13 +123,13 @@ pub async fn forget_renamed(store: &Store, erasure: &Erasure) -> Result<bool, St
     store.rename_canonical_refs(&erasure.renames()).await
 }
 
-/// The person's messages (what their phrasings in the knowledge files are compared with) and the
-/// identifier, lower-cased.
+/// The person's messages (what their phrasings in the knowledge files are compared with), the
+/// identifier (lower-cased) and the answers saved from their conversations.
 async fn their_words(
     store: &Store,
     subject: &Subject,
     ids: &[crate::store::ConversationId],
-) -> Result<(Vec<String>, Vec<String>), StoreError> {
+) -> Result<Their, StoreError> {
     let mut texts = Vec::new();
     for id in ids {
         texts.extend(
@@ -141,23 +141,25 @@ async fn their_words(
                 .map(|m| m.text),
         );
     }
-    let identifiers = subject
-        .identifier()
-        .map(str::to_string)
-        .into_iter()
-        .collect();
-    Ok((texts, identifiers))
+    Ok(Their {
+        texts,
+        identifiers: subject
+            .identifier()
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+        saved_answers: store.canonicals_saved_from(ids).await?,
+    })
 }
 
 /// [`erase_personal`] off the async threads.
 async fn scan_knowledge(
     knowledge_dir: &Path,
-    texts: Vec<String>,
-    identifiers: Vec<String>,
+    their: Their,
     dry_run: bool,
 ) -> Result<Vec<PersonalPhrasings>, PrivacyError> {
     let dir = knowledge_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || erase_personal(&dir, &texts, &identifiers, dry_run))
+    tokio::task::spawn_blocking(move || erase_personal(&dir, &their, dry_run))
         .await
         .map_err(|_| StoreError::Invalid("the knowledge files scan stopped"))?
         .map_err(PrivacyError::from)
@@ -170,8 +172,8 @@ pub async fn export(
     subject: &Subject,
 ) -> Result<Export, PrivacyError> {
     let ids = store.subject_conversations(subject).await?;
-    let (texts, identifiers) = their_words(store, subject, &ids).await?;
-    let knowledge = scan_knowledge(knowledge_dir, texts, identifiers, true).await?;
+    let their = their_words(store, subject, &ids).await?;
+    let knowledge = scan_knowledge(knowledge_dir, their, true).await?;
     Ok(Export {
         format: "concord-export/1",
         subject: subject.kind(),
@@ -201,8 +203,8 @@ pub async fn erase(
         }
         .into());
     }
-    let (texts, identifiers) = their_words(store, subject, &ids).await?;
-    let knowledge = scan_knowledge(knowledge_dir, texts, identifiers, false).await?;
+    let their = their_words(store, subject, &ids).await?;
+    let knowledge = scan_knowledge(knowledge_dir, their, false).await?;
     let store_part = store
         .erase_conversations(&ids, actor, subject.kind())
         .await?;

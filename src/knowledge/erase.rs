@@ -78,15 +78,26 @@ fn named_after(id: &str, base: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// Where a person's words can be: the answers saved from their conversations (by id), and every
+/// answer in the console's own files (`console.toml`, where saved and gap answers go). Hand-written
+/// answers elsewhere are compared by identifier only: a customer who typed exactly a shop's own
+/// phrasing does not take it away.
+#[derive(Debug, Clone, Default)]
+pub struct Their {
+    pub texts: Vec<String>,
+    pub identifiers: Vec<String>,
+    pub saved_answers: Vec<String>,
+}
+
 /// Finds the person's phrasings and identifiers in `knowledge_dir/canonical/**/*.toml` and, unless
 /// `dry_run`, removes them: each changed file is parsed as the loader would before it replaces the
 /// old one (written beside, renamed), so an erasure never leaves a file that does not load.
 pub fn erase_personal(
     knowledge_dir: &Path,
-    texts: &[String],
-    identifiers: &[String],
+    their: &Their,
     dry_run: bool,
 ) -> Result<Vec<PersonalPhrasings>, EditError> {
+    let identifiers = &their.identifiers[..];
     let mut found = Vec::new();
     let mut docs = Vec::new();
     for path in walk(&knowledge_dir.join("canonical"), "toml")? {
@@ -113,6 +124,7 @@ pub fn erase_personal(
         })
         .collect();
     for (path, mut doc) in docs {
+        let console_file = path.file_name().is_some_and(|n| n == "console.toml");
         let Some(answers) = doc.get_mut("answer").and_then(Item::as_array_of_tables_mut) else {
             continue;
         };
@@ -124,6 +136,11 @@ pub fn erase_personal(
                 .and_then(Item::as_str)
                 .unwrap_or_default()
                 .to_string();
+            let texts: &[String] = if console_file || their.saved_answers.contains(&id) {
+                &their.texts
+            } else {
+                &[]
+            };
             let mut theirs = Vec::new();
             let mut kept = toml_edit::Array::new();
             if let Some(qs) = entry.get("questions").and_then(Item::as_array) {
@@ -252,12 +269,37 @@ answer = "Other."
         let file = dir.path().join("canonical/en/console.toml");
         fs_err::create_dir_all(file.parent().unwrap()).unwrap();
         fs_err::write(&file, FILE).unwrap();
-        let texts = vec!["My name is  Jan Kowalski, do you deliver to NORWAY?".to_string()];
-        let ids = vec![
-            "jan.kowalski@example.com".to_string(),
-            "pl-2024-7781".to_string(),
-        ];
-        let seen = erase_personal(dir.path(), &texts, &ids, true).unwrap();
+        let their = Their {
+            texts: vec!["My name is  Jan Kowalski, do you deliver to NORWAY?".to_string()],
+            identifiers: vec![
+                "jan.kowalski@example.com".to_string(),
+                "pl-2024-7781".to_string(),
+            ],
+            saved_answers: Vec::new(),
+        };
+        // A hand-written file keeps a phrasing equal to the message unless the answer was saved
+        // from the conversation.
+        let hand = dir.path().join("canonical/en/shipping.toml");
+        fs_err::write(&hand, FILE.replace("en-", "en-hand-")).unwrap();
+        let seen = erase_personal(dir.path(), &their, true).unwrap();
+        let in_hand: Vec<&str> = seen
+            .iter()
+            .filter(|p| p.path == hand)
+            .map(|p| p.answer_id.as_str())
+            .collect();
+        assert_eq!(
+            in_hand,
+            ["en-hand-norway", "en-hand-order-late"],
+            "by identifier only"
+        );
+        let mut saved = their.clone();
+        saved.saved_answers = vec!["en-hand-my-name-is-jan-kowalski-do".into()];
+        let with_saved = erase_personal(dir.path(), &saved, true).unwrap();
+        assert!(with_saved
+            .iter()
+            .any(|p| p.answer_id == "en-hand-my-name-is-jan-kowalski-do"));
+        fs_err::remove_file(&hand).unwrap();
+        let seen = erase_personal(dir.path(), &their, true).unwrap();
         assert_eq!(seen.len(), 3, "{seen:?}");
         assert_eq!(
             fs_err::read_to_string(&file).unwrap(),
@@ -265,7 +307,7 @@ answer = "Other."
             "a dry run writes nothing"
         );
 
-        let done = erase_personal(dir.path(), &texts, &ids, false).unwrap();
+        let done = erase_personal(dir.path(), &their, false).unwrap();
         assert_eq!(done, seen);
         assert_eq!(done[0].answer_id, "en-norway");
         assert!(done[0].text_had_identifier && done[0].removed_answer.is_none());
@@ -293,7 +335,7 @@ answer = "Other."
             kept[0].answer
         );
         // Nothing of theirs left: a second pass finds nothing.
-        assert!(erase_personal(dir.path(), &texts, &ids, false)
+        assert!(erase_personal(dir.path(), &their, false)
             .unwrap()
             .is_empty());
     }

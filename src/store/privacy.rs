@@ -219,6 +219,29 @@ impl Store {
         Ok(ids.into_iter().map(ConversationId).collect())
     }
 
+    /// The approved answers staff saved from these conversations ("save as canonical", audited
+    /// with the conversation): where their messages may have become phrasings.
+    pub async fn canonicals_saved_from(
+        &self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            let details: Vec<String> = sqlx::query_scalar(
+                "SELECT detail_json FROM audit_events WHERE action = 'save_canonical' AND conversation_id = $1",
+            )
+            .bind(&id.0)
+            .fetch_all(self.pool())
+            .await?;
+            out.extend(details.iter().filter_map(|d| {
+                serde_json::from_str::<Value>(d).ok()?["canonical_id"]
+                    .as_str()
+                    .map(str::to_string)
+            }));
+        }
+        Ok(out)
+    }
+
     /// Every stored row of each conversation, table by table (the access request's answer).
     pub async fn export_conversations(
         &self,

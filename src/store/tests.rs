@@ -937,3 +937,91 @@ fn a_staff_members_language_is_kept_with_the_account() {
         ));
     });
 }
+
+#[test]
+fn retention_purges_old_conversations_contacts_and_settled_notifications_only() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for text in [
+            "Stara rozmowa Teodora",
+            "Nowsza rozmowa Heleny",
+            "Dzisiejsza rozmowa",
+        ] {
+            let c = store
+                .create_conversation(Some(Lang::Pl), &SlotValues::new())
+                .await
+                .unwrap();
+            let id = c.conversation.id.clone();
+            store
+                .add_customer_message(&id, text, &SlotValues::new())
+                .await
+                .unwrap();
+            store
+                .set_contact(&id, "klient@example.com", "zgoda")
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let day = 24 * 3600 * 1000;
+        let now = now_ms();
+        for (id, age_days) in ids.iter().zip([400, 100, 0]) {
+            sqlx::query("UPDATE conversations SET updated_ms = $1 WHERE id = $2")
+                .bind(now - age_days * day)
+                .bind(&id.0)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let cut = Cutoffs {
+            conversations_ms: Some(now - 365 * day),
+            contacts_ms: Some(now - 90 * day),
+            audit_ms: None,
+            outbox_ms: None,
+        };
+        let done = store.purge(cut).await.unwrap();
+        assert_eq!(
+            (done.conversations, done.messages, done.contacts),
+            (1, 1, 1)
+        );
+        assert!(done.wal_cleared);
+        assert!(matches!(
+            store.conversation(&ids[0].0).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(
+            store.contact(&ids[1]).await.unwrap(),
+            None,
+            "contact forgotten"
+        );
+        assert_eq!(store.messages_after(&ids[1], 0).await.unwrap().len(), 1);
+        assert!(store.contact(&ids[2]).await.unwrap().is_some());
+        // The search index forgot the old words, not the others.
+        let hit = |q: &'static str| {
+            let store = store.clone();
+            async move {
+                let f = ConversationFilter {
+                    text: Some(q.into()),
+                    limit: 10,
+                    ..Default::default()
+                };
+                store.search_conversations(&f).await.unwrap().len()
+            }
+        };
+        assert_eq!(hit("Teodora").await, 0);
+        assert_eq!(hit("Heleny").await, 1);
+        // Nothing more to purge: a second run changes nothing and is not audited again.
+        assert_eq!(store.purge(cut).await.unwrap().conversations, 0);
+        let purges = store
+            .audit_events(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.1 == "privacy_purge")
+            .count();
+        assert_eq!(purges, 1);
+    });
+}

@@ -332,3 +332,103 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         }
     });
 }
+
+fn concord_privacy(data: &Path, kb: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+        .arg("privacy")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("CONCORD__KNOWLEDGE__DIR", kb)
+        .env("CONCORD__LOG__FILTER", "concord=warn")
+        .output()
+        .expect("concord runs")
+}
+
+#[test]
+fn the_command_line_shows_first_exports_and_erases_and_refuses_bad_input() {
+    let data = tempfile::tempdir().unwrap();
+    let kb = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = data.path().join("concord.db");
+    let cfg = concord::Config::defaults().unwrap();
+    let email = "teodor.maj@poczta-testowa.pl";
+    let (target, other) = rt.block_on(async {
+        let store = concord::store::Store::open(&db, &cfg.store).await.unwrap();
+        let mut ids = Vec::new();
+        for text in [
+            format!("Proszę o fakturę na adres {email}"),
+            "Ile kosztuje dostawa?".into(),
+        ] {
+            let c = store
+                .create_conversation(None, &Default::default())
+                .await
+                .unwrap();
+            store
+                .add_customer_message(&c.conversation.id, &text, &Default::default())
+                .await
+                .unwrap();
+            ids.push(c.conversation.id);
+        }
+        store.close().await;
+        (ids[0].clone(), ids[1].clone())
+    });
+    let run = |args: &[&str]| concord_privacy(data.path(), kb.path(), args);
+
+    let bad = run(&["erase", "--email", "teodor"]);
+    assert!(!bad.status.success());
+    assert!(
+        crate::common::stderr(&bad).contains("e-mail"),
+        "{}",
+        crate::common::stderr(&bad)
+    );
+    let both = run(&["erase", "--email", email, "--order", "ZAM-1234"]);
+    assert!(!both.status.success(), "one subject at a time");
+
+    let shown = run(&["erase", "--email", email]);
+    assert_eq!(shown.status.code(), Some(2));
+    assert!(
+        crate::common::stdout(&shown).contains("would erase 1 conversation(s) with 1 message(s)"),
+        "{}",
+        crate::common::stdout(&shown)
+    );
+
+    let out = data.path().join("export.json");
+    let exported = run(&["export", "--email", email, "--out", out.to_str().unwrap()]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        crate::common::stderr(&exported)
+    );
+    let export: Value = serde_json::from_str(&fs_err::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        export["conversations"][0]["conversation"]["id"],
+        target.0.as_str()
+    );
+    assert_eq!(
+        export["conversations"][0]["messages"][0]["text"],
+        format!("Proszę o fakturę na adres {email}")
+    );
+
+    let erased = run(&["erase", "--email", email, "--yes", "--actor", "dpo"]);
+    assert!(
+        erased.status.success(),
+        "{}",
+        crate::common::stderr(&erased)
+    );
+    assert!(crate::common::stdout(&erased).contains("erased 1 conversation(s) with 1 message(s)"));
+    rt.block_on(async {
+        let store = concord::store::Store::open(&db, &cfg.store).await.unwrap();
+        assert!(store.conversation(&target.0).await.is_err());
+        assert_eq!(store.messages_after(&other, 0).await.unwrap().len(), 1);
+        let audit = store.audit_events(5).await.unwrap();
+        assert_eq!(
+            (audit[0].0.as_str(), audit[0].1.as_str()),
+            ("dpo", "privacy_erase")
+        );
+    });
+    assert!(found_in(&db, &["teodor.maj"]).is_empty());
+}
