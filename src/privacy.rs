@@ -50,10 +50,10 @@ impl PrivacySettings {
             ));
         }
         let url = self.notice_url.trim();
-        let allowed = url.is_empty()
-            || url.starts_with("https://")
-            || url.starts_with("http://")
-            || url.starts_with('/');
+        // "//host" and "/\\host" lead to another site: a path is one slash and then not another.
+        let path = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
+        let allowed =
+            url.is_empty() || url.starts_with("https://") || url.starts_with("http://") || path;
         if !allowed {
             return Err(format!(
                 "notice_url must be an http(s) address or a path starting with /, got `{url}`"
@@ -277,8 +277,12 @@ mod tests {
         s.purge_every_hours = 0;
         assert!(s.validate().unwrap_err().contains("purge_every_hours"));
         let mut s = settings();
-        s.notice_url = "javascript:alert(1)".into();
-        assert!(s.validate().unwrap_err().contains("notice_url"));
+        for bad in ["javascript:alert(1)", "//evil.example", "/\\evil.example"] {
+            s.notice_url = bad.into();
+            assert!(s.validate().unwrap_err().contains("notice_url"), "{bad}");
+        }
+        s.notice_url = "/polityka-prywatnosci".into();
+        s.validate().unwrap();
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub fn serve_assistant(
             knowledge_home(config),
         );
         state.set_offers_email(config.email.enabled());
+        state.set_privacy_url(&config.privacy.notice_url);
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{local}")?;

@@ -147,8 +147,13 @@ pub async fn start(
             "status": c.status,
             "lang": c.lang,
             "created_at": c.created_at,
+            "privacy_url": non_empty(state.privacy_url()),
         })),
     ))
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
 }
 
 pub async fn get(
@@ -164,6 +169,7 @@ pub async fn get(
     v["resolved"] = json!(survey.resolved);
     v["nps"] = json!(survey.nps);
     v["ask_nps"] = json!(state.settings.ask_nps);
+    v["privacy_url"] = json!(non_empty(state.privacy_url()));
     Ok(Json(v))
 }
 

@@ -1,9 +1,13 @@
 //! Rate limits: a token bucket per client address on the API, and one per conversation on
-//! customer messages (each may run the model). The client address is the socket's, or the
-//! first `X-Forwarded-For` entry behind a trusted proxy.
+//! customer messages (each may run the model); console sign-ins per address and per (name,
+//! address) with a growing wait after failures. The client address is the socket's, or behind
+//! trusted proxies the nearest `X-Forwarded-For` entry that is not one of them.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
@@ -15,10 +19,27 @@ use super::settings::ServerSettings;
 pub struct Limits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_conversation: DefaultKeyedRateLimiter<String>,
-    /// Console sign-ins, keyed by `ip:<addr>` and by `name:<staff name>`.
+    /// Console sign-ins, keyed by `ip:<addr>` and by `pair:<staff name>@<addr>` (never by the
+    /// name alone: anyone could then lock a staff member out).
     logins: DefaultKeyedRateLimiter<String>,
+    /// Failed sign-ins in a row per (name, address), and until when the next one must wait.
+    failures: Mutex<HashMap<(String, IpAddr), (u32, Instant)>>,
     trust_forwarded_for: bool,
+    trusted_proxies: Vec<ipnet::IpNet>,
     clock: DefaultClock,
+}
+
+/// Failed sign-ins allowed in a row before waits begin; then 2, 4, 8... seconds, at most 15 min.
+const FREE_FAILURES: u32 = 3;
+const MAX_LOGIN_WAIT: Duration = Duration::from_secs(900);
+
+/// The wait after `n` failures in a row.
+fn login_wait(n: u32) -> Duration {
+    if n < FREE_FAILURES {
+        return Duration::ZERO;
+    }
+    let exp = (n - FREE_FAILURES + 1).min(20);
+    Duration::from_secs(1u64 << exp).min(MAX_LOGIN_WAIT)
 }
 
 fn quota(per_minute: u32, burst: u32) -> Quota {
@@ -39,24 +60,43 @@ impl Limits {
                 s.login_attempts_per_minute,
                 s.login_attempts_per_minute,
             )),
+            failures: Mutex::new(HashMap::new()),
             trust_forwarded_for: s.trust_forwarded_for,
+            trusted_proxies: s.trusted_proxy_nets(),
             clock: DefaultClock::default(),
         }
     }
 
-    /// The client's address for rate limiting.
+    fn is_proxy(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address for rate limiting. `X-Forwarded-For` counts only when the connection
+    /// comes from a trusted proxy, and is read right to left: each proxy appends the address it
+    /// saw, so the first entry from the right that is not a trusted proxy is the client (entries
+    /// further left are whatever the client chose to send).
     pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        if self.trust_forwarded_for {
-            if let Some(ip) = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-            {
-                return ip;
+        let mut client = peer.ip();
+        if !self.trust_forwarded_for || !self.is_proxy(client) {
+            return client;
+        }
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for entry in entries.iter().rev() {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                break;
+            };
+            client = ip;
+            if !self.is_proxy(ip) {
+                break;
             }
         }
-        peer.ip()
+        client
     }
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
@@ -69,15 +109,43 @@ impl Limits {
             .map_err(|n| self.limited(n))
     }
 
-    /// One sign-in attempt from `ip` for `name`: both buckets must have room.
+    /// One sign-in attempt from `ip` for `name`: the wait after earlier failures of the pair must
+    /// be over, and both buckets (the address, the pair) must have room.
     pub fn check_login(&self, ip: IpAddr, name: &str) -> Result<(), ApiError> {
+        let key = (name.to_lowercase(), ip);
+        if let Some((_, until)) = self.lock_failures().get(&key) {
+            let left = until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(ApiError::RateLimited {
+                    retry_after_s: left.as_secs().max(1),
+                });
+            }
+        }
         self.logins
             .check_key(&format!("ip:{ip}"))
-            .and_then(|()| {
-                self.logins
-                    .check_key(&format!("name:{}", name.to_lowercase()))
-            })
+            .and_then(|()| self.logins.check_key(&format!("pair:{}@{ip}", key.0)))
             .map_err(|n| self.limited(n))
+    }
+
+    /// A failed sign-in: from the fourth in a row, the pair waits 2, 4, 8... seconds.
+    pub fn login_failed(&self, ip: IpAddr, name: &str) {
+        let mut map = self.lock_failures();
+        let entry = map
+            .entry((name.to_lowercase(), ip))
+            .or_insert((0, Instant::now()));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = Instant::now() + login_wait(entry.0);
+    }
+
+    /// A successful sign-in forgets the pair's failures.
+    pub fn login_succeeded(&self, ip: IpAddr, name: &str) {
+        self.lock_failures().remove(&(name.to_lowercase(), ip));
+    }
+
+    fn lock_failures(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, IpAddr), (u32, Instant)>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn limited(&self, n: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> ApiError {
@@ -93,6 +161,9 @@ impl Limits {
         self.per_conversation.retain_recent();
         self.logins.retain_recent();
         self.logins.shrink_to_fit();
+        // Failures whose wait ended long ago are forgotten.
+        let stale = Instant::now() - MAX_LOGIN_WAIT;
+        self.lock_failures().retain(|_, (_, until)| *until > stale);
         self.per_ip.shrink_to_fit();
         self.per_conversation.shrink_to_fit();
     }
@@ -130,16 +201,58 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_counts_only_when_trusted() {
+    fn forwarded_for_is_read_right_to_left_through_trusted_proxies_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let mut s = settings();
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        s.trusted_proxies = vec!["10.0.0.0/8".into(), "192.0.2.1".into()];
+        let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        // A client that forges an entry: the proxy appends what it saw (203.0.113.7).
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
-        assert_eq!(Limits::new(&s).client_ip(peer, &h), peer.ip());
-        s.trust_forwarded_for = true;
+        h.insert("x-forwarded-for", "1.2.3.4, 203.0.113.7".parse().unwrap());
         assert_eq!(
-            Limits::new(&s).client_ip(peer, &h),
-            "203.0.113.7".parse::<IpAddr>().unwrap()
+            Limits::new(&s).client_ip(proxy, &h),
+            proxy.ip(),
+            "off by default"
         );
+        s.trust_forwarded_for = true;
+        let l = Limits::new(&s);
+        assert_eq!(l.client_ip(proxy, &h), ip("203.0.113.7"));
+        // Two proxies in a chain, the header split over two lines.
+        let mut h2 = HeaderMap::new();
+        h2.append("x-forwarded-for", "1.2.3.4, 203.0.113.7".parse().unwrap());
+        h2.append("x-forwarded-for", "192.0.2.1".parse().unwrap());
+        assert_eq!(l.client_ip(proxy, &h2), ip("203.0.113.7"));
+        // Not from a proxy: the header is the client's own words.
+        assert_eq!(l.client_ip(stranger, &h), stranger.ip());
+        // Garbage stops the walk at the last good address.
+        let mut h3 = HeaderMap::new();
+        h3.insert("x-forwarded-for", "nonsense, 10.0.0.7".parse().unwrap());
+        assert_eq!(l.client_ip(proxy, &h3), ip("10.0.0.7"));
+    }
+
+    #[test]
+    fn sign_in_failures_slow_down_one_name_from_one_address_only() {
+        let mut s = settings();
+        s.login_attempts_per_minute = 100;
+        let l = Limits::new(&s);
+        let a = "203.0.113.7".parse::<IpAddr>().unwrap();
+        let b = "203.0.113.8".parse::<IpAddr>().unwrap();
+        for _ in 0..FREE_FAILURES - 1 {
+            l.check_login(a, "Ola").unwrap();
+            l.login_failed(a, "Ola");
+        }
+        l.check_login(a, "ola").unwrap();
+        l.login_failed(a, "ola");
+        let err = l.check_login(a, "OLA").unwrap_err();
+        assert!(matches!(err, ApiError::RateLimited { retry_after_s } if retry_after_s >= 1));
+        // The same name from another address, and another name from this one, still sign in.
+        l.check_login(b, "ola").unwrap();
+        l.check_login(a, "ewa").unwrap();
+        l.login_succeeded(a, "ola");
+        l.check_login(a, "ola").unwrap();
+        assert_eq!(login_wait(FREE_FAILURES), Duration::from_secs(2));
+        assert_eq!(login_wait(FREE_FAILURES + 2), Duration::from_secs(8));
+        assert_eq!(login_wait(1000), MAX_LOGIN_WAIT);
     }
 }

@@ -160,7 +160,7 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_string();
     let response = next.run(req).await;
     let m = &state.metrics;
     m.requests
@@ -174,6 +174,22 @@ async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Re
         .get_or_create(&metrics::RouteOnly { route })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A fixed set of method labels: any other method string would otherwise become a new metrics
+/// series (a client could grow `/metrics` without bound).
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 /// The per-address rate limit of the API.

@@ -17,6 +17,8 @@ pub struct ServerSettings {
     pub conversation_messages_per_minute: u32,
     pub conversation_burst: u32,
     pub trust_forwarded_for: bool,
+    /// Addresses or networks (CIDR) of the reverse proxies in front of Concord.
+    pub trusted_proxies: Vec<String>,
     pub keepalive_s: u64,
     pub events_poll_ms: u64,
     pub shutdown_grace_ms: u64,
@@ -31,6 +33,14 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// `trusted_proxies` parsed (validated at start: entries that do not parse are refused).
+    pub fn trusted_proxy_nets(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p).ok())
+            .collect()
+    }
+
     /// Checks ranges and formats; the message names the key.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         self.bind.parse::<SocketAddr>().map_err(|e| {
@@ -42,6 +52,15 @@ impl ServerSettings {
                 ),
             )
         })?;
+        for p in &self.trusted_proxies {
+            parse_net(p).map_err(|m| ("server.trusted_proxies", m))?;
+        }
+        if self.trust_forwarded_for && self.trusted_proxies.is_empty() {
+            return Err((
+                "server.trusted_proxies",
+                "trust_forwarded_for needs the proxies' addresses (e.g. [\"127.0.0.1\"] for a proxy on this machine): X-Forwarded-For is believed only from them".into(),
+            ));
+        }
         for o in &self.allowed_origins {
             if !is_origin(o) {
                 return Err((
@@ -139,6 +158,14 @@ fn is_origin(o: &str) -> bool {
         && !rest.is_empty()
         && !rest.contains(['/', '?', '#', ' '])
         && rest.parse::<axum::http::uri::Authority>().is_ok()
+}
+
+/// An address (`10.0.0.1`) or a network (`10.0.0.0/8`).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let t = text.trim();
+    t.parse::<ipnet::IpNet>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{t}` is not an address or a network such as 10.0.0.0/8"))
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct AppState {
     open_streams: Arc<AtomicUsize>,
     /// Replies go by e-mail to customers who left an address (`[email]` is configured).
     offers_email: std::sync::atomic::AtomicBool,
+    /// The shop's privacy notice, linked in the widget (`[privacy] notice_url`).
+    privacy_url: std::sync::RwLock<String>,
     /// The live queue's latest snapshot, computed once per change for every console stream
     /// (started with the first stream; `console::live`).
     pub(crate) live_queue: std::sync::OnceLock<tokio::sync::watch::Receiver<Arc<str>>>,
@@ -74,6 +76,7 @@ impl AppState {
             reload_lock: tokio::sync::Mutex::new(()),
             open_streams: Arc::new(AtomicUsize::new(0)),
             offers_email: std::sync::atomic::AtomicBool::new(false),
+            privacy_url: std::sync::RwLock::new(String::new()),
             live_queue: std::sync::OnceLock::new(),
         })
     }
@@ -117,6 +120,20 @@ impl AppState {
     /// Whether customers are offered replies by e-mail (set once `[email]` is ready).
     pub fn offers_email(&self) -> bool {
         self.offers_email.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The privacy notice link (empty: none).
+    pub fn privacy_url(&self) -> String {
+        self.privacy_url
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_privacy_url(&self, url: &str) {
+        if let Ok(mut u) = self.privacy_url.write() {
+            *u = url.trim().to_string();
+        }
     }
 
     pub fn set_offers_email(&self, on: bool) {

@@ -255,6 +255,7 @@ pub fn serve_in_process(
             concord::pipeline::knowledge_home(config),
         );
         state.set_offers_email(config.email.enabled());
+        state.set_privacy_url(&config.privacy.notice_url);
         // As `concord serve` does: events are written from the first change and delivered.
         if let Some(n) = concord::pipeline::notifier(&store, config).unwrap() {
             tokio::spawn(n.run(std::future::pending()));

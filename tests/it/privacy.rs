@@ -10,7 +10,7 @@ use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::console::{client, console_server, Console};
+use crate::console::{client, console_server_with, Console};
 
 /// Which of `needles` occur in the file's bytes (as written, and in lower case: the full-text
 /// index keeps lower-cased words).
@@ -106,10 +106,23 @@ async fn post_api(
 
 #[test]
 fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowledge_files() {
-    let s = console_server(Mode::Autopilot);
+    let s = console_server_with(Mode::Autopilot, |c| {
+        c.privacy.notice_url = "/polityka-prywatnosci".into();
+    });
     s.state.set_offers_email(true);
     s.rt.block_on(async {
         let c = client();
+        // The widget links the shop's privacy notice.
+        let started: Value = c
+            .post(format!("{}/api/conversations", s.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(started["privacy_url"], "/polityka-prywatnosci");
         s.add_staff("olga", StaffRole::Admin, "olga-long-password")
             .await;
         s.add_staff("ewa", StaffRole::Agent, "ewa-long-password")

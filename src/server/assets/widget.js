@@ -59,6 +59,9 @@
       npsRate: function (n) { return 'Ocena ' + n + ' z 10'; },
       npsLegend: '0 – zupełnie nieprawdopodobne, 10 – bardzo prawdopodobne',
       thanks: 'Dziękujemy! Twoja opinia pomoże nam lepiej pomagać.', newChat: 'Nowa rozmowa',
+      newChatLabel: 'Nowa rozmowa: usuń tę rozmowę z tego urządzenia',
+      newChatConfirm: 'Zacząć nową rozmowę? Ta rozmowa zniknie z tego urządzenia.',
+      privacy: 'Informacja o prywatności',
       emailOffer: 'Nie musisz czekać na czacie: zostaw adres e-mail, a odpowiedź konsultanta wyślemy też tam.',
       emailLabel: 'Adres e-mail', emailSave: 'Zapisz adres',
       emailSaved: function (a) { return 'Jeśli nie będzie Cię na czacie, odpowiedź wyślemy na adres ' + a + '.'; },
@@ -103,6 +106,9 @@
       npsRate: function (n) { return 'Rating ' + n + ' of 10'; },
       npsLegend: '0 – not at all likely, 10 – extremely likely',
       thanks: 'Thank you! Your feedback helps us help you better.', newChat: 'New conversation',
+      newChatLabel: 'New conversation: remove this one from this device',
+      newChatConfirm: 'Start a new conversation? This one will be removed from this device.',
+      privacy: 'Privacy notice',
       emailOffer: 'No need to wait in the chat: leave your e-mail address and we will send the reply there too.',
       emailLabel: 'E-mail address', emailSave: 'Save address',
       emailSaved: function (a) { return 'If you are not in the chat, we will send the reply to ' + a + '.'; },
@@ -143,6 +149,18 @@
     Object.keys(patch).forEach(function (k) { v[k] = patch[k]; });
     var raw = JSON.stringify(v);
     try { window.localStorage.setItem(STORAGE_KEY, raw); } catch (e) { memoryStore[STORAGE_KEY] = raw; }
+  }
+  /** Removes fields from the stored object in localStorage AND in the memory fallback: on a
+   * shared device the old token must not stay in either (a full localStorage drops the entry). */
+  function unsave(keys) {
+    var v = load();
+    keys.forEach(function (k) { delete v[k]; });
+    var raw = JSON.stringify(v);
+    if (memoryStore[STORAGE_KEY] !== undefined) memoryStore[STORAGE_KEY] = raw;
+    try { window.localStorage.setItem(STORAGE_KEY, raw); } catch (e) {
+      try { window.localStorage.removeItem(STORAGE_KEY); } catch (e2) { /* no localStorage at all */ }
+      memoryStore[STORAGE_KEY] = raw;
+    }
   }
 
   // ---------------------------------------------------------------- SSE parser
@@ -253,6 +271,8 @@
     transient: '',       // queue position / typing, shown in the status line
     eventsGen: 0,        // bumps to stop an events loop
     eventsCtrl: null,
+    sendGen: 0,          // bumps to drop the answer stream in flight ("New conversation")
+    sendCtrl: null,
     csatDone: false,     // the survey was answered (resolved, csat or nps recorded)
     askNps: null,        // the shop wants the NPS question (GET ask_nps); null: not known yet
     emailOffered: false  // the address form was shown in this conversation
@@ -287,6 +307,10 @@
     ui.end = el('button', {
       type: 'button', className: 'concord-end', 'data-concord': 'close', text: T.end, hidden: true
     });
+    ui.newChat = el('button', {
+      type: 'button', className: 'concord-new-chat', 'data-concord': 'new-chat',
+      'aria-label': T.newChatLabel, title: T.newChatLabel, text: T.newChat, hidden: true
+    });
     ui.disclosure = el('p', {
       className: 'concord-disclosure', 'data-concord': 'disclosure', id: 'concord-disclosure',
       text: T.disclosure
@@ -310,6 +334,12 @@
     });
     ui.form = el('form', { className: 'concord-composer', 'data-concord': 'composer', novalidate: true },
       [ui.input, ui.send]);
+    // outside the footer, which a closed conversation hides; the href comes with the conversation
+    ui.privacy = el('a', {
+      className: 'concord-privacy', 'data-concord': 'privacy', target: '_blank', rel: 'noopener noreferrer',
+      text: T.privacy
+    });
+    ui.legal = el('p', { className: 'concord-legal', hidden: true }, [ui.privacy]);
     ui.window = el('div', {
       className: 'concord-window', id: 'concord-window', 'data-concord': 'window', role: 'dialog',
       'aria-modal': 'false', 'aria-labelledby': 'concord-title', 'aria-describedby': 'concord-disclosure',
@@ -317,10 +347,11 @@
     }, [
       el('div', { className: 'concord-header' }, [
         el('h2', { className: 'concord-title', id: 'concord-title', text: T.title }),
-        ui.end, ui.hide
+        ui.newChat, ui.end, ui.hide
       ]),
       ui.disclosure, ui.log, ui.status, ui.csat,
-      ui.footer = el('div', { className: 'concord-footer' }, [ui.form, ui.human])
+      ui.footer = el('div', { className: 'concord-footer' }, [ui.form, ui.human]),
+      ui.legal
     ]);
     ui.root = el('div', { className: 'concord-root', 'data-concord': 'root', lang: LANG },
       [ui.window, ui.launcher]);
@@ -337,6 +368,7 @@
     ui.form.addEventListener('submit', function (e) { e.preventDefault(); submit(); });
     ui.human.addEventListener('click', askForPerson);
     ui.end.addEventListener('click', endConversation);
+    ui.newChat.addEventListener('click', newConversation);
   }
 
   var ICONS = {
@@ -405,6 +437,24 @@
       var p = new URL(String(u));
       return p.protocol === 'http:' || p.protocol === 'https:' ? p.href : null;
     } catch (e) { return null; }
+  }
+
+  /** The shop's privacy notice (privacy_url): an http(s) address or a path starting with one
+   * "/"; anything else (javascript:, data:, "//host", empty, not a string) is ignored. */
+  function privacyHref(u) {
+    if (typeof u !== 'string') return null;
+    u = u.trim();
+    if (u.indexOf('https://') === 0 || u.indexOf('http://') === 0) return u;
+    if (u.charAt(0) === '/' && u.charAt(1) !== '/' && u.charAt(1) !== '\\') return u; // "//host" is not a path
+    return null;
+  }
+
+  /** Shows the privacy notice link under the composer, or hides it when there is none. */
+  function setPrivacy(u) {
+    var href = privacyHref(u);
+    if (href) ui.privacy.setAttribute('href', href);
+    else ui.privacy.removeAttribute('href');
+    ui.legal.hidden = !href;
   }
 
   function bubble(role) {
@@ -523,6 +573,7 @@
     ui.send.disabled = closed || state.sending;
     ui.human.hidden = closed || status === 'waiting_staff' || status === 'staff';
     ui.end.hidden = closed || !state.conv;
+    ui.newChat.hidden = !state.conv; // also when closed: the survey need not be answered first
     if (announce && prev !== status) {
       if (status === 'staff') notice(T.joined, 'joined');
       if (status === 'closed') notice(T.closed);
@@ -537,8 +588,9 @@
   function offerEmail() {
     if (!state.conv || state.emailOffered) return;
     state.emailOffered = true;
+    var conv = state.conv;
     api('GET', convPath('/contact')).then(json).then(function (r) {
-      if (!r || !r.offered) return;
+      if (!r || !r.offered || state.conv !== conv) return; // "New conversation" meanwhile
       var box = el('form', { className: 'concord-email', 'data-concord': 'email', novalidate: true });
       var note = el('p', { className: 'concord-email-note', 'aria-live': 'polite' });
       function saved(address) {
@@ -577,7 +629,7 @@
         });
       });
       append(box);
-    }, function () { state.emailOffered = false; });
+    }, function () { if (state.conv === conv) state.emailOffered = false; });
   }
 
   function setTransient(text) { state.transient = text || ''; renderStatus(); }
@@ -598,6 +650,7 @@
     return api('POST', '/api/conversations', body).then(json).then(function (r) {
       state.conv = { id: r.conversation_id, token: r.token };
       save({ conversation_id: r.conversation_id, token: r.token });
+      setPrivacy(r.privacy_url);
       setStatus(r.status || 'bot', false);
       startEvents();
       return state.conv;
@@ -612,7 +665,32 @@
     state.csatDone = false;
     state.askNps = null;
     state.transient = '';
-    save({ conversation_id: null, token: null });
+    unsave(['conversation_id', 'token']);
+  }
+
+  /** Drops the answer being streamed, if any: its request is aborted and whatever still arrives
+   * for it is ignored, so nothing of the old conversation reaches the fresh view. */
+  function cancelSending() {
+    state.sendGen++;
+    if (state.sendCtrl) { try { state.sendCtrl.abort(); } catch (e) { /* already ended */ } }
+    state.sendCtrl = null;
+    state.sending = false;
+    state.provisional = null;
+    ui.log.removeAttribute('aria-busy');
+  }
+
+  /** Header "New conversation", for shared devices: after a confirmation the conversation is
+   * forgotten on this device only (nothing is sent to the server) and the widget is as on a
+   * first visit, so the next message starts a new conversation. */
+  function newConversation() {
+    if (!state.conv || !window.confirm(T.newChatConfirm)) return;
+    cancelSending();
+    forget();
+    resetView();
+    ui.input.value = ''; // a draft belongs to the previous person too
+    ui.human.disabled = false;
+    ui.end.disabled = false;
+    ui.input.focus();
   }
 
   function resetView() {
@@ -624,15 +702,20 @@
     setStatus('bot', false);
   }
 
-  /** On load with a stored conversation: history, then the events stream. */
+  /** On load with a stored conversation: history, then the events stream. A stored conversation
+   * that is gone (401/404: token expired, erased, purged) is forgotten silently. */
   function restore(attempt) {
+    var conv = state.conv;
     api('GET', convPath('')).then(json).then(function (c) {
+      if (state.conv !== conv) return; // "New conversation" meanwhile
+      setPrivacy(c.privacy_url);
       (c.messages || []).forEach(function (m) { showMessage(m, false); });
       state.csatDone = recorded(c.csat) || recorded(c.resolved) || recorded(c.nps);
       state.askNps = c.ask_nps === true;
       setStatus(c.status || 'bot', false);
       if (c.status !== 'closed') startEvents();
     }, function (e) {
+      if (state.conv !== conv) return;
       if (isGone(e)) { forget(); resetView(); return; }
       var gen = state.eventsGen;
       setTimeout(function () {
@@ -653,6 +736,9 @@
   /** Sends one customer message and follows its answer stream. `retried`: the stored
    * conversation was gone and this is the one retry in a fresh conversation. */
   function send(text, retried) {
+    var gen = state.sendGen;
+    var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    state.sendCtrl = ctrl;
     state.sending = true;
     ui.send.disabled = true;
     ui.log.setAttribute('aria-busy', 'true'); // screen readers hear the final answer, not each token
@@ -670,6 +756,7 @@
       state.provisional = null;
     }
     function onEvent(ev) {
+      if (gen !== state.sendGen) return; // "New conversation": this answer is not shown any more
       var d = parseJson(ev.data) || {};
       switch (ev.event) {
         case 'accepted':
@@ -735,21 +822,25 @@
       if (m.role === 'system') offerEmail(); // held or unanswered: a person will reply
     }
     function done() {
+      if (state.sendCtrl === ctrl) state.sendCtrl = null;
       state.sending = false;
       ui.log.removeAttribute('aria-busy');
       ui.send.disabled = state.status === 'closed';
     }
 
     ensureConversation().then(function () {
-      return api('POST', convPath('/messages'), { text: text }, { accept: 'text/event-stream' });
+      return api('POST', convPath('/messages'), { text: text },
+        { accept: 'text/event-stream', signal: ctrl ? ctrl.signal : undefined });
     }).then(function (res) {
       return readSse(res, onEvent);
     }).then(function () {
+      if (gen !== state.sendGen) return; // cancelSending() has reset what done() would
       dropProvisional();
       setTransient('');
       if (!ended && accepted) notice(T.pending); // cut off: the answer comes on the events stream
       done();
     }, function (e) {
+      if (gen !== state.sendGen) return; // aborted by "New conversation": nothing to tell
       dropProvisional();
       setTransient('');
       var code = (e && e.code) || 'network';
@@ -769,12 +860,16 @@
 
   function askForPerson() {
     ui.human.disabled = true;
-    ensureConversation().then(function () {
+    var conv = null;
+    ensureConversation().then(function (c) {
+      conv = c;
       return api('POST', convPath('/handoff'), {});
     }).then(json).then(function (r) {
+      if (state.conv !== conv) return; // "New conversation" meanwhile
       if (r.message) showMessage(r.message);
       setStatus(r.status || 'waiting_staff', false);
     }, function (e) {
+      if (conv && state.conv !== conv) return;
       if (isGone(e)) { forget(); resetView(); notice(T.errors.expired, 'error'); return; }
       notice(errorText(e && e.code), 'error');
     }).then(function () { ui.human.disabled = false; });
@@ -783,11 +878,14 @@
   function endConversation() {
     if (!state.conv) return;
     ui.end.disabled = true;
+    var conv = state.conv;
     api('POST', convPath('/close'), {}).then(function () {
+      if (state.conv !== conv) return; // "New conversation" meanwhile
       setStatus('closed', true);
       var first = ui.csat.querySelector('button');
       if (first) first.focus();
     }, function (e) {
+      if (state.conv !== conv) return;
       if (isGone(e)) { forget(); resetView(); return; }
       notice(errorText(e && e.code), 'error');
     }).then(function () { ui.end.disabled = false; });

@@ -160,8 +160,12 @@ pub async fn login(
             .map_err(ApiError::internal)?
     };
     let member = match (record, ok) {
-        (Some((member, _)), true) => member,
+        (Some((member, _)), true) => {
+            state.limits.login_succeeded(ip, name);
+            member
+        }
         (Some(_) | None, _) => {
+            state.limits.login_failed(ip, name);
             tracing::info!("console sign-in refused");
             return page(
                 StatusCode::UNAUTHORIZED,
