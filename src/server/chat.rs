@@ -175,6 +175,8 @@ pub async fn get(
 
 pub async fn send(
     State(state): State<SharedState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Authorized(conversation): Authorized,
     body: Result<Json<MessageBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -208,7 +210,8 @@ pub async fn send(
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    let guard = state.stream_slot("answer")?;
+    let ip = state.client_ip(&headers, &extensions);
+    let guard = state.customer_stream("answer", &conversation.id, ip)?;
     // Durable before anything is said about it.
     let message = state
         .store
@@ -224,7 +227,7 @@ pub async fn send(
 
 fn answer_stream(
     events: tokio::sync::mpsc::UnboundedReceiver<AnswerEvent>,
-    guard: StreamGuard,
+    guard: (StreamGuard, super::streams::CapSlot),
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     futures_util::stream::unfold(
         (events, guard, false),

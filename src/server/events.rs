@@ -31,6 +31,7 @@ pub struct EventsQuery {
 pub async fn events(
     State(state): State<SharedState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Authorized(conversation): Authorized,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -44,9 +45,13 @@ pub async fn events(
         .and_then(|v| v.trim().parse::<i64>().ok());
     let after = query.after.or(last_event_id).unwrap_or(0).max(0);
     let (tx, rx) = mpsc::channel(32);
-    let guard = state.stream_slot("events")?;
+    let ip = state.client_ip(&headers, &extensions);
+    let (guard, place) = state.customer_stream("events", &conversation.id, ip)?;
     let wake = state.changed.subscribe();
-    tokio::spawn(pump(
+    // A stream cannot be held forever: it ends after stream_max_minutes (the pump and its
+    // sender are dropped) and the widget reconnects from its last event.
+    let lifetime = Duration::from_secs(state.settings.stream_max_minutes * 60);
+    let pumped = pump(
         state.clone(),
         conversation.id,
         conversation.status,
@@ -54,7 +59,11 @@ pub async fn events(
         wake,
         tx,
         guard,
-    ));
+    );
+    tokio::spawn(async move {
+        let _place = place;
+        let _ = tokio::time::timeout(lifetime, pumped).await;
+    });
     Ok(sse(ReceiverStream::new(rx), state.settings.keepalive_s))
 }
 

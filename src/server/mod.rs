@@ -15,6 +15,7 @@ pub mod ops;
 pub mod settings;
 pub mod sse_client;
 pub mod state;
+pub mod streams;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

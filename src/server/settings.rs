@@ -23,6 +23,13 @@ pub struct ServerSettings {
     pub events_poll_ms: u64,
     pub shutdown_grace_ms: u64,
     pub max_streams: usize,
+    /// Answers being written at once (their own pool: event streams cannot starve them).
+    pub max_answer_streams: usize,
+    /// Streams one conversation, and one client address, may hold open.
+    pub streams_per_conversation: usize,
+    pub streams_per_address: usize,
+    /// An event stream ends after this long (the widget reconnects where it left off).
+    pub stream_max_minutes: u64,
     pub staff_session_hours: u64,
     pub staff_cookie_secure: bool,
     pub login_attempts_per_minute: u32,
@@ -69,8 +76,32 @@ impl ServerSettings {
                 ));
             }
         }
-        let ranges: [(&'static str, u64, u64, u64); 12] = [
+        let ranges: [(&'static str, u64, u64, u64); 16] = [
             ("server.max_streams", self.max_streams as u64, 1, 100_000),
+            (
+                "server.max_answer_streams",
+                self.max_answer_streams as u64,
+                1,
+                100_000,
+            ),
+            (
+                "server.streams_per_conversation",
+                self.streams_per_conversation as u64,
+                2,
+                1000,
+            ),
+            (
+                "server.streams_per_address",
+                self.streams_per_address as u64,
+                2,
+                100_000,
+            ),
+            (
+                "server.stream_max_minutes",
+                self.stream_max_minutes,
+                1,
+                24 * 60,
+            ),
             (
                 "server.max_body_bytes",
                 self.max_body_bytes as u64,

@@ -41,6 +41,10 @@ pub struct AppState {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Streams open now (bounded by `server.max_streams`).
     open_streams: Arc<AtomicUsize>,
+    /// Answers being written now (bounded by `server.max_answer_streams`).
+    open_answers: Arc<AtomicUsize>,
+    /// Streams per conversation and per client address.
+    caps: Arc<super::streams::StreamCaps>,
     /// Replies go by e-mail to customers who left an address (`[email]` is configured).
     offers_email: std::sync::atomic::AtomicBool,
     /// The shop's privacy notice, linked in the widget (`[privacy] notice_url`).
@@ -75,6 +79,8 @@ impl AppState {
             started: Instant::now(),
             reload_lock: tokio::sync::Mutex::new(()),
             open_streams: Arc::new(AtomicUsize::new(0)),
+            open_answers: Arc::new(AtomicUsize::new(0)),
+            caps: Arc::default(),
             offers_email: std::sync::atomic::AtomicBool::new(false),
             privacy_url: std::sync::RwLock::new(String::new()),
             live_queue: std::sync::OnceLock::new(),
@@ -97,15 +103,52 @@ impl AppState {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
     }
 
-    /// A slot for one more open stream, or `busy` when `server.max_streams` are open.
+    /// A slot for one more open stream, or `busy` when its pool is full: answers have
+    /// `server.max_answer_streams`, event streams (customers' and the console's) `max_streams`.
     pub fn stream_slot(&self, kind: &str) -> Result<StreamGuard, ApiError> {
-        StreamGuard::try_new(
-            &self.metrics,
-            &self.open_streams,
-            self.settings.max_streams,
-            kind,
-        )
-        .ok_or(ApiError::Busy)
+        let (open, max) = if kind == "answer" {
+            (&self.open_answers, self.settings.max_answer_streams)
+        } else {
+            (&self.open_streams, self.settings.max_streams)
+        };
+        StreamGuard::try_new(&self.metrics, open, max, kind).ok_or(ApiError::Busy)
+    }
+
+    /// A customer's stream: a slot in its pool and a place under the conversation's and the
+    /// client address's caps (`busy` when any is full).
+    pub fn customer_stream(
+        &self,
+        kind: &str,
+        conversation: &ConversationId,
+        address: std::net::IpAddr,
+    ) -> Result<(StreamGuard, super::streams::CapSlot), ApiError> {
+        let keys = super::streams::customer_keys(
+            &conversation.0,
+            self.settings.streams_per_conversation,
+            address,
+            self.settings.streams_per_address,
+        );
+        let Some(place) = self.caps.take(&keys) else {
+            self.metrics
+                .rate_limited
+                .get_or_create(&super::metrics::Metrics::kind("streams"))
+                .inc();
+            return Err(ApiError::Busy);
+        };
+        Ok((self.stream_slot(kind)?, place))
+    }
+
+    /// The client's address of a request (the socket's, or behind trusted proxies the one they
+    /// report).
+    pub fn client_ip(
+        &self,
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> std::net::IpAddr {
+        let peer = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)), |c| c.0);
+        self.limits.client_ip(peer, headers)
     }
 
     /// Tells open streams that the server is stopping.

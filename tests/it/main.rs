@@ -11,6 +11,7 @@ mod e5;
 mod embed;
 mod eval;
 mod eval_run;
+mod fairness;
 mod followup;
 mod gate;
 mod generate;
