@@ -230,9 +230,7 @@ pub async fn purge(store: &Store, settings: &PrivacySettings) -> Result<Erased, 
     let erased = store
         .purge(settings.cutoffs(crate::store::now_ms()))
         .await?;
-    if erased.conversations + erased.contacts + erased.audit_events_deleted + erased.outbox_deleted
-        > 0
-    {
+    if erased.removed_anything() {
         tracing::info!(
             conversations = erased.conversations,
             contacts = erased.contacts,

@@ -84,6 +84,13 @@ pub struct Erased {
     pub wal_cleared: bool,
 }
 
+impl Erased {
+    /// Whether a purge removed anything (then it is audited and the file scrubbed).
+    pub fn removed_anything(&self) -> bool {
+        self.conversations + self.contacts + self.audit_events_deleted + self.outbox_deleted > 0
+    }
+}
+
 /// The oldest times kept, per kind (`None`: kept forever).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cutoffs {
@@ -354,11 +361,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let anything = erased.conversations
-            + erased.contacts
-            + erased.audit_events_deleted
-            + erased.outbox_deleted
-            > 0;
+        let anything = erased.removed_anything();
         if anything {
             audit_in(
                 &mut *tx,
@@ -403,23 +406,20 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // In JSON the id is a quoted string.
             let (old_q, new_q) = (format!("\"{old}\""), format!("\"{new}\""));
-            sqlx::query(
-                "UPDATE knowledge_reports SET report_json = replace(report_json, $1, $2) \
-                 WHERE instr(report_json, $1) > 0",
-            )
-            .bind(&old_q)
-            .bind(&new_q)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE audit_events SET detail_json = replace(detail_json, $1, $2) \
-                 WHERE instr(detail_json, $1) > 0",
-            )
-            .bind(&old_q)
-            .bind(&new_q)
-            .execute(&mut *tx)
-            .await?;
+            for (table, column) in [
+                ("knowledge_reports", "report_json"),
+                ("audit_events", "detail_json"),
+            ] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = replace({column}, $1, $2) WHERE instr({column}, $1) > 0"
+                ))
+                .bind(&old_q)
+                .bind(&new_q)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         self.scrub().await

@@ -1025,3 +1025,45 @@ fn retention_purges_old_conversations_contacts_and_settled_notifications_only() 
         assert_eq!(purges, 1);
     });
 }
+
+#[test]
+fn an_answer_renamed_by_an_erasure_leaves_reports_and_audit_details_under_its_new_id() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let old = "pl-nazywam-sie-jan-kowal";
+        store
+            .save_knowledge_report(
+                "olga",
+                "knowledge_reload",
+                &serde_json::json!({ "changed_canonicals": [old, "pl-inne"] }),
+            )
+            .await
+            .unwrap();
+        store
+            .audit(
+                "olga",
+                "save_canonical",
+                None,
+                &serde_json::json!({ "canonical_id": old }),
+            )
+            .await
+            .unwrap();
+        let renames = vec![(old.to_string(), "pl-kiedy-wyslecie".to_string())];
+        assert!(store.rename_canonical_refs(&renames).await.unwrap());
+        let reports: Vec<String> = sqlx::query_scalar("SELECT report_json FROM knowledge_reports")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            reports,
+            [r#"{"changed_canonicals":["pl-kiedy-wyslecie","pl-inne"]}"#]
+        );
+        let audit = store.audit_events(5).await.unwrap();
+        assert_eq!(audit[0].3, r#"{"canonical_id":"pl-kiedy-wyslecie"}"#);
+        let bytes = fs_err::read(dir.path().join("db.sqlite")).unwrap();
+        assert!(!bytes.windows(old.len()).any(|w| w == old.as_bytes()));
+    });
+}
