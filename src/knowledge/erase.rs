@@ -98,6 +98,15 @@ pub fn erase_personal(
     dry_run: bool,
 ) -> Result<Vec<PersonalPhrasings>, EditError> {
     let identifiers = &their.identifiers[..];
+    // Their messages as written, and as "save as canonical" keeps them (personal data cut out).
+    let mut texts = their.texts.clone();
+    texts.extend(
+        their
+            .texts
+            .iter()
+            .map(|t| super::pii::redact(t).0)
+            .filter(|t| !their.texts.contains(t)),
+    );
     let mut found = Vec::new();
     let mut docs = Vec::new();
     for path in walk(&knowledge_dir.join("canonical"), "toml")? {
@@ -137,7 +146,7 @@ pub fn erase_personal(
                 .unwrap_or_default()
                 .to_string();
             let texts: &[String] = if console_file || their.saved_answers.contains(&id) {
-                &their.texts
+                &texts
             } else {
                 &[]
             };

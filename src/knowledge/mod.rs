@@ -7,6 +7,7 @@ pub mod edit;
 pub mod erase;
 pub mod lang;
 pub mod parse;
+pub mod pii;
 pub mod slots;
 
 use std::fmt;

@@ -186,9 +186,22 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         s.reply_as_staff(&c, admin, &target, reply).await;
         let kb = s.config.knowledge_dir.clone();
         assert!(
-            !found_under(&kb, &["Kwiatkowski"]).is_empty(),
-            "the customer's words are in the knowledge files before the erasure"
+            found_under(&kb, &["Kwiatkowski", "55713", "Pogodn"]).is_empty(),
+            "save as canonical keeps personal data out of the knowledge files"
         );
+        assert!(!found_under(&kb, &["w sprawie zamówienia, paczka"]).is_empty());
+        // An answer holding personal data is refused, and nothing is saved.
+        let (st, v) = post_api(
+            &s,
+            &c,
+            admin,
+            &format!("/console/api/items/{decision}/canonical"),
+            json!({ "answer": format!("Napisz do nas: {email}"), "questions": "Dokąd pisać w sprawie hurtowej wyceny szafek?" }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["message"].as_str().unwrap().contains("email"), "{v}");
+        assert!(found_under(&kb, &["hurtowej wyceny szafek"]).is_empty());
 
         let db = s.config.store_path();
         let wal = db.with_extension("db-wal");
@@ -199,6 +212,7 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
             "Pogodn",
             "szybka i mi",
             "wyjechało dziś kurierem",
+            "paczka miała przyjść",
         ];
         let before: Vec<String> = [found_in(&db, &needles), found_in(&wal, &needles)].concat();
         assert!(
@@ -263,7 +277,9 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         assert!(texts.contains(&reply), "{texts:?}");
         assert_eq!(conv["feedback"][0]["comment"], comment);
         assert!(!conv["decisions"].as_array().unwrap().is_empty());
-        assert_eq!(export["knowledge"][0]["phrasings"][0], question.as_str());
+        // Saved without the personal data it held, and still found as their words.
+        let kept_phrasing = "Dzień dobry, nazywam się. Proszę o kontakt z konsultantem w sprawie zamówienia, paczka miała przyjść na ulicę.";
+        assert_eq!(export["knowledge"][0]["phrasings"][0], kept_phrasing);
         // The same by order id and by conversation.
         for (kind, value) in [("order", order), ("conversation", target.as_str())] {
             let (_, e) = post_api(
@@ -287,6 +303,7 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         )
         .await;
         assert_eq!(st, StatusCode::OK, "{done}");
+        assert!(found_under(&kb, &["w sprawie zamówienia, paczka"]).is_empty());
         let erased = &done["erased"];
         assert_eq!(erased["conversations"], 1);
         assert_eq!(erased["messages"].as_u64(), Some(texts.len() as u64));

@@ -267,6 +267,41 @@ async fn do_save_canonical(
     .await
 }
 
+/// Keeps personal data out of the knowledge base, which every customer is answered from: names,
+/// e-mail addresses, phone and order numbers, postal codes and streets are cut from the phrasings
+/// (customers' questions are kept without them), and an answer that still holds any after its
+/// slots were restored is refused with what was found, so the admin can remove it or use a slot.
+fn impersonal(mut edit: CanonicalEdit) -> Result<CanonicalEdit, ApiError> {
+    use crate::knowledge::pii;
+    edit.questions = edit
+        .questions
+        .iter()
+        .map(|q| pii::redact(q).0)
+        .filter(|q| q.chars().filter(|c| c.is_alphabetic()).count() >= 3)
+        .collect();
+    let found = pii::find(&edit.answer);
+    if !found.is_empty() {
+        let list: Vec<String> = found
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} \"{}\"",
+                    serde_json::to_value(f.kind)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or_default(),
+                    f.text
+                )
+            })
+            .collect();
+        return Err(ApiError::InvalidRequest(format!(
+            "the answer holds personal data ({}); remove it or use a slot such as {{{{customer_name}}}} or {{{{order_id}}}}; nothing was saved",
+            list.join(", ")
+        )));
+    }
+    Ok(edit)
+}
+
 /// Writes `edit` into the knowledge base (one writer at a time), audits it with `detail` and
 /// reloads the knowledge base; the saved entry and the reload report.
 pub(super) async fn store_canonical(
@@ -277,6 +312,7 @@ pub(super) async fn store_canonical(
     mut detail: Value,
 ) -> Result<Value, ApiError> {
     staff.require_admin()?;
+    let edit = impersonal(edit)?;
     let knowledge_dir = state.knowledge.dir.clone();
     let saved = {
         let _one_at_a_time = state.reload_lock.lock().await;
