@@ -110,6 +110,34 @@ pub fn fold_char(c: char) -> char {
     }
 }
 
+/// The shape of an e-mail address (one `@`, a dotted domain, no spaces, control characters or
+/// angle brackets, at most 254 characters): the address trimmed, its domain in lower case.
+pub fn email_shape(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.len() > 254
+        || t.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+    {
+        return None;
+    }
+    let (local, domain) = t.rsplit_once('@')?;
+    let labels: Vec<&str> = domain.split('.').collect();
+    if local.is_empty()
+        || local.len() > 64
+        || local.contains('@')
+        || labels.len() < 2
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+    {
+        return None;
+    }
+    Some(format!("{local}@{}", domain.to_lowercase()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::one_edit_at;

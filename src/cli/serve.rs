@@ -120,6 +120,8 @@ pub fn serve_assistant(
         );
         state.set_offers_email(config.email.enabled());
         state.set_privacy_url(&config.privacy.notice_url);
+        // Answers a crash cut are handed to a person before anyone new is served.
+        concord::server::recover_interrupted(&state).await?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{local}")?;

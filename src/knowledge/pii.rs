@@ -70,7 +70,7 @@ fn digits(w: &str) -> usize {
 }
 
 fn is_email(w: &str) -> bool {
-    crate::store::normalize_email(w).is_ok()
+    crate::util::email_shape(w).is_some()
 }
 
 /// An order or customer number: at least 6 digits, or at least 4 digits with letters or

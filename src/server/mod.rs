@@ -215,6 +215,36 @@ async fn ip_limit(
     Ok(next.run(req).await)
 }
 
+/// At start, before serving: every customer message whose answer a crash cut (no decision, no
+/// reply, the assistant answering) is handed to a person with the fixed handoff message, so the
+/// customer sees that a person will answer and staff see it waiting. Returns how many.
+pub async fn recover_interrupted(state: &SharedState) -> Result<usize, crate::store::StoreError> {
+    let turns = state
+        .store
+        .interrupted_turns(crate::store::now_ms())
+        .await?;
+    for (conversation, message) in &turns {
+        let lang = state
+            .store
+            .conversation(&conversation.0)
+            .await?
+            .lang
+            .unwrap_or(crate::knowledge::Lang::Pl);
+        let text = state.assistant().message("handoff", lang);
+        state
+            .store
+            .hand_off_interrupted(conversation, *message, &text)
+            .await?;
+    }
+    if !turns.is_empty() {
+        tracing::warn!(
+            messages = turns.len(),
+            "answers cut by a crash were handed to staff"
+        );
+    }
+    Ok(turns.len())
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves; then open streams end (answers being
 /// written get `server.shutdown_grace_ms`) and the function returns when connections are done.
 pub async fn serve(

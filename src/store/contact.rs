@@ -12,35 +12,12 @@ pub struct Contact {
     pub consent_text: String,
 }
 
-/// Checks the shape of an e-mail address (one `@`, a dotted domain, no spaces or angle
-/// brackets, at most 254 characters); returns it trimmed and with the domain in lower case.
+/// Checks the shape of an e-mail address ([`crate::util::email_shape`]); returns it trimmed and
+/// with the domain in lower case.
 pub fn normalize_email(text: &str) -> Result<String, StoreError> {
-    let t = text.trim();
-    let bad = StoreError::Invalid("that does not look like an e-mail address");
-    if t.len() > 254
-        || t.chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
-    {
-        return Err(bad);
-    }
-    let (local, domain) = t.rsplit_once('@').ok_or(StoreError::Invalid(
+    crate::util::email_shape(text).ok_or(StoreError::Invalid(
         "that does not look like an e-mail address",
-    ))?;
-    let labels: Vec<&str> = domain.split('.').collect();
-    if local.is_empty()
-        || local.len() > 64
-        || local.contains('@')
-        || labels.len() < 2
-        || labels.iter().any(|l| {
-            l.is_empty()
-                || l.starts_with('-')
-                || l.ends_with('-')
-                || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-    {
-        return Err(bad);
-    }
-    Ok(format!("{local}@{}", domain.to_lowercase()))
+    ))
 }
 
 impl Store {

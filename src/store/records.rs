@@ -171,6 +171,33 @@ impl Store {
         conversation: &ConversationId,
         message: &str,
     ) -> Result<(Message, ConversationStatus), StoreError> {
+        self.hand_off(conversation, message, None).await
+    }
+
+    /// A customer message whose answer was cut by a crash (found at the next start): handed to
+    /// a person with the fixed handoff message, so it is neither lost nor silently unanswered.
+    pub async fn hand_off_interrupted(
+        &self,
+        conversation: &ConversationId,
+        customer_message: i64,
+        message: &str,
+    ) -> Result<(Message, ConversationStatus), StoreError> {
+        self.hand_off(conversation, message, Some(customer_message))
+            .await
+    }
+
+    /// A handoff asked by the customer (`interrupted` None) or made for a message whose answer a
+    /// crash cut.
+    async fn hand_off(
+        &self,
+        conversation: &ConversationId,
+        message: &str,
+        interrupted: Option<i64>,
+    ) -> Result<(Message, ConversationStatus), StoreError> {
+        let (actor, action, reason) = match interrupted {
+            None => ("customer", "handoff_requested", "customer.asked"),
+            Some(_) => ("recovery", "answer_interrupted", "answer.interrupted"),
+        };
         let mut tx = self.write_tx().await?;
         let before = open_status(&mut tx, conversation).await?;
         let next = match before {
@@ -186,7 +213,7 @@ impl Store {
                 role: Role::System,
                 provenance: Provenance::System,
                 text: message,
-                reply_to: None,
+                reply_to: interrupted,
                 sources: &[],
                 decision: Some("handoff"),
                 author: None,
@@ -201,10 +228,10 @@ impl Store {
             .await?;
         audit_in(
             &mut *tx,
-            "customer",
-            "handoff_requested",
+            actor,
+            action,
             Some(conversation),
-            &serde_json::json!({ "message_id": m.id }),
+            &serde_json::json!({ "message_id": m.id, "customer_message": interrupted }),
         )
         .await?;
         // Staff are told once, when the conversation starts waiting for them.
@@ -216,8 +243,8 @@ impl Store {
                     conversation: Some(conversation),
                     data: serde_json::json!({
                         "message_id": m.id,
-                        "by": "customer",
-                        "reasons": ["customer.asked"],
+                        "by": actor,
+                        "reasons": [reason],
                     }),
                 },
             )
@@ -318,6 +345,28 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Conversations whose newest customer message, written before `before_ms`, has neither a
+    /// decision nor a reply while the assistant is answering: a crash cut its answer.
+    pub async fn interrupted_turns(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<(ConversationId, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT m.conversation_id, m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE c.status = 'bot' AND m.role = 'customer' AND m.created_ms < $1 \
+             AND m.id = (SELECT MAX(l.id) FROM messages l WHERE l.conversation_id = m.conversation_id) \
+             AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.message_id = m.id) \
+             ORDER BY m.id",
+        )
+        .bind(before_ms)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(c, m)| (ConversationId(c), m))
+            .collect())
     }
 
     /// The approved answer the decision on a customer message matched, if any.

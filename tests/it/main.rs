@@ -12,6 +12,7 @@ mod embed;
 mod eval;
 mod eval_run;
 mod fairness;
+mod faults;
 mod followup;
 mod gate;
 mod generate;

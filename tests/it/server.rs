@@ -46,7 +46,7 @@ fn server() -> &'static TestServer {
     })
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
@@ -55,9 +55,9 @@ fn client() -> reqwest::Client {
 
 /// One server-sent event, its data parsed as JSON.
 #[derive(Debug, Clone)]
-struct Sse {
-    event: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub(crate) event: String,
+    pub(crate) data: Value,
     id: Option<String>,
 }
 
@@ -70,7 +70,7 @@ fn to_json(e: SseEvent) -> Sse {
 }
 
 /// Reads an SSE response until `done` says so, the stream ends, or `timeout`.
-async fn read_sse(
+pub(crate) async fn read_sse(
     resp: reqwest::Response,
     timeout: Duration,
     done: impl Fn(&[Sse]) -> bool,
@@ -632,7 +632,7 @@ fn health_readiness_and_metrics() {
 }
 
 /// Kills the child on drop (also when the test fails).
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -643,7 +643,7 @@ impl Drop for Killed {
 
 /// Starts the `concord` binary with `args` (and `envs`) and waits for its `listening on` line;
 /// returns the child, the base URL and what it printed before.
-fn spawn_serving(
+pub(crate) fn spawn_serving(
     args: &[&str],
     envs: &[(&str, &str)],
     data: &std::path::Path,
