@@ -82,6 +82,7 @@ struct RawGeneration {
     prefix_cache_mb: usize,
     parallel: usize,
     queue_capacity: usize,
+    queue_per_client: usize,
     skip_draft_at_queue: usize,
     temperature: f32,
     top_p: f32,
@@ -428,6 +429,15 @@ impl RawConfig {
                 format!("must be between 1 and 10000, got {}", g.queue_capacity),
             ));
         }
+        if !(1..=g.queue_capacity).contains(&g.queue_per_client) {
+            return Err(invalid(
+                "generation.queue_per_client",
+                format!(
+                    "must be between 1 and generation.queue_capacity ({}), got {}",
+                    g.queue_capacity, g.queue_per_client
+                ),
+            ));
+        }
         if g.skip_draft_at_queue > g.queue_capacity {
             return Err(invalid(
                 "generation.skip_draft_at_queue",
@@ -529,6 +539,7 @@ impl RawConfig {
                 prefix_cache_mb: g.prefix_cache_mb,
                 parallel: g.parallel,
                 queue_capacity: g.queue_capacity,
+                queue_per_client: g.queue_per_client,
                 skip_draft_at_queue: g.skip_draft_at_queue,
                 sampling,
             },

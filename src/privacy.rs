@@ -23,6 +23,9 @@ pub struct PrivacySettings {
     pub audit_days: u32,
     /// Delivered, skipped or failed notifications (pending ones are never purged).
     pub outbox_days: u32,
+    /// A conversation's token opens it for this many days after its last activity (0: as long as
+    /// the conversation is kept).
+    pub token_days: u32,
     /// How often `serve` purges (it also purges at start).
     pub purge_every_hours: u32,
     /// A link to the shop's privacy notice shown in the widget (empty: none).
@@ -36,6 +39,7 @@ impl PrivacySettings {
             ("contact_days", self.contact_days),
             ("audit_days", self.audit_days),
             ("outbox_days", self.outbox_days),
+            ("token_days", self.token_days),
         ] {
             if v > 36_500 {
                 return Err(format!(
@@ -141,15 +145,15 @@ async fn their_words(
                 .map(|m| m.text),
         );
     }
-    Ok(Their {
+    Ok(Their::new(
         texts,
-        identifiers: subject
+        subject
             .identifier()
             .map(str::to_string)
             .into_iter()
             .collect(),
-        saved_answers: store.canonicals_saved_from(ids).await?,
-    })
+        store.canonicals_saved_from(ids).await?,
+    ))
 }
 
 /// [`erase_personal`] off the async threads.

@@ -90,7 +90,11 @@ impl Drafter {
             by_lang,
             prompts: Prompts::from_config(prompts.dir.as_deref())?,
             settings: DraftSettings::new(generation, prompts),
-            queue: GenerationQueue::new(generation.parallel, generation.queue_capacity),
+            queue: GenerationQueue::new(
+                generation.parallel,
+                generation.queue_capacity,
+                generation.queue_per_client,
+            ),
         })
     }
 
@@ -112,11 +116,19 @@ impl Drafter {
         &self.queue
     }
 
-    /// Builds the prompt for `ask` and queues its generation.
-    pub fn draft(&self, index: &Index, ask: &Ask<'_>) -> Result<(DraftPlan, Ticket), AnswerError> {
+    /// Builds the prompt for `ask` and queues its generation for `client` (the customer's
+    /// address; `None` for local callers).
+    pub fn draft(
+        &self,
+        index: &Index,
+        ask: &Ask<'_>,
+        client: Option<&str>,
+    ) -> Result<(DraftPlan, Ticket), AnswerError> {
         let generator = self.generator(ask.lang);
         let plan = plan_draft(generator, &self.prompts, &self.settings, index, ask)?;
-        let ticket = self.queue.submit(generator.clone(), plan.request.clone())?;
+        let ticket = self
+            .queue
+            .submit(client, generator.clone(), plan.request.clone())?;
         Ok((plan, ticket))
     }
 }

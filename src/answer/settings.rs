@@ -29,6 +29,8 @@ pub struct GenerationConfig {
     pub prefix_cache_mb: usize,
     pub parallel: usize,
     pub queue_capacity: usize,
+    /// Drafts one client (address) may have waiting; clients take turns.
+    pub queue_per_client: usize,
     /// Drafts waiting at which a matched approved answer is sent without a draft (0: never).
     pub skip_draft_at_queue: usize,
     pub sampling: crate::llm::SamplingParams,

@@ -105,6 +105,9 @@ pub struct TurnRequest {
     pub slots: SlotValues,
     /// The conversation's language when known (else detected, once, by triage).
     pub lang: Option<Lang>,
+    /// Who asks, for fair sharing of the model (the server passes the client's address);
+    /// `None` for local callers (CLI, eval).
+    pub client: Option<String>,
 }
 
 impl TurnRequest {
@@ -355,7 +358,7 @@ impl Assistant {
             retrieval: &retrieval,
             canonical: shown,
         };
-        match self.drafter.draft(&self.index, &ask) {
+        match self.drafter.draft(&self.index, &ask, req.client.as_deref()) {
             Ok((plan, ticket)) => {
                 pending.plan = Some(plan);
                 // Decided while the model writes: what the question asks of the approved answer.

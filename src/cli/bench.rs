@@ -18,6 +18,9 @@ pub enum BenchCommand {
     Generate(GenerateArgs),
     /// Load test of the customer HTTP API: chat over SSE, durability, throughput, server memory.
     Serve(super::bench_serve::ServeArgs),
+    /// Soak test: legitimate customers chatting for minutes while abusive clients attack; nothing
+    /// lost, latency and memory bounded.
+    Soak(super::bench_soak::SoakArgs),
     /// Staff console page times with a large seeded history (10,000 conversations).
     Console(super::bench_console::ConsoleArgs),
     /// Embedding speed: query latency (uncached, cached) and passage throughput, side by side
@@ -87,6 +90,7 @@ pub fn run(config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     let args = match cmd {
         BenchCommand::Generate(args) => args,
         BenchCommand::Serve(args) => return super::bench_serve::run(config, args),
+        BenchCommand::Soak(args) => return super::bench_soak::run(config, args),
         BenchCommand::Console(args) => return super::bench_console::run(config, args),
         BenchCommand::Embed(args) => return super::bench_embed::run(config, args),
     };

@@ -42,6 +42,7 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
     config.store.path = tmp.path().join("bench.db").to_string_lossy().into_owned();
     config.server.ip_requests_per_minute = u32::MAX;
     config.server.ip_burst = u32::MAX;
+    config.server.conversations_per_address_per_hour = u32::MAX;
     let assistant = super::serve::prepare(&config, false)
         .context("the console serves the published index (run `concord ingest` first)")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -72,6 +73,7 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(concord::server::serve(
             state,
             listener,
+            None,
             std::future::pending(),
         ));
         let client = reqwest::Client::builder()

@@ -3,7 +3,7 @@
 //! need no generation, and the server's memory; starts its own `concord serve` unless given `--url`.
 
 mod chat;
-mod server;
+pub(crate) mod server;
 mod throughput;
 
 use std::collections::BTreeMap;
@@ -71,7 +71,11 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let questions = Questions::load(config)?;
     let mut server = match &args.url {
         Some(_) => None,
-        None => Some(ServerChild::spawn(config, args.server_log.as_deref())?),
+        None => Some(ServerChild::spawn(
+            config,
+            args.server_log.as_deref(),
+            true,
+        )?),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,6 +7,7 @@ pub mod bench_console;
 pub mod bench_console_live;
 pub mod bench_embed;
 pub mod bench_serve;
+pub mod bench_soak;
 pub mod check;
 pub mod demo;
 pub mod eval;

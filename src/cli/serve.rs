@@ -112,6 +112,14 @@ pub fn serve_assistant(
             .await
             .with_context(|| format!("cannot listen on {addr} (in use? try --bind 127.0.0.1:0)"))?;
         let local = listener.local_addr()?;
+        let admin = match config.server.admin_addr() {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on {at} (server.admin_bind)"))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(
             assistant,
             store.clone(),
@@ -119,11 +127,14 @@ pub fn serve_assistant(
             knowledge_home(config),
         );
         state.set_offers_email(config.email.enabled());
-        state.set_privacy_url(&config.privacy.notice_url);
+        state.set_privacy(&config.privacy);
         // Answers a crash cut are handed to a person before anyone new is served.
         concord::server::recover_interrupted(&state).await?;
         {
             let mut out = std::io::stdout().lock();
+            if let Some(admin) = &admin {
+                writeln!(out, "admin on http://{}", admin.local_addr()?)?;
+            }
             writeln!(out, "listening on http://{local}")?;
             writeln!(
                 out,
@@ -135,7 +146,7 @@ pub fn serve_assistant(
         let grace = Duration::from_millis(config.server.shutdown_grace_ms) + Duration::from_secs(5);
         let watch = state.clone();
         tokio::select! {
-            r = serve(state, listener, shutdown_signal()) => r.context("serving HTTP")?,
+            r = serve(state, listener, admin, shutdown_signal()) => r.context("serving HTTP")?,
             () = async { let began = watch.shutting_down().await; tokio::time::sleep_until(began + grace).await } => {
                 tracing::warn!("connections still open after the shutdown grace period; stopping anyway");
             }

@@ -46,6 +46,14 @@ pub enum StaffCommand {
         #[arg(long)]
         replace: bool,
     },
+    /// Set the name customers see on this person's replies (without NAME: remove it; customers
+    /// then see only "staff"). The sign-in name is never shown to customers.
+    ShowAs {
+        /// The sign-in name.
+        account: String,
+        /// What customers see, e.g. "Ewa".
+        display_name: Option<String>,
+    },
     /// List the console accounts.
     List,
     /// Answer a conversation as a person (it is then with staff; the assistant stays quiet).
@@ -54,7 +62,7 @@ pub enum StaffCommand {
         conversation: String,
         /// The reply text.
         text: String,
-        /// Who answers (shown to the customer and kept in the audit log).
+        /// Who answers (kept in the audit log; customers see the account's display name, if any).
         #[arg(long, default_value = "staff")]
         author: String,
     },
@@ -80,9 +88,26 @@ pub fn run(config: &Config, command: StaffCommand) -> anyhow::Result<ExitCode> {
                 let m = store.add_staff(&name, role, &hash, replace).await?;
                 println!("staff account {} ({})", m.name, m.role.as_str());
             }
+            StaffCommand::ShowAs {
+                account,
+                display_name,
+            } => {
+                let m = store
+                    .set_staff_display_name(&account, display_name.as_deref(), "cli")
+                    .await?;
+                match m.display_name {
+                    Some(d) => println!("customers see {} as {d}", m.name),
+                    None => println!("customers see {} only as staff", m.name),
+                }
+            }
             StaffCommand::List => {
                 for m in store.staff_members().await? {
-                    println!("{}\t{}", m.name, m.role.as_str());
+                    println!(
+                        "{}\t{}\t{}",
+                        m.name,
+                        m.role.as_str(),
+                        m.display_name.as_deref().unwrap_or("-")
+                    );
                 }
             }
             StaffCommand::Reply {

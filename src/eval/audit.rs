@@ -432,6 +432,7 @@ pub fn ask_http(
     // One client asks everything: the per-client limits are for the public.
     server.ip_requests_per_minute = 1_000_000;
     server.ip_burst = 100_000;
+    server.conversations_per_address_per_hour = 1_000_000;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -450,7 +451,7 @@ pub fn ask_http(
             listener.local_addr().map_err(|e| e.to_string())?
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(crate::server::serve(state, listener, async {
+        let serving = tokio::spawn(crate::server::serve(state, listener, None, async {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::new();

@@ -84,9 +84,35 @@ fn named_after(id: &str, base: &str) -> bool {
 /// phrasing does not take it away.
 #[derive(Debug, Clone, Default)]
 pub struct Their {
-    pub texts: Vec<String>,
-    pub identifiers: Vec<String>,
-    pub saved_answers: Vec<String>,
+    /// Their messages as written, and as "save as canonical" keeps them (personal data cut out).
+    texts: Vec<String>,
+    /// Identifiers (lower case), such as the e-mail address the request named.
+    identifiers: Vec<String>,
+    /// Ids of the approved answers saved from their conversations.
+    saved_answers: Vec<String>,
+}
+
+impl Their {
+    /// What counts as a person's words: `messages` as written and as saved (this is the one
+    /// place that decides it), `identifiers` in lower case, and the answers saved from them.
+    pub fn new(
+        messages: Vec<String>,
+        identifiers: Vec<String>,
+        saved_answers: Vec<String>,
+    ) -> Their {
+        let mut texts = messages.clone();
+        texts.extend(
+            messages
+                .iter()
+                .map(|t| super::pii::redact(t).0)
+                .filter(|t| !messages.contains(t)),
+        );
+        Their {
+            texts,
+            identifiers: identifiers.iter().map(|i| i.to_lowercase()).collect(),
+            saved_answers,
+        }
+    }
 }
 
 /// Finds the person's phrasings and identifiers in `knowledge_dir/canonical/**/*.toml` and, unless
@@ -98,15 +124,7 @@ pub fn erase_personal(
     dry_run: bool,
 ) -> Result<Vec<PersonalPhrasings>, EditError> {
     let identifiers = &their.identifiers[..];
-    // Their messages as written, and as "save as canonical" keeps them (personal data cut out).
-    let mut texts = their.texts.clone();
-    texts.extend(
-        their
-            .texts
-            .iter()
-            .map(|t| super::pii::redact(t).0)
-            .filter(|t| !their.texts.contains(t)),
-    );
+    let texts = &their.texts;
     let mut found = Vec::new();
     let mut docs = Vec::new();
     for path in walk(&knowledge_dir.join("canonical"), "toml")? {
@@ -146,7 +164,7 @@ pub fn erase_personal(
                 .unwrap_or_default()
                 .to_string();
             let texts: &[String] = if console_file || their.saved_answers.contains(&id) {
-                &texts
+                texts
             } else {
                 &[]
             };
@@ -278,14 +296,14 @@ answer = "Other."
         let file = dir.path().join("canonical/en/console.toml");
         fs_err::create_dir_all(file.parent().unwrap()).unwrap();
         fs_err::write(&file, FILE).unwrap();
-        let their = Their {
-            texts: vec!["My name is  Jan Kowalski, do you deliver to NORWAY?".to_string()],
-            identifiers: vec![
+        let their = Their::new(
+            vec!["My name is  Jan Kowalski, do you deliver to NORWAY?".to_string()],
+            vec![
                 "jan.kowalski@example.com".to_string(),
-                "pl-2024-7781".to_string(),
+                "PL-2024-7781".to_string(),
             ],
-            saved_answers: Vec::new(),
-        };
+            Vec::new(),
+        );
         // A hand-written file keeps a phrasing equal to the message unless the answer was saved
         // from the conversation.
         let hand = dir.path().join("canonical/en/shipping.toml");

@@ -1,5 +1,6 @@
 //! The generation queue: generation runs on dedicated threads, off the async runtime, a bounded
-//! number at a time; callers learn their place, a full queue says "busy", a gone caller frees its slot.
+//! number at a time; clients take turns (round robin, a cap each), callers learn their place, a
+//! full queue says "busy", a gone caller frees its slot.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
@@ -44,21 +45,90 @@ impl Ticket {
 }
 
 struct Job {
+    /// Who asked (the server passes the client's address); `None`: a local caller, not capped.
+    client: Option<String>,
     generator: SharedGenerator,
     request: GenerateRequest,
     events: UnboundedSender<Event>,
+    /// The place last told to the caller.
+    told: usize,
 }
 
 struct State {
     waiting: VecDeque<Job>,
     closed: bool,
     running: usize,
+    /// When each client's request last started (a count of starts): the least recently served
+    /// client goes next.
+    served: HashMap<Option<String>, u64>,
+    starts: u64,
+}
+
+impl State {
+    /// The order in which the waiting requests will start (indices into `waiting`).
+    fn service_order(&self) -> Vec<usize> {
+        take_turns(
+            self.waiting.iter().map(|j| &j.client),
+            &self.served,
+            self.starts,
+        )
+    }
+
+    /// Tells every waiting caller whose place changed its new place.
+    fn tell_places(&mut self) {
+        let order = self.service_order();
+        for (place, i) in order.into_iter().enumerate() {
+            let job = &mut self.waiting[i];
+            if job.told != place + 1 {
+                job.told = place + 1;
+                let _ = job.events.send(Event::Queued {
+                    position: place + 1,
+                });
+            }
+        }
+    }
+}
+
+/// The order in which requests of `clients` (in arrival order) start: clients take turns, the
+/// least recently served (`served`, in counts of starts) first, ties to the earliest arrival; one
+/// client's requests keep their order.
+fn take_turns<'a>(
+    clients: impl Iterator<Item = &'a Option<String>>,
+    served: &HashMap<Option<String>, u64>,
+    mut starts: u64,
+) -> Vec<usize> {
+    let mut queues: Vec<(&Option<String>, VecDeque<usize>, u64)> = Vec::new();
+    let mut n = 0;
+    for (i, client) in clients.enumerate() {
+        n += 1;
+        match queues.iter_mut().find(|(c, _, _)| *c == client) {
+            Some((_, jobs, _)) => jobs.push_back(i),
+            None => {
+                let last = served.get(client).copied().unwrap_or(0);
+                queues.push((client, VecDeque::from([i]), last));
+            }
+        }
+    }
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let (_, jobs, last) = queues
+            .iter_mut()
+            .filter(|(_, jobs, _)| !jobs.is_empty())
+            .min_by_key(|(_, jobs, last)| (*last, jobs[0]))
+            .expect("some client still waits");
+        order.push(jobs.pop_front().expect("not empty"));
+        starts += 1;
+        *last = starts;
+    }
+    order
 }
 
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     capacity: usize,
+    /// Requests one client may have waiting.
+    per_client: usize,
 }
 
 impl Shared {
@@ -84,16 +154,20 @@ impl std::fmt::Debug for GenerationQueue {
 }
 
 impl GenerationQueue {
-    /// Starts `workers` threads (at least one); at most `capacity` requests may wait.
-    pub fn new(workers: usize, capacity: usize) -> GenerationQueue {
+    /// Starts `workers` threads (at least one); at most `capacity` requests may wait, and at
+    /// most `per_client` of one client.
+    pub fn new(workers: usize, capacity: usize, per_client: usize) -> GenerationQueue {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 waiting: VecDeque::new(),
                 closed: false,
                 running: 0,
+                served: HashMap::new(),
+                starts: 0,
             }),
             wake: Condvar::new(),
             capacity,
+            per_client: per_client.max(1),
         });
         let threads = (0..workers.max(1))
             .map(|i| {
@@ -107,9 +181,11 @@ impl GenerationQueue {
         GenerationQueue { shared, threads }
     }
 
-    /// Queues a request. Fails at once with [`LlmError::Busy`] when the queue is full.
+    /// Queues a request of `client` (`None`: a local caller). Fails at once with
+    /// [`LlmError::Busy`] when the queue is full or the client has `per_client` waiting.
     pub fn submit(
         &self,
+        client: Option<&str>,
         generator: SharedGenerator,
         request: GenerateRequest,
     ) -> Result<Ticket, LlmError> {
@@ -121,18 +197,25 @@ impl GenerationQueue {
         }
         // Requests that were cancelled while waiting do not count against the capacity.
         st.waiting.retain(|j| !j.events.is_closed());
-        if st.waiting.len() >= self.shared.capacity {
+        let theirs = client.map_or(0, |c| {
+            st.waiting
+                .iter()
+                .filter(|j| j.client.as_deref() == Some(c))
+                .count()
+        });
+        if st.waiting.len() >= self.shared.capacity || theirs >= self.shared.per_client {
             return Err(LlmError::Busy {
                 capacity: self.shared.capacity,
             });
         }
-        let position = st.waiting.len() + 1;
-        let _ = tx.send(Event::Queued { position });
         st.waiting.push_back(Job {
+            client: client.map(str::to_string),
             generator,
             request,
             events: tx,
+            told: 0,
         });
+        st.tell_places();
         drop(st);
         self.shared.wake.notify_one();
         Ok(Ticket { events: rx })
@@ -168,11 +251,20 @@ fn worker(shared: &Shared) {
         let job = {
             let mut st = shared.lock();
             loop {
-                if let Some(job) = st.waiting.pop_front() {
+                st.waiting.retain(|j| !j.events.is_closed());
+                if let Some(&next) = st.service_order().first() {
+                    let job = st.waiting.remove(next).expect("an index of a waiting job");
                     st.running += 1;
-                    for (i, j) in st.waiting.iter().enumerate() {
-                        let _ = j.events.send(Event::Queued { position: i + 1 });
+                    st.starts += 1;
+                    let starts = st.starts;
+                    if st.served.len() > 4096 {
+                        // Clients with nothing waiting start afresh (bounded memory).
+                        let waiting: Vec<Option<String>> =
+                            st.waiting.iter().map(|j| j.client.clone()).collect();
+                        st.served.retain(|c, _| waiting.contains(c));
                     }
+                    st.served.insert(job.client.clone(), starts);
+                    st.tell_places();
                     break job;
                 }
                 if st.closed {
@@ -213,4 +305,32 @@ fn run(job: Job, caches: &mut HashMap<String, Cache>) {
             events.send(Event::Failed(e))
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(clients: &[Option<&str>], served: &[(Option<&str>, u64)], starts: u64) -> Vec<usize> {
+        let clients: Vec<Option<String>> = clients.iter().map(|c| c.map(String::from)).collect();
+        let served = served
+            .iter()
+            .map(|(c, n)| (c.map(String::from), *n))
+            .collect();
+        take_turns(clients.iter(), &served, starts)
+    }
+
+    #[test]
+    fn clients_take_turns_and_keep_their_own_order() {
+        let a = Some("10.0.0.1");
+        let b = Some("10.0.0.2");
+        let c = Some("10.0.0.3");
+        // One client queued three before two others asked once each: they do not wait behind all three.
+        assert_eq!(order(&[a, a, a, b, c], &[], 0), vec![0, 3, 4, 1, 2]);
+        // The client served last waits for the others.
+        assert_eq!(order(&[a, b], &[(a, 5), (b, 2)], 5), vec![1, 0]);
+        // Local callers (None) are one client among the others.
+        assert_eq!(order(&[None, None, a], &[], 0), vec![0, 2, 1]);
+        assert!(order(&[], &[], 0).is_empty());
+    }
 }

@@ -414,9 +414,18 @@ impl Mailer {
             .await?
             .lang
             .unwrap_or(Lang::Pl);
+        // Customers see a staff member's display name, never the sign-in name.
+        let author = match d.data.get("author").and_then(serde_json::Value::as_str) {
+            Some(login) => store
+                .display_names()
+                .await?
+                .remove(login)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
         let ctx = serde_json::json!({
             "business": self.business,
-            "author": d.data.get("author").and_then(serde_json::Value::as_str).unwrap_or(""),
+            "author": author,
             "question": texts.question,
             "reply": reply,
         });

@@ -21,12 +21,13 @@ pub fn spawn_answer(
     conversation: Conversation,
     message: Message,
     received: Instant,
+    client: std::net::IpAddr,
 ) -> mpsc::UnboundedReceiver<AnswerEvent> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let send = |e: AnswerEvent| drop(tx.send(e));
         send(AnswerEvent::Accepted(message.clone()));
-        match answer(&state, &conversation, &message, received, &send).await {
+        match answer(&state, &conversation, &message, received, client, &send).await {
             Ok(event) => send(event),
             Err(e) => {
                 if matches!(e, ApiError::Busy) {
@@ -49,6 +50,7 @@ async fn answer(
     conversation: &Conversation,
     message: &Message,
     received: Instant,
+    client: std::net::IpAddr,
     send: &impl Fn(AnswerEvent),
 ) -> Result<AnswerEvent, ApiError> {
     if conversation.status != ConversationStatus::Bot {
@@ -59,7 +61,12 @@ async fn answer(
             reason,
         });
     }
-    let history = state.store.messages_after(&conversation.id, 0).await?;
+    // The latest messages only (`server.history_messages`, plus this one): a long conversation
+    // is not read whole again on every message.
+    let history = state
+        .store
+        .recent_messages(&conversation.id, state.settings.history_messages + 1)
+        .await?;
     let request = TurnRequest {
         message: message.text.clone(),
         history: history
@@ -72,6 +79,7 @@ async fn answer(
             .collect(),
         slots: conversation.context.clone(),
         lang: conversation.lang,
+        client: Some(client.to_string()),
     };
     let mut turn = state.assistant().start_turn(request);
     // One deadline for the whole turn, counted from the signal; then the draft is cut and the

@@ -118,12 +118,19 @@ impl FromRequestParts<SharedState> for Authorized {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Authorized(state.store.authenticate(&id, token).await?))
+        let conversation = state.store.authenticate(&id, token).await?;
+        // An expired token is told apart from a wrong one by nobody: both are `unauthorized`.
+        if state.token_expired(conversation.updated_at) {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Authorized(conversation))
     }
 }
 
 pub async fn start(
     State(state): State<SharedState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Result<Json<StartBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body_or_default(body)?;
@@ -136,6 +143,17 @@ pub async fn start(
     validate_context(&body.context)?;
     if state.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
+    }
+    if let Err(e) = state
+        .limits
+        .check_new_conversation(state.client_ip(&headers, &extensions))
+    {
+        state
+            .metrics
+            .rate_limited
+            .get_or_create(&super::metrics::Metrics::kind("conversations"))
+            .inc();
+        return Err(e);
     }
     let created = state.store.create_conversation(lang, &body.context).await?;
     let c = &created.conversation;
@@ -162,7 +180,10 @@ pub async fn get(
 ) -> Result<impl IntoResponse, ApiError> {
     // With its score, which authentication does not read.
     let conversation = state.store.conversation(&conversation.id.0).await?;
-    let messages = state.store.messages_after(&conversation.id, 0).await?;
+    let messages = state
+        .store
+        .messages_for_customer(&conversation.id, 0)
+        .await?;
     let survey = state.store.survey(&conversation.id).await?;
     let mut v = serde_json::to_value(&conversation).map_err(ApiError::internal)?;
     v["messages"] = serde_json::to_value(&messages).map_err(ApiError::internal)?;
@@ -221,7 +242,7 @@ pub async fn send(
     state.notify(&conversation.id);
     let mut conversation = conversation;
     conversation.context.extend(body.context);
-    let events = spawn_answer(state.clone(), conversation, message, received);
+    let events = spawn_answer(state.clone(), conversation, message, received, ip);
     Ok(sse(answer_stream(events, guard), state.settings.keepalive_s).into_response())
 }
 

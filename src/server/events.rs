@@ -117,7 +117,7 @@ async fn deliver(
     tx: &mpsc::Sender<Result<SseEvent, Infallible>>,
 ) -> Result<bool, ApiError> {
     let before = *after;
-    for m in state.store.messages_after(id, *after).await? {
+    for m in state.store.messages_for_customer(id, *after).await? {
         *after = m.id;
         let data = serde_json::to_string(&m).map_err(ApiError::internal)?;
         let event = SseEvent::default()

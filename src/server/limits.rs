@@ -19,6 +19,8 @@ use super::settings::ServerSettings;
 pub struct Limits {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_conversation: DefaultKeyedRateLimiter<String>,
+    /// New conversations per client address (each holds a row and a token until retention).
+    new_conversations: DefaultKeyedRateLimiter<IpAddr>,
     /// Console sign-ins, keyed by `ip:<addr>` and by `pair:<staff name>@<addr>` (never by the
     /// name alone: anyone could then lock a staff member out).
     logins: DefaultKeyedRateLimiter<String>,
@@ -56,6 +58,11 @@ impl Limits {
                 s.conversation_messages_per_minute,
                 s.conversation_burst,
             )),
+            new_conversations: RateLimiter::keyed({
+                let per_hour = NonZeroU32::new(s.conversations_per_address_per_hour)
+                    .expect("validated: at least 1");
+                Quota::per_hour(per_hour).allow_burst(per_hour)
+            }),
             logins: RateLimiter::keyed(quota(
                 s.login_attempts_per_minute,
                 s.login_attempts_per_minute,
@@ -101,6 +108,13 @@ impl Limits {
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.per_ip.check_key(&ip).map_err(|n| self.limited(n))
+    }
+
+    /// One new conversation from `ip`.
+    pub fn check_new_conversation(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.new_conversations
+            .check_key(&ip)
+            .map_err(|n| self.limited(n))
     }
 
     pub fn check_conversation(&self, id: &str) -> Result<(), ApiError> {
@@ -159,6 +173,8 @@ impl Limits {
     pub fn shrink(&self) {
         self.per_ip.retain_recent();
         self.per_conversation.retain_recent();
+        self.new_conversations.retain_recent();
+        self.new_conversations.shrink_to_fit();
         self.logins.retain_recent();
         self.logins.shrink_to_fit();
         // Failures whose wait ended long ago are forgotten.
@@ -179,6 +195,7 @@ mod tests {
         s.ip_burst = 3;
         s.conversation_messages_per_minute = 1;
         s.conversation_burst = 2;
+        s.conversations_per_address_per_hour = 2;
         s
     }
 
@@ -198,6 +215,12 @@ mod tests {
         l.check_conversation("c1").unwrap();
         assert!(l.check_conversation("c1").is_err());
         l.check_conversation("c2").unwrap();
+        for _ in 0..2 {
+            l.check_new_conversation(a).unwrap();
+        }
+        let err = l.check_new_conversation(a).unwrap_err();
+        assert!(matches!(err, ApiError::RateLimited { retry_after_s } if retry_after_s > 60));
+        l.check_new_conversation(b).unwrap();
     }
 
     #[test]

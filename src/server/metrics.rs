@@ -50,6 +50,7 @@ pub struct Metrics {
     pub requests: Family<RouteLabels, Counter>,
     pub request_seconds: HistogramFamily<RouteOnly>,
     pub open_streams: Family<KindLabel, Gauge>,
+    pub open_connections: Gauge,
     pub queue_waiting: Gauge,
     pub queue_running: Gauge,
     pub decisions: Family<KindLabel, Counter>,
@@ -92,6 +93,12 @@ impl Metrics {
             "sse_open_streams",
             "Server-sent event streams open now",
             open_streams.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "http_open_connections",
+            "TCP connections open now",
+            open_connections.clone(),
         );
         let queue_waiting = Gauge::default();
         registry.register(
@@ -172,6 +179,7 @@ impl Metrics {
             requests,
             request_seconds,
             open_streams,
+            open_connections,
             queue_waiting,
             queue_running,
             decisions,

@@ -10,6 +10,7 @@ pub mod console;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod ops;
 pub mod settings;
@@ -81,9 +82,13 @@ pub fn app(state: SharedState) -> Router {
         .route("/shop.css", get(assets::shop_css))
         .route("/widget.js", get(assets::widget_js))
         .route("/widget.css", get(assets::widget_css))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/healthz", get(ops::healthz));
+    // With an admin listener, readiness and metrics are served there only.
+    let pages = if s.admin_bind.is_empty() {
+        pages.merge(ops_routes())
+    } else {
+        pages
+    };
     let console = console::routes()
         .layer(from_fn_with_state(state.clone(), ip_limit))
         .layer(SetResponseHeaderLayer::overriding(
@@ -115,7 +120,8 @@ pub fn app(state: SharedState) -> Router {
                 .max_age(Duration::from_secs(3600)),
         );
     }
-    app.layer(from_fn_with_state(state.clone(), track))
+    app.layer(from_fn_with_state(state.clone(), listen::read_body_in_time))
+        .layer(from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(s.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -150,6 +156,25 @@ pub fn app(state: SharedState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), Counter::default()))
+        .with_state(state)
+}
+
+/// Readiness and metrics (on the public listener, or on the admin listener of `admin_app`).
+fn ops_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+}
+
+/// The admin listener's application (`server.admin_bind`): liveness, readiness and metrics.
+pub fn admin_app(state: SharedState) -> Router {
+    ops_routes()
+        .route("/healthz", get(ops::healthz))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state)
 }
 
@@ -250,6 +275,7 @@ pub async fn recover_interrupted(state: &SharedState) -> Result<usize, crate::st
 pub async fn serve(
     state: SharedState,
     listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(state.clone());
@@ -269,12 +295,30 @@ pub async fn serve(
         tracing::info!("shutting down: no new requests, open streams end");
         st.begin_shutdown();
     };
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await;
+    let metrics = listen::ConnectionMetrics {
+        open: state.metrics.open_connections.clone(),
+        refused: state
+            .metrics
+            .rate_limited
+            .get_or_create_owned(&metrics::Metrics::kind("connections")),
+    };
+    let limits = state.settings.connection_limits();
+    let admin = admin.map(|listener| {
+        let st = state.clone();
+        tokio::spawn(listen::serve_connections(
+            listener,
+            admin_app(state.clone()),
+            limits.clone(),
+            metrics.clone(),
+            async move {
+                st.shutting_down().await;
+            },
+        ))
+    });
+    let result = listen::serve_connections(listener, app, limits, metrics, signal).await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     housekeeping.abort();
     result
 }

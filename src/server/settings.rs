@@ -9,6 +9,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub bind: String,
+    /// Where `/metrics` and `/readyz` are served instead of `bind` (empty: on `bind`).
+    pub admin_bind: String,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub max_message_chars: usize,
@@ -16,6 +18,11 @@ pub struct ServerSettings {
     pub ip_burst: u32,
     pub conversation_messages_per_minute: u32,
     pub conversation_burst: u32,
+    /// New conversations one client address may start per hour.
+    pub conversations_per_address_per_hour: u32,
+    /// The latest messages of a conversation a turn reads (follow-ups, repeats); older ones stay
+    /// stored but are not read again on every message.
+    pub history_messages: usize,
     pub trust_forwarded_for: bool,
     /// Addresses or networks (CIDR) of the reverse proxies in front of Concord.
     pub trusted_proxies: Vec<String>,
@@ -30,6 +37,15 @@ pub struct ServerSettings {
     pub streams_per_address: usize,
     /// An event stream ends after this long (the widget reconnects where it left off).
     pub stream_max_minutes: u64,
+    /// Connections open at once, and from one client address (reverse proxies exempt).
+    pub max_connections: usize,
+    pub connections_per_address: usize,
+    /// A request head must arrive within this (also how long an idle connection is kept), a body
+    /// within `body_timeout_s`; a client that reads nothing of a response for `send_timeout_s`
+    /// is disconnected.
+    pub header_timeout_s: u64,
+    pub body_timeout_s: u64,
+    pub send_timeout_s: u64,
     pub staff_session_hours: u64,
     pub staff_cookie_secure: bool,
     pub login_attempts_per_minute: u32,
@@ -59,6 +75,23 @@ impl ServerSettings {
                 ),
             )
         })?;
+        if !self.admin_bind.is_empty() {
+            let admin = self.admin_bind.parse::<SocketAddr>().map_err(|e| {
+                (
+                    "server.admin_bind",
+                    format!(
+                        "`{}` is not an address such as 127.0.0.1:9090 (or empty): {e}",
+                        self.admin_bind
+                    ),
+                )
+            })?;
+            if admin.port() != 0 && admin == self.bind_addr() {
+                return Err((
+                    "server.admin_bind",
+                    "must differ from server.bind (or be empty)".into(),
+                ));
+            }
+        }
         for p in &self.trusted_proxies {
             parse_net(p).map_err(|m| ("server.trusted_proxies", m))?;
         }
@@ -76,7 +109,34 @@ impl ServerSettings {
                 ));
             }
         }
-        let ranges: [(&'static str, u64, u64, u64); 16] = [
+        let ranges: [(&'static str, u64, u64, u64); 23] = [
+            (
+                "server.conversations_per_address_per_hour",
+                u64::from(self.conversations_per_address_per_hour),
+                1,
+                1_000_000,
+            ),
+            (
+                "server.history_messages",
+                self.history_messages as u64,
+                2,
+                10_000,
+            ),
+            (
+                "server.max_connections",
+                self.max_connections as u64,
+                8,
+                1_000_000,
+            ),
+            (
+                "server.connections_per_address",
+                self.connections_per_address as u64,
+                4,
+                1_000_000,
+            ),
+            ("server.header_timeout_s", self.header_timeout_s, 1, 3600),
+            ("server.body_timeout_s", self.body_timeout_s, 1, 3600),
+            ("server.send_timeout_s", self.send_timeout_s, 1, 3600),
             ("server.max_streams", self.max_streams as u64, 1, 100_000),
             (
                 "server.max_answer_streams",
@@ -164,6 +224,15 @@ impl ServerSettings {
                 return Err((key, format!("must be between {lo} and {hi}, got {v}")));
             }
         }
+        if self.send_timeout_s <= self.keepalive_s {
+            return Err((
+                "server.send_timeout_s",
+                format!(
+                    "must be longer than server.keepalive_s ({} s), or idle streams would be cut, got {}",
+                    self.keepalive_s, self.send_timeout_s
+                ),
+            ));
+        }
         if self.max_message_chars * 4 > self.max_body_bytes {
             return Err((
                 "server.max_body_bytes",
@@ -176,8 +245,24 @@ impl ServerSettings {
         Ok(())
     }
 
+    /// The caps and time limits of the accept loop.
+    pub fn connection_limits(&self) -> super::listen::ConnectionLimits {
+        super::listen::ConnectionLimits {
+            max_connections: self.max_connections,
+            per_address: self.connections_per_address,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_s),
+            send_timeout: std::time::Duration::from_secs(self.send_timeout_s),
+            proxies: self.trusted_proxy_nets(),
+        }
+    }
+
     pub fn bind_addr(&self) -> SocketAddr {
         self.bind.parse().expect("validated at start")
+    }
+
+    /// The admin listener's address, when one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        (!self.admin_bind.is_empty()).then(|| self.admin_bind.parse().expect("validated at start"))
     }
 }
 

@@ -49,6 +49,9 @@ pub struct AppState {
     offers_email: std::sync::atomic::AtomicBool,
     /// The shop's privacy notice, linked in the widget (`[privacy] notice_url`).
     privacy_url: std::sync::RwLock<String>,
+    /// How long a conversation token opens its conversation after the last activity, in ms
+    /// (`[privacy] token_days`; 0: as long as the conversation is kept).
+    token_ttl_ms: std::sync::atomic::AtomicI64,
     /// The live queue's latest snapshot, computed once per change for every console stream
     /// (started with the first stream; `console::live`).
     pub(crate) live_queue: std::sync::OnceLock<tokio::sync::watch::Receiver<Arc<str>>>,
@@ -83,6 +86,7 @@ impl AppState {
             caps: Arc::default(),
             offers_email: std::sync::atomic::AtomicBool::new(false),
             privacy_url: std::sync::RwLock::new(String::new()),
+            token_ttl_ms: std::sync::atomic::AtomicI64::new(0),
             live_queue: std::sync::OnceLock::new(),
         })
     }
@@ -173,10 +177,21 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    pub fn set_privacy_url(&self, url: &str) {
+    /// Takes the widget's privacy link and the token lifetime from `[privacy]`.
+    pub fn set_privacy(&self, privacy: &crate::privacy::PrivacySettings) {
         if let Ok(mut u) = self.privacy_url.write() {
-            *u = url.trim().to_string();
+            *u = privacy.notice_url.trim().to_string();
         }
+        self.token_ttl_ms.store(
+            i64::from(privacy.token_days) * 86_400_000,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Whether a conversation last active at `updated_ms` has outlived its token.
+    pub fn token_expired(&self, updated_ms: i64) -> bool {
+        let ttl = self.token_ttl_ms.load(std::sync::atomic::Ordering::Relaxed);
+        ttl > 0 && updated_ms < crate::store::now_ms() - ttl
     }
 
     pub fn set_offers_email(&self, on: bool) {

@@ -267,6 +267,40 @@ impl Store {
         rows.iter().map(message_row).collect()
     }
 
+    /// The latest `limit` messages of a conversation, oldest first.
+    pub async fn recent_messages(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 \
+             ORDER BY id DESC LIMIT $2) ORDER BY id"
+        ))
+        .bind(&conversation.0)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(message_row).collect()
+    }
+
+    /// Messages after `after` as the customer sees them: a staff message's author is the staff member's
+    /// display name, or none (sign-in names are never shown to customers).
+    pub async fn messages_for_customer(
+        &self,
+        conversation: &ConversationId,
+        after: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut messages = self.messages_after(conversation, after).await?;
+        if messages.iter().any(|m| m.author.is_some()) {
+            let names = self.display_names().await?;
+            for m in &mut messages {
+                m.author = m.author.take().and_then(|a| names.get(&a).cloned());
+            }
+        }
+        Ok(messages)
+    }
+
     /// One message of a conversation.
     pub async fn message(
         &self,

@@ -20,7 +20,7 @@ pub use conversations::NewConversation;
 pub use records::{OutcomeRecord, StaffReply};
 
 /// The schema version this build writes (the number of the newest migration).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -29,6 +29,9 @@ pub struct StaffMember {
     pub role: StaffRole,
     /// The console language this person chose (`None`: the console's default).
     pub lang: Option<Lang>,
+    /// The name customers see on this person's messages (`None`: only "staff"). Customers never
+    /// see the sign-in name.
+    pub display_name: Option<String>,
 }
 
 /// A signed-in staff member, with the token state-changing requests must repeat.
@@ -61,7 +64,20 @@ fn member_row(row: &sqlx::sqlite::SqliteRow) -> Result<StaffMember, StoreError> 
                 })
             })
             .transpose()?,
+        display_name: row.try_get("display_name")?,
     })
+}
+
+/// Checks a display name: 1 to 40 characters, no control characters; returns it trimmed.
+pub fn display_name(text: &str) -> Result<String, &'static str> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().count() > 40 {
+        return Err("a display name has 1 to 40 characters");
+    }
+    if t.chars().any(char::is_control) {
+        return Err("a display name cannot contain control characters");
+    }
+    Ok(t.to_string())
 }
 
 impl Store {
@@ -134,6 +150,10 @@ impl Store {
             name: name.to_string(),
             role,
             lang: None,
+            display_name: sqlx::query_scalar("SELECT display_name FROM staff WHERE id = $1")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?,
         })
     }
 
@@ -142,18 +162,19 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<(StaffMember, String)>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, name, role, lang, password_hash FROM staff WHERE name = $1")
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query(
+            "SELECT id, name, role, lang, display_name, password_hash FROM staff WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|r| Ok((member_row(&r)?, r.try_get("password_hash")?)))
             .transpose()
     }
 
     /// All accounts, by name.
     pub async fn staff_members(&self) -> Result<Vec<StaffMember>, StoreError> {
-        sqlx::query("SELECT id, name, role, lang FROM staff ORDER BY name")
+        sqlx::query("SELECT id, name, role, lang, display_name FROM staff ORDER BY name")
             .fetch_all(self.pool())
             .await?
             .iter()
@@ -208,7 +229,7 @@ impl Store {
     /// The live session a cookie token opens, if any.
     pub async fn session(&self, token: &str) -> Result<Option<StaffSession>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.csrf_token, s.expires_ms, m.id, m.name, m.role, m.lang \
+            "SELECT s.csrf_token, s.expires_ms, m.id, m.name, m.role, m.lang, m.display_name \
              FROM staff_sessions s JOIN staff m ON m.id = s.staff_id \
              WHERE s.token_hash = $1 AND s.expires_ms > $2",
         )
@@ -264,5 +285,55 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the name customers see for the account called `name`.
+    pub async fn set_staff_display_name(
+        &self,
+        name: &str,
+        display: Option<&str>,
+        actor: &str,
+    ) -> Result<StaffMember, StoreError> {
+        let display = display
+            .map(display_name)
+            .transpose()
+            .map_err(StoreError::Invalid)?;
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "UPDATE staff SET display_name = $1, updated_ms = $2 WHERE name = $3 \
+             RETURNING id, name, role, lang, display_name",
+        )
+        .bind(display.as_deref())
+        .bind(now_ms())
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "staff account",
+            id: name.to_string(),
+        })?;
+        super::records::audit_in(
+            &mut *tx,
+            actor,
+            "set_display_name",
+            None,
+            &serde_json::json!({ "name": name, "display_name": display }),
+        )
+        .await?;
+        tx.commit().await?;
+        member_row(&row)
+    }
+
+    /// Sign-in name to display name, for the accounts that have one (what customers see).
+    pub async fn display_names(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        Ok(sqlx::query_as::<_, (String, String)>(
+            "SELECT name, display_name FROM staff WHERE display_name IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .collect())
     }
 }

@@ -1067,3 +1067,89 @@ fn an_answer_renamed_by_an_erasure_leaves_reports_and_audit_details_under_its_ne
         assert!(!bytes.windows(old.len()).any(|w| w == old.as_bytes()));
     });
 }
+
+#[test]
+fn a_turn_reads_the_latest_messages_and_customers_see_display_names_only() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite"), &settings())
+            .await
+            .unwrap();
+        let c = store
+            .create_conversation(Some(Lang::Pl), &SlotValues::new())
+            .await
+            .unwrap()
+            .conversation;
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let m = store
+                .add_customer_message(&c.id, &format!("pytanie {i}"), &SlotValues::new())
+                .await
+                .unwrap();
+            ids.push(m.id);
+        }
+        let recent = store.recent_messages(&c.id, 3).await.unwrap();
+        let texts: Vec<&str> = recent.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["pytanie 4", "pytanie 5", "pytanie 6"],
+            "oldest first"
+        );
+        assert_eq!(store.recent_messages(&c.id, 100).await.unwrap().len(), 7);
+
+        let hash = crate::staff::hash_password("a-long-password").unwrap();
+        store
+            .add_staff("ewa.k", crate::store::StaffRole::Agent, &hash, false)
+            .await
+            .unwrap();
+        shop_says(
+            &store,
+            &c.id,
+            ("staff", None, Some("ewa.k")),
+            "Dzień dobry",
+            ids[6],
+            now_ms(),
+        )
+        .await;
+        let seen = store.messages_for_customer(&c.id, 0).await.unwrap();
+        assert_eq!(
+            seen.last().unwrap().author,
+            None,
+            "no display name: no name at all"
+        );
+        let m = store
+            .set_staff_display_name("ewa.k", Some("  Ewa  "), "admin")
+            .await
+            .unwrap();
+        assert_eq!(m.display_name.as_deref(), Some("Ewa"));
+        let seen = store.messages_for_customer(&c.id, 0).await.unwrap();
+        assert_eq!(seen.last().unwrap().author.as_deref(), Some("Ewa"));
+        // Staff still see who wrote it.
+        let all = store.messages_after(&c.id, 0).await.unwrap();
+        assert_eq!(all.last().unwrap().author.as_deref(), Some("ewa.k"));
+        for bad in ["", "   ", "a\u{7}b", &"x".repeat(41)] {
+            assert!(
+                matches!(
+                    store
+                        .set_staff_display_name("ewa.k", Some(bad), "admin")
+                        .await,
+                    Err(StoreError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            store
+                .set_staff_display_name("nobody", Some("X"), "admin")
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(
+            store.staff_members().await.unwrap()[0]
+                .display_name
+                .as_deref(),
+            Some("Ewa"),
+            "a refused change keeps the old name"
+        );
+    });
+}

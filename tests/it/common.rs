@@ -225,6 +225,9 @@ pub fn raise_limits(config: &mut Config) {
     config.server.ip_burst = 100_000;
     config.server.conversation_messages_per_minute = 10_000;
     config.server.conversation_burst = 1_000;
+    config.server.conversations_per_address_per_hour = 1_000_000;
+    config.server.connections_per_address = 100_000;
+    config.generation.queue_per_client = config.generation.queue_capacity;
 }
 
 /// The real assistant (index of `config`, real models) served in this process on a loopback
@@ -255,7 +258,7 @@ pub fn serve_in_process(
             concord::pipeline::knowledge_home(config),
         );
         state.set_offers_email(config.email.enabled());
-        state.set_privacy_url(&config.privacy.notice_url);
+        state.set_privacy(&config.privacy);
         // As `concord serve` does: events are written from the first change and delivered.
         if let Some(n) = concord::pipeline::notifier(&store, config).unwrap() {
             tokio::spawn(n.run(std::future::pending()));
@@ -265,9 +268,31 @@ pub fn serve_in_process(
         tokio::spawn(concord::server::serve(
             state.clone(),
             listener,
+            None,
             std::future::pending(),
         ));
         (state, base)
     });
     (rt, base, state)
+}
+
+/// Starts a conversation on the server at `base` with `body` (e.g. `{"lang": "en"}`) as the
+/// widget does; returns its id and token.
+pub async fn start_conversation(
+    c: &reqwest::Client,
+    base: &str,
+    body: &serde_json::Value,
+) -> (String, String) {
+    let r = c
+        .post(format!("{base}/api/conversations"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "starting a conversation");
+    let v: serde_json::Value = r.json().await.unwrap();
+    (
+        v["conversation_id"].as_str().unwrap().to_string(),
+        v["token"].as_str().unwrap().to_string(),
+    )
 }

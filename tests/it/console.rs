@@ -137,19 +137,8 @@ impl Console {
 
     /// Starts a conversation; returns its id and token.
     pub async fn customer(&self, c: &reqwest::Client, lang: &str) -> (String, String) {
-        let v: Value = c
-            .post(format!("{}/api/conversations", self.base))
-            .json(&json!({ "lang": lang, "context": { "customer_name": "Anna" } }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (
-            v["conversation_id"].as_str().unwrap().to_string(),
-            v["token"].as_str().unwrap().to_string(),
-        )
+        let body = json!({ "lang": lang, "context": { "customer_name": "Anna" } });
+        common::start_conversation(c, &self.base, &body).await
     }
 
     /// The customer presses "talk to a person".
@@ -555,6 +544,12 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
             .send()
             .await
             .unwrap();
+        // Customers see the display name staff chose, never the sign-in name.
+        s.state
+            .store
+            .set_staff_display_name("ewa", Some("Ewa K."), "test")
+            .await
+            .unwrap();
         let r = c
             .post(format!("{}/console/conversations/{id2}/reply", s.base))
             .header(COOKIE, &ewa)
@@ -567,7 +562,24 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let reply = wait_message(events2, Duration::from_secs(30), |m| m["role"] == "staff").await;
-        assert_eq!(reply["author"], "ewa");
+        assert_eq!(reply["author"], "Ewa K.");
+        let seen: Value = c
+            .get(format!("{}/api/conversations/{id2}", s.base))
+            .bearer_auth(&token2)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let staff_message = seen["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "staff")
+            .unwrap();
+        assert_eq!(staff_message["author"], "Ewa K.");
+        assert!(!seen.to_string().contains("\"ewa\""), "{seen}");
         // The handoff item is resolved by the reply; a reply without the CSRF token is refused.
         let queue: Value = s.get_json(&c, &ewa, "/console/api/queue").await;
         assert!(!queue["items"]

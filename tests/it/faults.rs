@@ -24,19 +24,7 @@ fn a_message_whose_answer_a_kill_cut_is_handed_to_a_person_after_the_restart() {
     let question = "Can I pay for my order in instalments?";
     let (id, token) = rt.block_on(async {
         let c = client();
-        let v: Value = c
-            .post(format!("{base}/api/conversations"))
-            .json(&json!({"lang": "en"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let (id, token) = (
-            v["conversation_id"].as_str().unwrap().to_string(),
-            v["token"].as_str().unwrap().to_string(),
-        );
+        let (id, token) = common::start_conversation(&c, &base, &json!({"lang": "en"})).await;
         let answer = c
             .post(format!("{base}/api/conversations/{id}/messages"))
             .bearer_auth(&token)

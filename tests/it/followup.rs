@@ -49,6 +49,7 @@ fn follow_ups_are_matched_with_the_conversation() {
                 },
             ],
             lang: Some(lang),
+            client: None,
             ..TurnRequest::default()
         };
         let outcome = assistant.start_turn(request).run(|_| {}).unwrap();

@@ -466,13 +466,13 @@ fn context_limits_are_errors() {
 #[test]
 fn queue_reports_positions_cancels_and_refuses_when_full() {
     let g = generator(SMOLLM2);
-    let queue = GenerationQueue::new(1, 2);
+    let queue = GenerationQueue::new(1, 2, 2);
     let req = request(
         &g,
         "<|im_start|>user\nCount from one to fifty in words.<|im_end|>\n<|im_start|>assistant\n",
         48,
     );
-    let mut first = queue.submit(g.clone(), req.clone()).unwrap();
+    let mut first = queue.submit(None, g.clone(), req.clone()).unwrap();
     // Wait until the first one runs, so the next two wait behind it.
     loop {
         match first.blocking_next() {
@@ -481,9 +481,9 @@ fn queue_reports_positions_cancels_and_refuses_when_full() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let mut second = queue.submit(g.clone(), req.clone()).unwrap();
-    let third = queue.submit(g.clone(), req.clone()).unwrap();
-    match queue.submit(g.clone(), req.clone()) {
+    let mut second = queue.submit(None, g.clone(), req.clone()).unwrap();
+    let third = queue.submit(None, g.clone(), req.clone()).unwrap();
+    match queue.submit(None, g.clone(), req.clone()) {
         Err(LlmError::Busy { capacity: 2 }) => {}
         other => panic!("expected busy, got {other:?}"),
     }
@@ -493,7 +493,7 @@ fn queue_reports_positions_cancels_and_refuses_when_full() {
     ));
     // The third caller goes away; its place is freed and it never runs.
     drop(third);
-    let fourth = queue.submit(g.clone(), req.clone());
+    let fourth = queue.submit(None, g.clone(), req.clone());
     assert!(fourth.is_ok(), "a cancelled request still held a place");
     // The first caller leaves mid-answer: generation stops at the next token.
     drop(first);
@@ -510,6 +510,65 @@ fn queue_reports_positions_cancels_and_refuses_when_full() {
     assert_eq!(text.trim(), done.text);
     drop(fourth);
     drop(queue);
+}
+
+#[test]
+fn clients_take_turns_in_the_queue_and_one_client_cannot_fill_it() {
+    let g = generator(SMOLLM2);
+    let queue = GenerationQueue::new(1, 8, 2);
+    let req = request(
+        &g,
+        "<|im_start|>user\nCount from one to fifty in words.<|im_end|>\n<|im_start|>assistant\n",
+        24,
+    );
+    let (a, b) = (Some("198.51.100.1"), Some("198.51.100.2"));
+    let mut running = queue.submit(a, g.clone(), req.clone()).unwrap();
+    loop {
+        match running.blocking_next() {
+            Some(Event::Started) => break,
+            Some(Event::Queued { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut a2 = queue.submit(a, g.clone(), req.clone()).unwrap();
+    let mut a3 = queue.submit(a, g.clone(), req.clone()).unwrap();
+    // Two waiting is client a's cap, although the queue has room.
+    match queue.submit(a, g.clone(), req.clone()) {
+        Err(LlmError::Busy { .. }) => {}
+        other => panic!("expected busy for client a, got {other:?}"),
+    }
+    // Client b, never served, goes before a's waiting requests; a's places move back.
+    let mut b1 = queue.submit(b, g.clone(), req.clone()).unwrap();
+    let place = |t: &mut concord::llm::queue::Ticket| {
+        let mut last = None;
+        while let Ok(e) = t.events.try_recv() {
+            if let Event::Queued { position } = e {
+                last = Some(position);
+            }
+        }
+        last
+    };
+    assert_eq!(place(&mut b1), Some(1));
+    assert_eq!(place(&mut a2), Some(2));
+    assert_eq!(place(&mut a3), Some(3));
+    drop(running);
+    // b starts first, then a's in their order.
+    let started = |t: &mut concord::llm::queue::Ticket| loop {
+        match t.blocking_next() {
+            Some(Event::Started) => return,
+            Some(Event::Queued { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    started(&mut b1);
+    while let Ok(e) = a2.events.try_recv() {
+        assert!(
+            matches!(e, Event::Queued { .. }),
+            "a's request started before b's: {e:?}"
+        );
+    }
+    drop(b1);
+    started(&mut a2);
 }
 
 fn tiny_llama_gguf(arch: &str, dir: &std::path::Path) -> std::path::PathBuf {

@@ -462,3 +462,41 @@ fn the_command_line_shows_first_exports_and_erases_and_refuses_bad_input() {
     });
     assert!(found_in(&db, &["teodor.maj"]).is_empty());
 }
+
+#[test]
+fn a_token_stops_opening_its_conversation_after_token_days_without_activity() {
+    let s = console_server_with(Mode::Autopilot, |c| {
+        c.privacy.token_days = 1;
+    });
+    s.rt.block_on(async {
+        let c = client();
+        let (id, token) = s.customer(&c, "pl").await;
+        let get = || {
+            c.get(format!("{}/api/conversations/{id}", s.base))
+                .bearer_auth(&token)
+                .send()
+        };
+        assert_eq!(get().await.unwrap().status(), 200);
+        // Two days without activity (as if the device were found later).
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(s.config.store_path()),
+        )
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE conversations SET updated_ms = updated_ms - 2 * 86400000 WHERE id = $1",
+        )
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let r = get().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "unauthorized");
+        // Staff keep the conversation until retention ends.
+        let kept = s.state.store.conversation(&id).await.unwrap();
+        assert_eq!(kept.id.0, id);
+    });
+}

@@ -27,18 +27,7 @@ struct Seen {
 
 async fn ask(c: &reqwest::Client, base: &str, q: &SuiteQuery) -> Seen {
     let lang = q.lang.map(|l| l.as_str()).unwrap_or("pl");
-    let r = c
-        .post(format!("{base}/api/conversations"))
-        .json(&json!({ "lang": lang }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    let (id, token) = (
-        v["conversation_id"].as_str().unwrap().to_string(),
-        v["token"].as_str().unwrap().to_string(),
-    );
+    let (id, token) = crate::common::start_conversation(c, base, &json!({ "lang": lang })).await;
     let r = c
         .post(format!("{base}/api/conversations/{id}/messages"))
         .bearer_auth(&token)

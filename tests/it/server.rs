@@ -96,18 +96,7 @@ pub(crate) async fn read_sse(
 }
 
 async fn start(c: &reqwest::Client, body: Value) -> (String, String) {
-    let r = c
-        .post(format!("{}/api/conversations", server().base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    (
-        v["conversation_id"].as_str().unwrap().to_string(),
-        v["token"].as_str().unwrap().to_string(),
-    )
+    common::start_conversation(c, &server().base, &body).await
 }
 
 /// Sends a message and reads its stream to the end.
@@ -268,7 +257,8 @@ fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
             "Dzień dobry, tu Ewa. W czym mogę pomóc?"
         );
         assert_eq!(staff.data["provenance"], "human");
-        assert_eq!(staff.data["author"], "Ewa");
+        // "Ewa" is no account with a display name: customers see only that a person answered.
+        assert!(staff.data.get("author").is_none(), "{:?}", staff.data);
         assert_eq!(
             staff.id.as_deref(),
             Some(staff.data["id"].to_string().as_str())
@@ -512,6 +502,7 @@ fn rate_limits_cors_and_security_headers() {
         let server = tokio::spawn(concord::server::serve(
             state,
             listener,
+            None,
             std::future::pending(),
         ));
         let c = client();
@@ -688,29 +679,38 @@ fn serve_finishes_an_open_answer_and_exits_cleanly_on_sigterm() {
     let db = tempfile::tempdir().unwrap();
     // A short grace, so that the answer usually outlives it: the stream must still end with an
     // event of its own (not be cut when the process stops, grace + 5 s after the signal).
-    let (mut child, base, _) = spawn_serving(
+    // With an admin listener: readiness and metrics there, not where customers connect.
+    let (mut child, base, before) = spawn_serving(
         &["serve", "--no-ingest", "--bind", "127.0.0.1:0"],
-        &[("CONCORD__SERVER__SHUTDOWN_GRACE_MS", "1000")],
+        &[
+            ("CONCORD__SERVER__SHUTDOWN_GRACE_MS", "1000"),
+            ("CONCORD__SERVER__ADMIN_BIND", "127.0.0.1:0"),
+        ],
         dir.path(),
         &db.path().join("concord.db"),
     );
+    let admin = before
+        .lines()
+        .find_map(|l| l.strip_prefix("admin on "))
+        .unwrap_or_else(|| panic!("no admin address in:\n{before}"))
+        .trim()
+        .to_string();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (id, final_text) = rt.block_on(async {
         let c = client();
-        let r = c
-            .post(format!("{base}/api/conversations"))
-            .json(&json!({"lang": "en"}))
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        let (id, token) = (
-            v["conversation_id"].as_str().unwrap(),
-            v["token"].as_str().unwrap(),
-        );
+        for path in ["/metrics", "/readyz"] {
+            let public = c.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(public.status(), 404, "{path} on the public listener");
+            let private = c.get(format!("{admin}{path}")).send().await.unwrap();
+            assert_eq!(private.status(), 200, "{path} on the admin listener");
+        }
+        let healthz = c.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(healthz.status(), 200);
+        let (id, token) = common::start_conversation(&c, &base, &json!({"lang": "en"})).await;
+        let (id, token) = (id.as_str(), token.as_str());
         let events_stream = c
             .get(format!("{base}/api/conversations/{id}/events"))
             .bearer_auth(token)

@@ -1,5 +1,6 @@
-//! The `concord serve` child process of `concord bench serve`: started with a temporary database
-//! and raised rate limits, waited for until it listens, killed when dropped; its memory from /proc.
+//! The `concord serve` child process of `concord bench serve` and `bench soak`: started with a
+//! temporary database (and raised rate limits, if asked), waited for until it listens, killed when
+//! dropped; its memory from /proc.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use tokio::sync::oneshot;
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `concord serve` started by the benchmark; killed when dropped, on every exit path.
-pub(super) struct ServerChild {
-    pub(super) child: Child,
+pub(crate) struct ServerChild {
+    pub(crate) child: Child,
     ready: Option<oneshot::Receiver<String>>,
     log: PathBuf,
     /// Holds the temporary database and the server's log; removed after the child is killed.
@@ -24,7 +25,13 @@ pub(super) struct ServerChild {
 
 impl ServerChild {
     /// Starts the server; its stderr goes to `log` if given, else to the temporary directory.
-    pub(super) fn spawn(config: &Config, log: Option<&Path>) -> anyhow::Result<ServerChild> {
+    /// `raise_limits` lifts the rate limits and per-address caps out of the way (a load test from
+    /// one address); without it the server runs with the configured limits (the soak test).
+    pub(crate) fn spawn(
+        config: &Config,
+        log: Option<&Path>,
+        raise_limits: bool,
+    ) -> anyhow::Result<ServerChild> {
         let dir = tempfile::Builder::new()
             .prefix("concord-bench-")
             .tempdir()
@@ -42,14 +49,29 @@ impl ServerChild {
             .arg("--knowledge")
             .arg(&config.knowledge_dir)
             .args(["serve", "--no-ingest", "--bind", "127.0.0.1:0"])
-            .env("CONCORD__STORE__PATH", dir.path().join("bench.db"))
-            .env("CONCORD__SERVER__IP_REQUESTS_PER_MINUTE", "100000000")
-            .env("CONCORD__SERVER__IP_BURST", "1000000")
-            .env(
-                "CONCORD__SERVER__CONVERSATION_MESSAGES_PER_MINUTE",
-                "100000",
-            )
-            .env("CONCORD__SERVER__CONVERSATION_BURST", "1000")
+            .env("CONCORD__STORE__PATH", dir.path().join("bench.db"));
+        if raise_limits {
+            command
+                .env("CONCORD__SERVER__IP_REQUESTS_PER_MINUTE", "100000000")
+                .env("CONCORD__SERVER__IP_BURST", "1000000")
+                .env(
+                    "CONCORD__SERVER__CONVERSATION_MESSAGES_PER_MINUTE",
+                    "100000",
+                )
+                .env("CONCORD__SERVER__CONVERSATION_BURST", "1000")
+                // Every simulated customer comes from this one address: the per-address caps
+                // would measure themselves instead of the server.
+                .env(
+                    "CONCORD__SERVER__CONVERSATIONS_PER_ADDRESS_PER_HOUR",
+                    "100000000",
+                )
+                .env("CONCORD__SERVER__CONNECTIONS_PER_ADDRESS", "1000000")
+                .env(
+                    "CONCORD__GENERATION__QUEUE_PER_CLIENT",
+                    config.generation.queue_capacity.to_string(),
+                );
+        }
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
@@ -77,7 +99,7 @@ impl ServerChild {
     }
 
     /// The server's base URL once it prints `listening on`; its log if it exits or takes too long.
-    pub(super) async fn wait_ready(&mut self) -> anyhow::Result<String> {
+    pub(crate) async fn wait_ready(&mut self) -> anyhow::Result<String> {
         let ready = self.ready.take().expect("wait_ready is called once");
         match tokio::time::timeout(READY_TIMEOUT, ready).await {
             Ok(Ok(url)) => Ok(url),
@@ -106,12 +128,12 @@ impl ServerChild {
     }
 
     /// The last lines of the server's stderr.
-    pub(super) fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         self.log_lines(|_| true)
     }
 
     /// The last ERROR and WARN lines of the server's stderr.
-    pub(super) fn log_problems(&self) -> String {
+    pub(crate) fn log_problems(&self) -> String {
         self.log_lines(|l| l.contains(" ERROR ") || l.contains(" WARN "))
     }
 
@@ -181,7 +203,7 @@ fn global_config_arg() -> Option<std::ffi::OsString> {
 }
 
 /// A line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`) in MiB.
-pub(super) fn proc_status_mb(pid: u32, key: &str) -> Option<f64> {
+pub(crate) fn proc_status_mb(pid: u32, key: &str) -> Option<f64> {
     concord::util::status_mb(&pid.to_string(), key)
 }
 
