@@ -305,7 +305,8 @@ fn read_normalisation(c: &mut Cursor<'_>) -> Result<HashMap<char, String>, BlobE
     };
     let code =
         |v: u32| char::from_u32(v).ok_or_else(|| BlobError::Invalid(format!("code point {v:#x}")));
-    let mut map = HashMap::with_capacity(n);
+    // An entry takes at least 5 bytes: the count cannot reserve more than the table holds.
+    let mut map = HashMap::with_capacity(n.min(bytes / 5));
     for _ in 0..n {
         let from = code(t.u32("normalised code point")?)?;
         let count = t.u8("replacement length")?;
@@ -320,7 +321,8 @@ fn read_normalisation(c: &mut Cursor<'_>) -> Result<HashMap<char, String>, BlobE
 
 fn read_directory(c: &mut Cursor<'_>, total: usize) -> Result<HashMap<String, Entry>, BlobError> {
     let n = c.size("tensor count")?;
-    let mut tensors = HashMap::with_capacity(n);
+    // An entry takes at least 23 bytes: the count cannot reserve more than the file holds.
+    let mut tensors = HashMap::with_capacity(n.min(total.saturating_sub(c.at) / 23));
     for _ in 0..n {
         let len = c.u16("tensor name length")? as usize;
         let name = std::str::from_utf8(c.take(len, "tensor name")?)

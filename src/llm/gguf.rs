@@ -93,9 +93,15 @@ impl GgufFile {
         })?;
         let file_len = reader.seek(SeekFrom::End(0))?;
         for (name, info) in &content.tensor_infos {
-            let elems = info.shape.elem_count();
+            // Counted without overflow: the dimensions are whatever the file says.
             let block = info.ggml_dtype.block_size();
-            let size = (elems / block).checked_mul(info.ggml_dtype.type_size());
+            let size = info
+                .shape
+                .dims()
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .filter(|elems| elems % block == 0)
+                .and_then(|elems| (elems / block).checked_mul(info.ggml_dtype.type_size()));
             let end = size.and_then(|s| {
                 content
                     .tensor_data_offset
@@ -103,8 +109,8 @@ impl GgufFile {
                     .checked_add(s as u64)
             });
             match end {
-                Some(end) if elems % block == 0 && end <= file_len => {}
-                Some(end) if elems % block == 0 => {
+                Some(end) if end <= file_len => {}
+                Some(end) => {
                     return Err(LlmError::Truncated {
                         path: path.to_path_buf(),
                         tensor: name.clone(),

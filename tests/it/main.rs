@@ -14,6 +14,7 @@ mod eval_run;
 mod fairness;
 mod faults;
 mod followup;
+mod fuzz;
 mod gate;
 mod generate;
 mod index;
