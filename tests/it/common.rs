@@ -296,3 +296,20 @@ pub async fn start_conversation(
         v["token"].as_str().unwrap().to_string(),
     )
 }
+
+/// Files under `dir` (recursively) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs_err::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if String::from_utf8_lossy(&fs_err::read(&path).unwrap()).contains(needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
