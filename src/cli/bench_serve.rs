@@ -2,7 +2,7 @@
 //! conversations over SSE, a durability check of acknowledged messages, throughput of requests that
 //! need no generation, and the server's memory; starts its own `concord serve` unless given `--url`.
 
-mod chat;
+pub(crate) mod chat;
 pub(crate) mod server;
 mod throughput;
 

@@ -4,7 +4,7 @@
 mod abuse;
 mod report;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
-use concord::knowledge::{KnowledgeBase, Lang};
+use concord::knowledge::Lang;
 use concord::server::sse_client::{SseEvent, SseParser};
 use concord::Config;
 use futures_util::StreamExt;
@@ -25,6 +25,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout_at, Instant};
 
+use super::bench_serve::chat::{
+    alternate_lang, customer_message_ids, error_code, start_conversation, transport_code,
+    Conversation, Questions,
+};
 use super::bench_serve::server::{proc_status_mb, ServerChild};
 use report::{legit_json, print_summary, round1, rss_json};
 
@@ -159,57 +163,6 @@ fn client_from(ip: Ipv4Addr) -> anyhow::Result<reqwest::Client> {
         .context("building an HTTP client")
 }
 
-/// Polish for even `i`, English for odd.
-fn alternate_lang(i: usize) -> Lang {
-    if i.is_multiple_of(2) {
-        Lang::Pl
-    } else {
-        Lang::En
-    }
-}
-
-/// The questions `bench serve` asks: first phrasings of the approved answers (those that do not
-/// hand off), by language.
-struct Questions {
-    pl: Vec<String>,
-    en: Vec<String>,
-}
-
-impl Questions {
-    fn load(config: &Config) -> anyhow::Result<Questions> {
-        let kb = KnowledgeBase::load_dir(&config.knowledge_dir)
-            .with_context(|| format!("loading {}", config.knowledge_dir.display()))?;
-        let mut canonicals: Vec<_> = kb.canonicals.iter().collect();
-        canonicals.sort_by(|a, b| a.id.0.cmp(&b.id.0));
-        let of = |lang: Lang| -> anyhow::Result<Vec<String>> {
-            let questions: Vec<String> = canonicals
-                .iter()
-                .filter(|c| c.lang == lang && !c.handoff)
-                .filter_map(|c| c.questions.first().cloned())
-                .collect();
-            anyhow::ensure!(
-                !questions.is_empty(),
-                "the knowledge base in {} has no approved answers in {} (the benchmark asks their \
-                 first phrasings)",
-                config.knowledge_dir.display(),
-                lang.as_str()
-            );
-            Ok(questions)
-        };
-        Ok(Questions {
-            pl: of(Lang::Pl)?,
-            en: of(Lang::En)?,
-        })
-    }
-
-    fn of(&self, lang: Lang) -> &[String] {
-        match lang {
-            Lang::Pl => &self.pl,
-            Lang::En => &self.en,
-        }
-    }
-}
-
 /// Attempts and outcome counts of one kind of client, shared by its tasks.
 #[derive(Default)]
 struct Tally {
@@ -243,59 +196,6 @@ impl Tally {
             "max_open": self.max_open.load(Ordering::Relaxed),
             "open_at_deadline": self.open_at_deadline.load(Ordering::Relaxed),
         })
-    }
-}
-
-#[derive(Clone)]
-struct Conversation {
-    id: String,
-    token: String,
-}
-
-/// `POST /api/conversations`; `"<status> <code>"` or the transport failure on failure.
-async fn start_conversation(
-    client: &reqwest::Client,
-    base: &str,
-    lang: Lang,
-) -> Result<Conversation, String> {
-    let resp = client
-        .post(format!("{base}/api/conversations"))
-        .json(&json!({"lang": lang.as_str()}))
-        .timeout(REQUEST_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| transport_code(&e).to_string())?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("{} {}", status.as_u16(), error_code(resp).await));
-    }
-    let body: Value = resp.json().await.map_err(|_| "bad_body".to_string())?;
-    match (body["conversation_id"].as_str(), body["token"].as_str()) {
-        (Some(id), Some(token)) => Ok(Conversation {
-            id: id.to_string(),
-            token: token.to_string(),
-        }),
-        _ => Err("bad_body".to_string()),
-    }
-}
-
-/// The `code` of a JSON error body, else `http_<status>`.
-async fn error_code(resp: reqwest::Response) -> String {
-    let status = resp.status().as_u16();
-    resp.json::<Value>()
-        .await
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("http_{status}"))
-}
-
-fn transport_code(e: &reqwest::Error) -> &'static str {
-    if e.is_connect() {
-        "connect"
-    } else if e.is_timeout() {
-        "timeout"
-    } else {
-        "request"
     }
 }
 
@@ -483,7 +383,7 @@ async fn chat(
             return;
         }
         sleep_until(wake).await;
-        let pool = shared.questions.of(lang);
+        let pool = shared.questions.answered(lang);
         let text = &pool[rng.random_range(0..pool.len())];
         log.sent += 1;
         let mut answer = Answer::default();
@@ -755,33 +655,6 @@ async fn missing_messages(
         }
     }
     (acknowledged, acknowledged, false)
-}
-
-/// The ids (as JSON text) of the customer messages of a conversation; None if it cannot be read.
-async fn customer_message_ids(
-    client: &reqwest::Client,
-    base: &str,
-    conv: &Conversation,
-) -> Option<HashSet<String>> {
-    let resp = client
-        .get(format!("{base}/api/conversations/{}", conv.id))
-        .bearer_auth(&conv.token)
-        .timeout(REQUEST_TIMEOUT)
-        .send()
-        .await
-        .ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    let body: Value = resp.json().await.ok()?;
-    Some(
-        body["messages"]
-            .as_array()?
-            .iter()
-            .filter(|m| m["role"] == "customer")
-            .map(|m| m["id"].to_string())
-            .collect(),
-    )
 }
 
 /// The `concord_rate_limited*` and `concord_http_open_connections*` lines of `/metrics`.

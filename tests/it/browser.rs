@@ -579,6 +579,68 @@ async fn widget_flow(client: Client, base: String) {
     )
     .await;
     screenshot(&client, "browser-widget-email.png").await;
+
+    // The shop's privacy notice ([privacy] notice_url) is linked under the composer.
+    let privacy = js(
+        &client,
+        r#"var a = document.querySelector('[data-concord="privacy"]');
+           return {href: a.getAttribute('href'), shown: a.getClientRects().length > 0};"#,
+    )
+    .await;
+    assert_eq!(privacy["href"], "/polityka-prywatnosci", "{privacy}");
+    assert_eq!(
+        privacy["shown"], true,
+        "the privacy link is visible: {privacy}"
+    );
+
+    // "New conversation", for a shared device: once confirmed, the old conversation is neither
+    // shown nor stored here, and the next message starts a new one.
+    let old = js(&client, CONVERSATION_ID).await;
+    assert!(old.is_string(), "a conversation is stored: {old}");
+    js(
+        &client,
+        "window.confirm = function () { return true; }; return true;",
+    )
+    .await;
+    client
+        .find(Locator::Css(r#"[data-concord="new-chat"]"#))
+        .await
+        .expect("the header has a new-conversation button")
+        .click()
+        .await
+        .unwrap();
+    poll(
+        &client,
+        "the old conversation leaves the window",
+        UI,
+        r#"return document.querySelectorAll('[data-concord="message"][data-message-id]').length === 0 || null;"#,
+    )
+    .await;
+    assert_eq!(
+        js(&client, CONVERSATION_ID).await,
+        Value::Null,
+        "the old token is forgotten on this device"
+    );
+    let input = client
+        .find(Locator::Css(r#"[data-concord="input"]"#))
+        .await
+        .unwrap();
+    input.send_keys(QUESTION).await.unwrap();
+    input.send_keys(&Key::Enter).await.unwrap();
+    let fresh = poll(
+        &client,
+        "an answer in the new conversation",
+        ANSWER,
+        ANSWERED,
+    )
+    .await;
+    assert!(fresh.get("error").is_none(), "{fresh}");
+    let new = js(&client, CONVERSATION_ID).await;
+    assert!(
+        new.is_string() && new != old,
+        "the message started a new conversation: {old} -> {new}"
+    );
+    screenshot(&client, "browser-widget-new-conversation.png").await;
 }
 
 /// `concord serve` on the demo index and chromedriver for one test; dropping it stops both
@@ -673,7 +735,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn widget_answers_with_sources_and_survives_a_reload() {
+async fn widget_answers_with_sources_survives_a_reload_and_starts_afresh_on_request() {
     // E-mail is configured (nothing is sent in this flow), so the widget offers it.
     let email = [
         ("CONCORD__EMAIL__SMTP_HOST", "127.0.0.1"),
@@ -682,6 +744,7 @@ async fn widget_answers_with_sources_and_survives_a_reload() {
             "CONCORD__EMAIL__FROM",
             "Polna Półka <pomoc@polnapolka.example>",
         ),
+        ("CONCORD__PRIVACY__NOTICE_URL", "/polityka-prywatnosci"),
     ];
     in_browser(&email, |_| {}, widget_flow).await;
 }

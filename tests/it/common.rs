@@ -313,3 +313,35 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Signs in to the console of the server at `base`; the `Cookie` header value and the CSRF token.
+pub async fn sign_in(
+    c: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+) -> (String, String) {
+    let r = c
+        .post(format!("{base}/console/login"))
+        .form(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "sign-in of {name}");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(set.contains(part), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let me: serde_json::Value = c
+        .get(format!("{base}/console/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], name);
+    (cookie, me["csrf"].as_str().unwrap().to_string())
+}

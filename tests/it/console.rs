@@ -92,29 +92,7 @@ impl Console {
 
     /// Signs in; returns the `Cookie` header value and the CSRF token.
     pub async fn login(&self, c: &reqwest::Client, name: &str, password: &str) -> (String, String) {
-        let r = c
-            .post(format!("{}/console/login", self.base))
-            .form(&[("name", name), ("password", password)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name}");
-        let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
-        for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
-            assert!(set.contains(part), "{set}");
-        }
-        let cookie = set.split(';').next().unwrap().to_string();
-        let me: Value = c
-            .get(format!("{}/console/api/me", self.base))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(me["name"], name);
-        (cookie, me["csrf"].as_str().unwrap().to_string())
+        common::sign_in(c, &self.base, name, password).await
     }
 
     /// A console API call with a session cookie, its JSON body.

@@ -113,34 +113,6 @@ fn a_message_whose_answer_a_kill_cut_is_handed_to_a_person_after_the_restart() {
     });
 }
 
-/// Signs in to the console of the server at `base`; the `Cookie` header value and the CSRF token.
-async fn sign_in(c: &reqwest::Client, base: &str, name: &str, password: &str) -> (String, String) {
-    let r = c
-        .post(format!("{base}/console/login"))
-        .form(&[("name", name), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "sign-in of {name}");
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let me: Value = c
-        .get(format!("{base}/console/api/me"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (cookie, me["csrf"].as_str().unwrap().to_string())
-}
-
 /// Reads an answer stream to its end; the terminal event's name and data.
 async fn answer(
     c: &reqwest::Client,
@@ -222,7 +194,7 @@ fn a_kill_during_save_as_canonical_leaves_knowledge_that_loads_and_the_save_whol
         )
         .await;
         assert_eq!(event, "handoff");
-        let (cookie, csrf) = sign_in(&c, &base, "olga", "olga-long-password").await;
+        let (cookie, csrf) = common::sign_in(&c, &base, "olga", "olga-long-password").await;
         let queue: Value = c
             .get(format!("{base}/console/api/queue"))
             .header("cookie", &cookie)

@@ -44,13 +44,13 @@ struct LangQuestions {
     handoff: Vec<String>,
 }
 
-pub(super) struct Questions {
+pub(crate) struct Questions {
     pl: LangQuestions,
     en: LangQuestions,
 }
 
 impl Questions {
-    pub(super) fn load(config: &Config) -> anyhow::Result<Questions> {
+    pub(crate) fn load(config: &Config) -> anyhow::Result<Questions> {
         let kb = KnowledgeBase::load_dir(&config.knowledge_dir)
             .with_context(|| format!("loading {}", config.knowledge_dir.display()))?;
         let mut canonicals: Vec<_> = kb.canonicals.iter().collect();
@@ -86,14 +86,20 @@ impl Questions {
             Lang::En => &self.en,
         }
     }
+
+    /// The questions of `lang` that an approved answer answers (none asks for a person).
+    pub(crate) fn answered(&self, lang: Lang) -> &[String] {
+        &self.of(lang).normal
+    }
 }
 
 /// A conversation started during the chat load: (slot, n-th conversation of the slot).
 pub(super) type ConvKey = (usize, usize);
 
-pub(super) struct Conversation {
-    pub(super) id: String,
-    pub(super) token: String,
+#[derive(Clone)]
+pub(crate) struct Conversation {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -328,7 +334,7 @@ async fn conversation_slot(slot: usize, ctx: Arc<LoadCtx>, tx: mpsc::UnboundedSe
 }
 
 /// Polish for even `i`, English for odd: conversations alternate languages.
-pub(super) fn alternate_lang(i: usize) -> Lang {
+pub(crate) fn alternate_lang(i: usize) -> Lang {
     if i.is_multiple_of(2) {
         Lang::Pl
     } else {
@@ -336,8 +342,8 @@ pub(super) fn alternate_lang(i: usize) -> Lang {
     }
 }
 
-/// `POST /api/conversations`; the error code on failure.
-pub(super) async fn start_conversation(
+/// `POST /api/conversations`; `"<status> <code>"` or the transport failure on failure.
+pub(crate) async fn start_conversation(
     client: &reqwest::Client,
     base: &str,
     lang: Lang,
@@ -345,6 +351,7 @@ pub(super) async fn start_conversation(
     let resp = client
         .post(format!("{base}/api/conversations"))
         .json(&json!({"lang": lang.as_str()}))
+        .timeout(REQUEST_TIMEOUT)
         .send()
         .await
         .map_err(|e| transport_code(&e).to_string())?;
@@ -422,7 +429,7 @@ async fn send_message(
 }
 
 /// The `code` of a JSON error body, else `http_<status>`.
-async fn error_code(resp: reqwest::Response) -> String {
+pub(crate) async fn error_code(resp: reqwest::Response) -> String {
     let status = resp.status().as_u16();
     resp.json::<Value>()
         .await
@@ -431,7 +438,7 @@ async fn error_code(resp: reqwest::Response) -> String {
         .unwrap_or_else(|| format!("http_{status}"))
 }
 
-pub(super) fn transport_code(e: &reqwest::Error) -> &'static str {
+pub(crate) fn transport_code(e: &reqwest::Error) -> &'static str {
     if e.is_connect() {
         "connect"
     } else if e.is_timeout() {
@@ -579,7 +586,7 @@ pub(super) async fn durability(client: &reqwest::Client, base: &str, load: &Load
 }
 
 /// The ids (as JSON text) of the customer messages of a conversation; None if it cannot be read.
-async fn customer_message_ids(
+pub(crate) async fn customer_message_ids(
     client: &reqwest::Client,
     base: &str,
     conv: &Conversation,
