@@ -148,17 +148,7 @@ async fn bench(
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
-    let health = client
-        .get(format!("{base}/healthz"))
-        .timeout(REQUEST_TIMEOUT)
-        .send()
-        .await
-        .with_context(|| format!("no server answers at {base}"))?;
-    anyhow::ensure!(
-        health.status().is_success(),
-        "{base}/healthz answered {}",
-        health.status()
-    );
+    server::check_health(&client, &base).await?;
     let mut failures = Vec::new();
 
     let load = chat_load(&client, &base, args, Arc::new(questions), pid).await;

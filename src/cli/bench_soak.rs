@@ -29,7 +29,7 @@ use super::bench_serve::chat::{
     alternate_lang, customer_message_ids, error_code, start_conversation, transport_code,
     Conversation, Questions,
 };
-use super::bench_serve::server::{proc_status_mb, ServerChild};
+use super::bench_serve::server::{check_health, proc_status_mb, ServerChild};
 use report::{legit_json, print_summary, round1, rss_json};
 
 #[derive(Args)]
@@ -481,17 +481,7 @@ async fn bench(
     let base = server.wait_ready().await?;
     let pid = server.child.id();
     let observer = client_from(Ipv4Addr::LOCALHOST)?;
-    let health = observer
-        .get(format!("{base}/healthz"))
-        .timeout(REQUEST_TIMEOUT)
-        .send()
-        .await
-        .with_context(|| format!("no server answers at {base}"))?;
-    anyhow::ensure!(
-        health.status().is_success(),
-        "{base}/healthz answered {}",
-        health.status()
-    );
+    check_health(&observer, &base).await?;
     let mut clients = Vec::with_capacity(args.customers);
     for i in 0..args.customers {
         clients.push(client_from(customer_ip(i))?);

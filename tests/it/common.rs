@@ -345,3 +345,14 @@ pub async fn sign_in(
     assert_eq!(me["name"], name);
     (cookie, me["csrf"].as_str().unwrap().to_string())
 }
+
+/// The server's `/metrics` text.
+pub async fn metrics_text(c: &reqwest::Client, base: &str) -> String {
+    c.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

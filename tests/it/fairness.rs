@@ -5,6 +5,7 @@ use concord::assistant::Mode;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::common;
 use crate::console::{client, console_server_with};
 
 #[test]
@@ -70,14 +71,7 @@ fn one_conversation_or_address_cannot_hold_every_stream_and_methods_do_not_grow_
                 .unwrap();
             assert!(r.status().is_client_error(), "{m}: {}", r.status());
         }
-        let metrics = c
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::metrics_text(&c, &s.base).await;
         for m in ["FOO", "BAR", "PROPFIND"] {
             assert!(!metrics.contains(m), "{m} became a series");
         }
@@ -206,14 +200,7 @@ fn slow_clients_are_cut_off_and_one_address_cannot_hold_every_connection_or_star
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["code"], "rate_limited");
 
-        let metrics = c
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::metrics_text(&c, &s.base).await;
         for kind in ["connections", "body_timeout", "conversations"] {
             assert!(
                 metrics.contains(&format!("kind=\"{kind}\"")),

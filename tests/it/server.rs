@@ -596,14 +596,7 @@ fn health_readiness_and_metrics() {
             .as_str()
             .unwrap_or("handoff")
             .to_string();
-        let text = c
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = common::metrics_text(&c, &s.base).await;
         for needle in [
             "concord_http_requests_total{",
             "route=\"/api/conversations/{id}/messages\"",

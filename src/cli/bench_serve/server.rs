@@ -203,6 +203,22 @@ fn global_config_arg() -> Option<std::ffi::OsString> {
 }
 
 /// A line of `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`) in MiB.
+/// Fails unless the server at `base` answers `/healthz` (before any load is started).
+pub(crate) async fn check_health(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let health = client
+        .get(format!("{base}/healthz"))
+        .timeout(super::REQUEST_TIMEOUT)
+        .send()
+        .await
+        .with_context(|| format!("no server answers at {base}"))?;
+    anyhow::ensure!(
+        health.status().is_success(),
+        "{base}/healthz answered {}",
+        health.status()
+    );
+    Ok(())
+}
+
 pub(crate) fn proc_status_mb(pid: u32, key: &str) -> Option<f64> {
     concord::util::status_mb(&pid.to_string(), key)
 }
