@@ -2,6 +2,7 @@
 # The whole test suite (README "Quick start"; .ci/run calls exactly this), then the eval gate. The
 # browser test needs headless Chromium and its WebDriver: the Debian packages chromium and
 # chromium-driver are installed here when missing. Models are fetched by the tests themselves on first use.
+# The remote-generation test's llama-server is built from source (below); it needs cc and c++.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
@@ -27,7 +28,14 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" 2>/dev/null ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "aiosmtpd==1.4.6"
 fi
+# The remote-generation test (tests/it/remote.rs) runs llama.cpp's llama-server, built from the
+# llama-cpp-python sdist on PyPI by scripts/llama_server.sh (cached in ~/.cache/concord-tools): the
+# build starts now, beside the Rust build, and the test waits for it.
+mkdir -p target
+nice -n 5 scripts/llama_server.sh > target/llama-server-build.log 2>&1 &
+llama_build=$!
 cargo test --locked "$@"
+wait "$llama_build" || echo "llama-server build failed: target/llama-server-build.log" >&2
 # The evaluation gates (eval/README.md), with the binary `cargo test` just built (a `cargo run`
 # would rebuild it without the dev dependencies' features, about 10 minutes on 2 cores):
 # - the whole demo suite (205 questions) in the retrieval-and-policy mode, held to its [ratchet]

@@ -88,6 +88,8 @@ struct RawGeneration {
     top_p: f32,
     repetition_penalty: f32,
     seed: u64,
+    backend: String,
+    openai: crate::llm::remote::RemoteSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -447,6 +449,19 @@ impl RawConfig {
                 ),
             ));
         }
+        let backend = match g.backend.as_str() {
+            "local" => crate::answer::settings::Backend::Local,
+            "openai" => {
+                g.openai.validate().map_err(|(key, m)| invalid(key, m))?;
+                crate::answer::settings::Backend::OpenAi(g.openai.clone())
+            }
+            other => {
+                return Err(invalid(
+                    "generation.backend",
+                    format!("must be \"local\" or \"openai\", got \"{other}\""),
+                ))
+            }
+        };
         if g.threads > 1024 {
             return Err(invalid(
                 "generation.threads",
@@ -542,6 +557,7 @@ impl RawConfig {
                 queue_per_client: g.queue_per_client,
                 skip_draft_at_queue: g.skip_draft_at_queue,
                 sampling,
+                backend,
             },
             prompts: PromptsConfig {
                 dir: self.prompts.dir.map(|d| d.relative()),
@@ -638,6 +654,33 @@ mod tests {
         assert!(err.contains("retrieval.dense_weight_pl"), "{err}");
         let err = error_with_env(&[("CONCORD__RETRIEVAL__K", "many")]);
         assert!(err.to_lowercase().contains("retrieval.k"), "{err}");
+        let err = error_with_env(&[("CONCORD__GENERATION__BACKEND", "cloud")]);
+        assert!(err.contains("generation.backend"), "{err}");
+        // The remote server's settings are checked only when it is chosen.
+        let err = error_with_env(&[
+            ("CONCORD__GENERATION__BACKEND", "openai"),
+            ("CONCORD__GENERATION__OPENAI__BASE_URL", "localhost:8080"),
+        ]);
+        assert!(err.contains("generation.openai.base_url"), "{err}");
+    }
+
+    #[test]
+    fn the_remote_backend_is_chosen_with_its_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONCORD__GENERATION__BACKEND", "openai");
+            jail.set_env("CONCORD__GENERATION__OPENAI__MODEL", "qwen");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            match &config.generation.backend {
+                crate::answer::Backend::OpenAi(s) => {
+                    assert_eq!(s.model, "qwen");
+                    assert_eq!(s.base_url, "http://127.0.0.1:8080/v1");
+                }
+                other => panic!("{other:?}"),
+            }
+            Ok(())
+        });
+        let config = Config::defaults().unwrap();
+        assert_eq!(config.generation.backend, crate::answer::Backend::Local);
     }
 
     #[test]

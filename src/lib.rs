@@ -8,7 +8,7 @@
 //!                                      tantivy (BM25)          hnsw_rs (HNSW)
 //!                                               `--- hybrid fusion ---'
 //! question --> Triage --> Retrieval (top passages + best canonical answer, with scores)
-//!          --> Draft (local GGUF model) --> Check --> Decision --> Store --> widget (SSE)
+//!          --> Draft (local GGUF model or remote server) --> Check --> Decision --> Store --> widget
 //! ```
 //!
 //! Pure stages ([`knowledge::parse`], [`knowledge::chunk`], [`retrieve::fusion`],
@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod privacy;
 pub mod retrieve;
 pub mod server;
+pub mod sse;
 pub mod staff;
 pub mod store;
 pub mod telemetry;

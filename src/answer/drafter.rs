@@ -1,5 +1,5 @@
-//! The drafting service: the generation models per language (each loaded once), the prompts and
-//! the generation queue, from `[models]`, `[generation]` and `[prompts]`.
+//! The drafting service: the generation models per language (each loaded once) or the remote
+//! server, the prompts and the generation queue, from `[models]`, `[generation]` and `[prompts]`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,20 +7,33 @@ use std::sync::Arc;
 
 use crate::index::Index;
 use crate::knowledge::Lang;
-use crate::llm::queue::{GenerationQueue, Ticket};
+use crate::llm::queue::{GenerationQueue, Ticket, Work};
+use crate::llm::remote::RemoteGenerator;
 use crate::llm::{Generator, LoadOptions, SharedGenerator};
 use crate::models::{ModelError, ModelStore, ModelsConfig};
 
+use super::settings::Backend;
 use super::{
-    plan_draft, AnswerError, Ask, DraftPlan, DraftSettings, GenerationConfig, Prompts,
-    PromptsConfig,
+    plan_draft, plan_remote_draft, AnswerError, Ask, DraftPlan, DraftSettings, GenerationConfig,
+    Prompts, PromptsConfig,
 };
+
+/// Who writes the drafts.
+#[derive(Debug)]
+enum Writers {
+    /// Models in this process, one per language (a model used by both is loaded once).
+    Local {
+        generators: BTreeMap<String, SharedGenerator>,
+        by_lang: BTreeMap<Lang, String>,
+    },
+    /// An OpenAI-compatible server, for both languages.
+    Remote(Arc<RemoteGenerator>),
+}
 
 /// Generators, prompts and the queue.
 #[derive(Debug)]
 pub struct Drafter {
-    generators: BTreeMap<String, SharedGenerator>,
-    by_lang: BTreeMap<Lang, String>,
+    writers: Writers,
     prompts: Prompts,
     settings: DraftSettings,
     queue: GenerationQueue,
@@ -68,26 +81,36 @@ pub fn load_generator(
 
 impl Drafter {
     /// Loads the model of each language (a model used by both is loaded once); `model`
-    /// overrides both.
+    /// overrides both. With `backend = "openai"` nothing is loaded: the server writes.
     pub fn load(
         models: &ModelsConfig,
         generation: &GenerationConfig,
         prompts: &PromptsConfig,
         model: Option<&str>,
     ) -> Result<Drafter, AnswerError> {
-        let mut generators = BTreeMap::new();
-        let mut by_lang = BTreeMap::new();
-        for lang in [Lang::Pl, Lang::En] {
-            let name = model.unwrap_or(generation.model(lang)).to_string();
-            if !generators.contains_key(&name) {
-                let g = load_generator(models, generation, &name)?;
-                generators.insert(name.clone(), Arc::new(g));
+        let writers = match &generation.backend {
+            Backend::OpenAi(settings) if model.is_none() => {
+                Writers::Remote(Arc::new(RemoteGenerator::new(settings)))
             }
-            by_lang.insert(lang, name);
-        }
+            Backend::OpenAi(_) | Backend::Local => {
+                let mut generators = BTreeMap::new();
+                let mut by_lang = BTreeMap::new();
+                for lang in [Lang::Pl, Lang::En] {
+                    let name = model.unwrap_or(generation.model(lang)).to_string();
+                    if !generators.contains_key(&name) {
+                        let g = load_generator(models, generation, &name)?;
+                        generators.insert(name.clone(), Arc::new(g));
+                    }
+                    by_lang.insert(lang, name);
+                }
+                Writers::Local {
+                    generators,
+                    by_lang,
+                }
+            }
+        };
         Ok(Drafter {
-            generators,
-            by_lang,
+            writers,
             prompts: Prompts::from_config(prompts.dir.as_deref())?,
             settings: DraftSettings::new(generation, prompts),
             queue: GenerationQueue::new(
@@ -98,10 +121,31 @@ impl Drafter {
         })
     }
 
-    /// The generator answering questions in `lang`.
-    pub fn generator(&self, lang: Lang) -> &SharedGenerator {
-        let name = &self.by_lang[&lang];
-        &self.generators[name]
+    /// The local generator answering questions in `lang`; `None` when a remote server writes.
+    pub fn generator(&self, lang: Lang) -> Option<&SharedGenerator> {
+        match &self.writers {
+            Writers::Local {
+                generators,
+                by_lang,
+            } => Some(&generators[&by_lang[&lang]]),
+            Writers::Remote(_) => None,
+        }
+    }
+
+    /// The name drafts in `lang` record as their model (`openai:<model>` for a remote server).
+    pub fn model_name(&self, lang: Lang) -> &str {
+        match &self.writers {
+            Writers::Local { by_lang, .. } => &by_lang[&lang],
+            Writers::Remote(remote) => &remote.name,
+        }
+    }
+
+    /// Whether the remote server's breaker lets drafts through; `None` for local models.
+    pub fn remote_available(&self) -> Option<bool> {
+        match &self.writers {
+            Writers::Local { .. } => None,
+            Writers::Remote(remote) => Some(remote.available()),
+        }
     }
 
     pub fn settings(&self) -> &DraftSettings {
@@ -124,11 +168,29 @@ impl Drafter {
         ask: &Ask<'_>,
         client: Option<&str>,
     ) -> Result<(DraftPlan, Ticket), AnswerError> {
-        let generator = self.generator(ask.lang);
-        let plan = plan_draft(generator, &self.prompts, &self.settings, index, ask)?;
-        let ticket = self
-            .queue
-            .submit(client, generator.clone(), plan.request.clone())?;
+        let (plan, work) = match &self.writers {
+            Writers::Local {
+                generators,
+                by_lang,
+            } => {
+                let generator = &generators[&by_lang[&ask.lang]];
+                let (plan, request) =
+                    plan_draft(generator, &self.prompts, &self.settings, index, ask)?;
+                (plan, Work::local(generator.clone(), request))
+            }
+            Writers::Remote(remote) => {
+                let (plan, request) =
+                    plan_remote_draft(remote, &self.prompts, &self.settings, index, ask)?;
+                (
+                    plan,
+                    Work::Remote {
+                        generator: remote.clone(),
+                        request,
+                    },
+                )
+            }
+        };
+        let ticket = self.queue.submit(client, work)?;
         Ok((plan, ticket))
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::index::Index;
 use crate::knowledge::{Canonical, CanonicalId, ChunkId, DocId, Lang};
+use crate::llm::remote::{self, ChatRequest, RemoteGenerator};
 use crate::llm::{
     Completion, FinishReason, GenerateRequest, Generator, LlmError, SamplingParams, Usage,
 };
@@ -19,7 +20,7 @@ pub use drafter::Drafter;
 pub use prompt::{
     DraftInput, Prompt, PromptCanonical, PromptError, PromptPassage, Prompts, Staffed,
 };
-pub use settings::{GenerationConfig, PromptsConfig};
+pub use settings::{Backend, GenerationConfig, PromptsConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
@@ -74,11 +75,11 @@ pub struct Source {
     pub score: f32,
 }
 
-/// A prompt ready to generate from, with what went into it.
+/// A prompt ready to generate from, with what went into it (the request itself is returned beside
+/// it: token ids for a local model, messages for a remote one).
 #[derive(Debug, Clone)]
 pub struct DraftPlan {
     pub prompt: Prompt,
-    pub request: GenerateRequest,
     pub sources: Vec<Source>,
     /// Passages retrieved but left out to fit the window.
     pub dropped: usize,
@@ -109,27 +110,25 @@ pub struct Draft {
     pub model: String,
 }
 
-/// Builds the prompt for `question` from `retrieval`: up to `max_passages` passages, fewer when
-/// the prompt would not leave `max_new_tokens` in the model's window (least relevant dropped
-/// first), and `canonical`, the approved answer the turn matched (decided once, by the gate).
-pub fn plan_draft(
-    generator: &Generator,
-    prompts: &Prompts,
+/// What a prompt is made of, each text made unable to write control tokens.
+struct Gathered {
+    question: String,
+    passages: Vec<PromptPassage>,
+    sources: Vec<Source>,
+    canonical: Option<PromptCanonical>,
+}
+
+/// The question, up to `max_passages` retrieved passages and the approved answer of `ask`, each
+/// passed through `defuse` (customer and knowledge text cannot write a forged turn).
+fn gather(
+    defuse: impl Fn(&str) -> String,
     settings: &DraftSettings,
     index: &Index,
     ask: &Ask<'_>,
-) -> Result<DraftPlan, AnswerError> {
-    let Ask {
-        question,
-        lang,
-        retrieval,
-        canonical,
-    } = *ask;
-    // Customer and knowledge text cannot write the model's control tokens (a forged turn).
-    let question = generator.defuse(question);
+) -> Gathered {
     let mut sources = Vec::new();
     let mut passages = Vec::new();
-    for sc in retrieval.chunks.iter().take(settings.max_passages) {
+    for sc in ask.retrieval.chunks.iter().take(settings.max_passages) {
         let Some(chunk) = index.chunks.get(sc.ord as usize) else {
             continue;
         };
@@ -141,8 +140,8 @@ pub fn plan_draft(
         }
         passages.push(PromptPassage {
             n,
-            title: generator.defuse(&title),
-            text: generator.defuse(chunk.text.trim()),
+            title: defuse(&title),
+            text: defuse(chunk.text.trim()),
         });
         sources.push(Source {
             n,
@@ -153,61 +152,125 @@ pub fn plan_draft(
             score: sc.score,
         });
     }
-    let shown_canonical = canonical.map(|c| PromptCanonical {
-        answer: generator.defuse(&c.answer),
-    });
-    let render = |k: usize| {
-        prompts.render_draft(
-            generator.format(),
-            &DraftInput {
-                lang,
-                business: &settings.business_name,
-                canary: &settings.canary,
-                question: &question,
-                passages: &passages[..k],
-                canonical: shown_canonical.as_ref(),
-            },
-        )
-    };
+    Gathered {
+        question: defuse(ask.question),
+        passages,
+        sources,
+        canonical: ask.canonical.map(|c| PromptCanonical {
+            answer: defuse(&c.answer),
+        }),
+    }
+}
+
+impl Gathered {
+    fn input<'a>(&'a self, settings: &'a DraftSettings, lang: Lang, k: usize) -> DraftInput<'a> {
+        DraftInput {
+            lang,
+            business: &settings.business_name,
+            canary: &settings.canary,
+            question: &self.question,
+            passages: &self.passages[..k],
+            canonical: self.canonical.as_ref(),
+        }
+    }
+}
+
+/// Builds the prompt for `question` from `retrieval`: up to `max_passages` passages, fewer when
+/// the prompt would not leave `max_new_tokens` in the model's window (least relevant dropped
+/// first), and `canonical`, the approved answer the turn matched (decided once, by the gate).
+/// Returns the plan and the request for the local model.
+pub fn plan_draft(
+    generator: &Generator,
+    prompts: &Prompts,
+    settings: &DraftSettings,
+    index: &Index,
+    ask: &Ask<'_>,
+) -> Result<(DraftPlan, GenerateRequest), AnswerError> {
+    let mut g = gather(|t| generator.defuse(t), settings, index, ask);
+    let render =
+        |k: usize| prompts.render_draft(generator.format(), &g.input(settings, ask.lang, k));
     let budget = generator
         .model()
         .max_context()
         .saturating_sub(settings.max_new_tokens);
-    let fits = context::fit(passages.len(), budget, |k| -> Result<usize, AnswerError> {
-        Ok(generator.encode_prompt(&render(k)?.text)?.len())
-    })?;
-    let k = fits.ok_or(AnswerError::QuestionTooLong { budget })?;
-    let dropped = passages.len() - k;
-    sources.truncate(k);
-    let prompt = render(k)?;
-    let ids = generator.encode_prompt(&prompt.text)?;
-    let pieces = prompt_pieces(
-        generator,
-        prompts,
-        &DraftInput {
-            lang,
-            business: &settings.business_name,
-            canary: &settings.canary,
-            question: &question,
-            passages: &passages[..k],
-            canonical: shown_canonical.as_ref(),
-        },
-        &ids,
+    let fits = context::fit(
+        g.passages.len(),
+        budget,
+        |k| -> Result<usize, AnswerError> { Ok(generator.encode_prompt(&render(k)?.text)?.len()) },
     )?;
-    Ok(DraftPlan {
-        request: GenerateRequest {
-            prompt: ids,
-            pieces,
-            max_tokens: settings.max_new_tokens,
-            sampling: settings.sampling.clone(),
-            stop_strings: prompt.stop_strings.clone(),
-            stop_ids: generator.stop_ids().to_vec(),
+    let k = fits.ok_or(AnswerError::QuestionTooLong { budget })?;
+    let prompt = render(k)?;
+    let dropped = g.passages.len() - k;
+    g.passages.truncate(k);
+    g.sources.truncate(k);
+    let ids = generator.encode_prompt(&prompt.text)?;
+    let pieces = prompt_pieces(generator, prompts, &g.input(settings, ask.lang, k), &ids)?;
+    let request = GenerateRequest {
+        prompt: ids,
+        pieces,
+        max_tokens: settings.max_new_tokens,
+        sampling: settings.sampling.clone(),
+        stop_strings: prompt.stop_strings.clone(),
+        stop_ids: generator.stop_ids().to_vec(),
+    };
+    Ok((
+        DraftPlan {
+            prompt,
+            sources: g.sources,
+            dropped,
+            canonical: ask.canonical.map(|c| c.id.clone()),
         },
-        prompt,
-        sources,
-        dropped,
-        canonical: canonical.map(|c| c.id.clone()),
-    })
+        request,
+    ))
+}
+
+/// The same for a remote server: the system and user messages (the server applies its model's
+/// chat template), passages dropped to fit its `context_tokens` by an estimate of the tokens
+/// ([`remote::estimate_tokens`]).
+pub fn plan_remote_draft(
+    remote: &RemoteGenerator,
+    prompts: &Prompts,
+    settings: &DraftSettings,
+    index: &Index,
+    ask: &Ask<'_>,
+) -> Result<(DraftPlan, ChatRequest), AnswerError> {
+    let mut g = gather(remote::defuse, settings, index, ask);
+    let render = |k: usize| prompts.render_chat(&g.input(settings, ask.lang, k));
+    let budget = remote
+        .settings()
+        .context_tokens
+        .saturating_sub(settings.max_new_tokens);
+    let fits = context::fit(
+        g.passages.len(),
+        budget,
+        |k| -> Result<usize, AnswerError> {
+            let (_, messages) = render(k)?;
+            // A few tokens of the template's own around each message.
+            Ok(messages
+                .iter()
+                .map(|m| remote::estimate_tokens(&m.content) + 8)
+                .sum())
+        },
+    )?;
+    let k = fits.ok_or(AnswerError::QuestionTooLong { budget })?;
+    let (prompt, messages) = render(k)?;
+    let dropped = g.passages.len() - k;
+    g.sources.truncate(k);
+    let request = ChatRequest {
+        messages,
+        max_tokens: settings.max_new_tokens,
+        sampling: settings.sampling.clone(),
+        stop_strings: prompt.stop_strings.clone(),
+    };
+    Ok((
+        DraftPlan {
+            prompt,
+            sources: g.sources,
+            dropped,
+            canonical: ask.canonical.map(|c| c.id.clone()),
+        },
+        request,
+    ))
 }
 
 /// Ends of the pieces of a draft prompt (`ids`, rendered from `input`) that recur across

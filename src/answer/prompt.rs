@@ -8,6 +8,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::knowledge::Lang;
+use crate::llm::remote::ChatMessage;
 use crate::llm::ChatFormat;
 
 /// Template files, by their path under `prompts/`, with the built-in copies.
@@ -179,12 +180,6 @@ impl PerLang {
     }
 }
 
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'a str,
-    content: String,
-}
-
 /// The loaded prompt templates.
 #[derive(Debug)]
 pub struct Prompts {
@@ -333,21 +328,9 @@ impl Prompts {
                 self.stops.completion.get(input.lang),
             )
         } else {
-            let system = self.render(&format!("draft/{lang}/system.jinja"), input)?;
-            let user = self.render(&format!("draft/{lang}/user.jinja"), input)?;
-            let messages = [
-                Message {
-                    role: "system",
-                    content: system.trim().to_string(),
-                },
-                Message {
-                    role: "user",
-                    content: user.trim().to_string(),
-                },
-            ];
             let text = self.render(
                 &format!("chat/{}.jinja", format.as_str()),
-                serde_json::json!({ "messages": messages }),
+                serde_json::json!({ "messages": self.messages(input)? }),
             )?;
             (text, self.stops.chat.get(input.lang))
         };
@@ -356,6 +339,45 @@ impl Prompts {
             template_hash: self.hash.clone(),
             stop_strings: stops.to_vec(),
         })
+    }
+
+    /// The grounded-answer messages (system, user) of a chat prompt.
+    fn messages(&self, input: &DraftInput<'_>) -> Result<Vec<ChatMessage>, PromptError> {
+        let lang = input.lang.as_str();
+        let system = self.render(&format!("draft/{lang}/system.jinja"), input)?;
+        let user = self.render(&format!("draft/{lang}/user.jinja"), input)?;
+        Ok(vec![
+            ChatMessage {
+                role: "system",
+                content: system.trim().to_string(),
+            },
+            ChatMessage {
+                role: "user",
+                content: user.trim().to_string(),
+            },
+        ])
+    }
+
+    /// The grounded-answer messages for a server that applies its own chat template, and the
+    /// prompt as recorded (the messages one after the other, with their roles).
+    pub fn render_chat(
+        &self,
+        input: &DraftInput<'_>,
+    ) -> Result<(Prompt, Vec<ChatMessage>), PromptError> {
+        let messages = self.messages(input)?;
+        let text = messages
+            .iter()
+            .map(|m| format!("[{}]\n{}", m.role, m.content))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        Ok((
+            Prompt {
+                text,
+                template_hash: self.hash.clone(),
+                stop_strings: self.stops.chat.get(input.lang).to_vec(),
+            },
+            messages,
+        ))
     }
 }
 
@@ -526,6 +548,31 @@ mod tests {
             "completion_pl",
             render(ChatFormat::Completion, Lang::Pl, false)
         );
+    }
+
+    #[test]
+    fn remote_messages_are_what_the_chat_formats_wrap() {
+        let prompts = Prompts::builtin().unwrap();
+        let ps = pl_passages();
+        let input = DraftInput {
+            lang: Lang::Pl,
+            business: "Polna Półka",
+            canary: "PP-KANAREK-TEST",
+            question: "Ile mam czasu na zwrot?",
+            passages: &ps,
+            canonical: None,
+        };
+        let (prompt, messages) = prompts.render_chat(&input).unwrap();
+        let chatml = prompts.render_draft(ChatFormat::ChatMl, &input).unwrap();
+        let roles: Vec<&str> = messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user"]);
+        for m in &messages {
+            let block = format!("<|im_start|>{}\n{}<|im_end|>", m.role, m.content);
+            assert!(chatml.text.contains(&block), "{block}");
+            assert!(prompt.text.contains(&m.content));
+        }
+        assert_eq!(prompt.stop_strings, chatml.stop_strings);
+        assert_eq!(prompt.template_hash, chatml.template_hash);
     }
 
     #[test]

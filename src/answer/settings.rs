@@ -34,6 +34,17 @@ pub struct GenerationConfig {
     /// Drafts waiting at which a matched approved answer is sent without a draft (0: never).
     pub skip_draft_at_queue: usize,
     pub sampling: crate::llm::SamplingParams,
+    /// Who writes the drafts.
+    pub backend: Backend,
+}
+
+/// Who writes the drafts (`[generation] backend`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// The models of `model_pl` / `model_en`, in this process.
+    Local,
+    /// An OpenAI-compatible server (`[generation.openai]`).
+    OpenAi(crate::llm::remote::RemoteSettings),
 }
 
 impl GenerationConfig {

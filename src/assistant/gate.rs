@@ -418,7 +418,7 @@ impl Assistant {
             focus: None,
             question: req.message.clone(),
             release,
-            model: self.drafter.generator(lang).name.clone(),
+            model: self.drafter.model_name(lang).to_string(),
             slots: req.slots.clone(),
             timings,
             started,

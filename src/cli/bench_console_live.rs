@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use concord::eval::metrics::percentile;
-use concord::server::sse_client::SseParser;
+use concord::sse::SseParser;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use clap::Args;
 use concord::knowledge::Lang;
-use concord::server::sse_client::{SseEvent, SseParser};
+use concord::sse::{SseEvent, SseParser};
 use concord::Config;
 use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};

@@ -246,7 +246,7 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         for lang in [Lang::Pl, Lang::En] {
             settings.models.insert(
                 lang.as_str().to_string(),
-                a.drafter.generator(lang).name.clone(),
+                a.drafter.model_name(lang).to_string(),
             );
         }
         let t = Instant::now();

@@ -507,7 +507,7 @@ async fn ask_one(
         .map_err(err)?
         .error_for_status()
         .map_err(err)?;
-    let mut parser = crate::server::sse_client::SseParser::default();
+    let mut parser = crate::sse::SseParser::default();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(err)?;

@@ -209,12 +209,11 @@ pub fn evaluate_drafts(
                 .filter(|m| m.similarity >= setup.canonical_min_similarity)
                 .and_then(|m| setup.index.canonicals.get(m.ord as usize)),
         };
-        let plan = plan_draft(generator, setup.prompts, &settings, setup.index, &ask)?;
+        let (plan, request) = plan_draft(generator, setup.prompts, &settings, setup.index, &ask)?;
         // Everything the model was shown counts as context: passages, question, the approved
         // answer it was given (perhaps another one), the instructions.
         let context = plan.prompt.text.clone();
-        let completion =
-            generator.generate(&mut cache, &plan.request, |_| ControlFlow::Continue(()))?;
+        let completion = generator.generate(&mut cache, &request, |_| ControlFlow::Continue(()))?;
         let draft = finish_draft(plan, completion, &generator.name);
         let score = score_draft(&case.answer, &context, &draft.text);
         tracing::debug!(

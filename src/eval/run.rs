@@ -373,7 +373,7 @@ pub fn run_queries(
                 .draft
                 .as_ref()
                 .map(|d| d.model.clone())
-                .unwrap_or_else(|| assistant.drafter.generator(lang).name.clone()),
+                .unwrap_or_else(|| assistant.drafter.model_name(lang).to_string()),
             ttft_ms,
             canary_leak: outcome.reply.text.contains(canary) || streamed.contains(canary),
             canary_in_draft: outcome

@@ -135,6 +135,32 @@ pub fn save_canonical(
     knowledge_dir: &Path,
     edit: &CanonicalEdit,
 ) -> Result<SavedCanonical, EditError> {
+    let (saved, text) = plan(knowledge_dir, edit)?;
+    if let Some(dir) = saved.path.parent() {
+        fs_err::create_dir_all(dir).map_err(|source| EditError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    crate::util::atomic_write(&saved.path, text.as_bytes()).map_err(|source| EditError::Write {
+        path: saved.path.clone(),
+        source,
+    })?;
+    Ok(saved)
+}
+
+/// What [`save_canonical`] would do with `edit`, without writing anything: the id (a new one
+/// or the entry updated), its file and the phrasings it would have. The same checks run, so a
+/// preview that succeeds is a save that succeeds unless the files change in between.
+pub fn preview_canonical(
+    knowledge_dir: &Path,
+    edit: &CanonicalEdit,
+) -> Result<SavedCanonical, EditError> {
+    Ok(plan(knowledge_dir, edit)?.0)
+}
+
+/// The entry `edit` becomes and the whole text of the file it lands in.
+fn plan(knowledge_dir: &Path, edit: &CanonicalEdit) -> Result<(SavedCanonical, String), EditError> {
     let answer = edit.answer.trim();
     if answer.is_empty() {
         return Err(EditError::Invalid("the answer is empty".into()));
@@ -244,22 +270,15 @@ pub fn save_canonical(
             "the saved answer did not read back".into(),
         ));
     }
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir).map_err(|source| EditError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    crate::util::atomic_write(&path, text.as_bytes()).map_err(|source| EditError::Write {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(SavedCanonical {
-        id,
-        path,
-        created,
-        questions: all_questions,
-    })
+    Ok((
+        SavedCanonical {
+            id,
+            path,
+            created,
+            questions: all_questions,
+        },
+        text,
+    ))
 }
 
 #[cfg(test)]
@@ -345,7 +364,11 @@ answer = "Other."
             answer: "Yes, we ship to Norway within 5 working days.".into(),
             sources: vec![],
         };
+        // A preview names what a save would create and writes nothing.
+        let preview = preview_canonical(dir.path(), &edit).unwrap();
+        assert!(!console_file(dir.path(), Lang::En).exists());
         let first = save_canonical(dir.path(), &edit).unwrap();
+        assert_eq!(preview, first);
         assert!(first.created);
         assert_eq!(first.id, "en-do-you-ship-to-norway");
         assert_eq!(first.path, console_file(dir.path(), Lang::En));
@@ -394,6 +417,7 @@ answer = "Other."
                 ..base.clone()
             },
         ] {
+            assert!(preview_canonical(dir.path(), &bad).is_err(), "{bad:?}");
             assert!(save_canonical(dir.path(), &bad).is_err(), "{bad:?}");
         }
         assert_eq!(fs_err::read_to_string(&path).unwrap(), before);

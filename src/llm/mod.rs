@@ -1,5 +1,5 @@
-//! Local generation with GGUF models: our own forward passes on candle ([`model`]), the tokenizer
-//! built from the GGUF metadata ([`tokenizer`]), sampling, streaming text and a bounded queue.
+//! Generation: GGUF models run here (our own forward passes on candle, [`model`]; the tokenizer from
+//! the GGUF metadata), or a remote OpenAI-compatible server ([`remote`]); streaming text, a fair queue.
 
 pub mod activation;
 pub mod cache;
@@ -10,6 +10,7 @@ pub mod kquant;
 pub mod layers;
 pub mod model;
 pub mod queue;
+pub mod remote;
 pub mod sampling;
 pub mod tokenizer;
 
@@ -71,6 +72,11 @@ pub enum LlmError {
     Busy { capacity: usize },
     #[error("the generation queue has shut down")]
     QueueClosed,
+    /// The remote generation server failed (a message without internals of the request).
+    #[error("{0}")]
+    Remote(String),
+    #[error("the generation server failed repeatedly and is left alone for a while")]
+    Unavailable,
     #[error("cannot use device {device}: {source}")]
     Device {
         device: String,

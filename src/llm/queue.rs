@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+use super::remote::{ChatRequest, RemoteGenerator, RemoteWorker};
 use super::{Cache, Completion, GenerateRequest, LlmError, SharedGenerator};
 
 /// What a caller hears about its request, in order: `Queued` (zero or more times), `Started`,
@@ -44,11 +45,38 @@ impl Ticket {
     }
 }
 
+/// A generation to run: on a model in this process, or on the remote server.
+#[derive(Debug)]
+pub enum Work {
+    Local {
+        generator: SharedGenerator,
+        request: GenerateRequest,
+    },
+    Remote {
+        generator: Arc<RemoteGenerator>,
+        request: ChatRequest,
+    },
+}
+
+impl Work {
+    /// A generation on a model in this process.
+    pub fn local(generator: SharedGenerator, request: GenerateRequest) -> Work {
+        Work::Local { generator, request }
+    }
+
+    fn validate(&self) -> Result<(), LlmError> {
+        let sampling = match self {
+            Work::Local { request, .. } => &request.sampling,
+            Work::Remote { request, .. } => &request.sampling,
+        };
+        sampling.validate().map_err(LlmError::Sampling)
+    }
+}
+
 struct Job {
     /// Who asked (the server passes the client's address); `None`: a local caller, not capped.
     client: Option<String>,
-    generator: SharedGenerator,
-    request: GenerateRequest,
+    work: Work,
     events: UnboundedSender<Event>,
     /// The place last told to the caller.
     told: usize,
@@ -183,13 +211,8 @@ impl GenerationQueue {
 
     /// Queues a request of `client` (`None`: a local caller). Fails at once with
     /// [`LlmError::Busy`] when the queue is full or the client has `per_client` waiting.
-    pub fn submit(
-        &self,
-        client: Option<&str>,
-        generator: SharedGenerator,
-        request: GenerateRequest,
-    ) -> Result<Ticket, LlmError> {
-        request.sampling.validate().map_err(LlmError::Sampling)?;
+    pub fn submit(&self, client: Option<&str>, work: Work) -> Result<Ticket, LlmError> {
+        work.validate()?;
         let (tx, rx) = unbounded_channel();
         let mut st = self.shared.lock();
         if st.closed {
@@ -210,8 +233,7 @@ impl GenerationQueue {
         }
         st.waiting.push_back(Job {
             client: client.map(str::to_string),
-            generator,
-            request,
+            work,
             events: tx,
             told: 0,
         });
@@ -244,9 +266,17 @@ impl Drop for GenerationQueue {
     }
 }
 
+/// What a worker keeps between requests.
+#[derive(Default)]
+struct Kept {
+    /// One KV cache per model, so a shared prompt prefix is not recomputed.
+    caches: HashMap<String, Cache>,
+    /// A runtime and HTTP client per remote server.
+    remotes: HashMap<String, RemoteWorker>,
+}
+
 fn worker(shared: &Shared) {
-    // One KV cache per model, kept between requests so a shared prompt prefix is not recomputed.
-    let mut caches: HashMap<String, Cache> = HashMap::new();
+    let mut kept = Kept::default();
     loop {
         let job = {
             let mut st = shared.lock();
@@ -273,22 +303,18 @@ fn worker(shared: &Shared) {
                 st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         };
-        run(job, &mut caches);
+        run(job, &mut kept);
         shared.lock().running -= 1;
     }
 }
 
-fn run(job: Job, caches: &mut HashMap<String, Cache>) {
+fn run(job: Job, kept: &mut Kept) {
     if job.events.is_closed() {
         return;
     }
     let _ = job.events.send(Event::Started);
-    let generator = &job.generator;
-    let cache = caches
-        .entry(generator.name.clone())
-        .or_insert_with(|| generator.new_cache());
     let events = &job.events;
-    let result = generator.generate(cache, &job.request, |piece| {
+    let on_text = |piece: &str| {
         if events.is_closed() {
             return ControlFlow::Break(());
         }
@@ -296,14 +322,33 @@ fn run(job: Job, caches: &mut HashMap<String, Cache>) {
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
-    });
+    };
+    let result = match &job.work {
+        Work::Local { generator, request } => {
+            let cache = kept
+                .caches
+                .entry(generator.name.clone())
+                .or_insert_with(|| generator.new_cache());
+            let result = generator.generate(cache, request, on_text);
+            if result.is_err() {
+                // A failed forward pass may leave the cache half-written: start clean next time.
+                cache.clear();
+            }
+            result
+        }
+        Work::Remote { generator, request } => {
+            let worker = match kept.remotes.entry(generator.name.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    generator.worker().map(|w| e.insert(w))
+                }
+            };
+            worker.and_then(|w| generator.generate(w, request, on_text))
+        }
+    };
     let _ = match result {
         Ok(done) => events.send(Event::Done(done)),
-        Err(e) => {
-            // A failed forward pass may leave the cache half-written: start clean next time.
-            cache.clear();
-            events.send(Event::Failed(e))
-        }
+        Err(e) => events.send(Event::Failed(e)),
     };
 }
 

@@ -14,7 +14,6 @@ pub mod listen;
 pub mod metrics;
 pub mod ops;
 pub mod settings;
-pub mod sse_client;
 pub mod state;
 pub mod streams;
 

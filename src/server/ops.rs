@@ -33,10 +33,13 @@ pub async fn readyz(State(state): State<SharedState>) -> impl IntoResponse {
             "canonical_answers": index.canonicals.len(),
             "embedder": state.assistant().embedder.name(),
             "models": {
-                "pl": state.assistant().drafter.generator(crate::knowledge::Lang::Pl).name,
-                "en": state.assistant().drafter.generator(crate::knowledge::Lang::En).name,
+                "pl": state.assistant().drafter.model_name(crate::knowledge::Lang::Pl),
+                "en": state.assistant().drafter.model_name(crate::knowledge::Lang::En),
             },
             "queue": { "waiting": waiting, "running": running },
+            // A remote generation server the breaker still asks (null: models in this process).
+            // Not part of readiness: without drafts turns are still decided.
+            "generation_server_available": state.assistant().drafter.remote_available(),
             "shutting_down": state.is_shutting_down(),
             "uptime_s": state.started.elapsed().as_secs(),
         })),

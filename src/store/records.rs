@@ -383,6 +383,20 @@ impl Store {
         .flatten())
     }
 
+    /// The draft written for a customer message, if any: (model, text).
+    pub async fn draft_for(
+        &self,
+        customer_message: i64,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT dr.model, dr.text FROM decisions d JOIN drafts dr ON dr.id = d.draft_id \
+             WHERE d.message_id = $1 ORDER BY d.id DESC LIMIT 1",
+        )
+        .bind(customer_message)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// The decision stored for a customer message: (action, review status, verdict status).
     pub async fn decision_for(
         &self,

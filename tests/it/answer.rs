@@ -35,16 +35,16 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
         };
         plan_draft(g, &prompts, &settings, &index, &ask).unwrap()
     };
-    let plan = plan_with(&g);
+    let (plan, request) = plan_with(&g);
     assert!(plan.sources.len() >= 3, "{}", plan.sources.len());
     assert_eq!(plan.sources[0].doc.0, "en-returns");
     assert!(plan.prompt.text.contains(question));
     // Pieces reused across questions: the instructions, then the passages; the question last.
-    let pieces = &plan.request.pieces;
+    let pieces = &request.pieces;
     assert_eq!(pieces.len(), 2, "{pieces:?}");
     assert!(pieces[0] > 50 && pieces[0] < pieces[1], "{pieces:?}");
-    assert!(pieces[1] < plan.request.prompt.len());
-    let text = |a: usize, b: usize| g.tokenizer().decode(&plan.request.prompt[a..b]).unwrap();
+    assert!(pieces[1] < request.prompt.len());
+    let text = |a: usize, b: usize| g.tokenizer().decode(&request.prompt[a..b]).unwrap();
     let context = text(pieces[0], pieces[1]);
     let last = format!("[{}]", plan.sources.len());
     assert!(!text(0, pieces[0]).contains(&last));
@@ -53,7 +53,7 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
         "{context}"
     );
     assert!(!context.contains(question));
-    assert!(text(pieces[1], plan.request.prompt.len()).contains(question));
+    assert!(text(pieces[1], request.prompt.len()).contains(question));
 
     // The same question for a model with a small window: fewer passages, still fits.
     let small = Generator::load(
@@ -65,16 +65,16 @@ fn drafts_fit_the_window_and_cite_retrieved_chunks() {
         },
     )
     .unwrap();
-    let tight = plan_with(&small);
+    let (tight, tight_request) = plan_with(&small);
     assert!(tight.dropped > 0 && tight.sources.len() < plan.sources.len());
-    assert!(tight.request.prompt.len() + settings.max_new_tokens <= 512);
+    assert!(tight_request.prompt.len() + settings.max_new_tokens <= 512);
     // The most relevant passage is the last to go.
     assert_eq!(tight.sources[0].chunk, plan.sources[0].chunk);
 
     // Generation on the full plan: the draft names its sources through citations.
     let mut cache = g.new_cache();
     let done = g
-        .generate(&mut cache, &plan.request, |_| ControlFlow::Continue(()))
+        .generate(&mut cache, &request, |_| ControlFlow::Continue(()))
         .unwrap();
     let draft = finish_draft(plan, done, SMOLLM2);
     assert!(!draft.text.is_empty());
@@ -189,13 +189,13 @@ fn markers_in_customer_text_do_not_become_control_tokens() {
             };
             let count = |ids: &[u32]| ids.iter().filter(|&&t| t == id).count();
             assert_eq!(
-                count(&b.request.prompt),
-                count(&a.request.prompt),
+                count(&b.1.prompt),
+                count(&a.1.prompt),
                 "{name}: `{marker}` typed by the customer became a control token"
             );
         }
         // The text is still there for the model to read, as text.
-        assert!(b.prompt.text.contains("im_start"), "{}", b.prompt.text);
+        assert!(b.0.prompt.text.contains("im_start"), "{}", b.0.prompt.text);
         // And the defusing leaves ordinary text alone.
         assert_eq!(g.defuse(benign), benign);
     }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use concord::assistant::Mode;
-use concord::server::sse_client::SseParser;
 use concord::server::SharedState;
+use concord::sse::SseParser;
 use concord::store::StaffRole;
 use concord::Config;
 use futures_util::StreamExt;

@@ -163,21 +163,51 @@ fn past_conversations_feedback_gaps_and_service_stats_in_the_staff_members_langu
         assert_eq!(topic["groups"][0]["thumbs_down"], 1);
         let page = s.get_text(&c, &cookie, "/console/gaps").await;
         assert!(page.contains("Napisz zatwierdzoną odpowiedź"), "{page}");
+        // The form shows a preview first and writes nothing; the admin's confirmation saves.
+        let answer_text =
+            "Tak, wysyłamy do Norwegii kurierem DHL w 5 dni roboczych; dostawa kosztuje 79 zł.";
+        let questions = "Czy dostarczacie do Norwegii?\nWysyłka do Norwegii, nazywam się Jan Nowak";
+        let kb_files = |dir: &std::path::Path| crate::common::files_containing(dir, "DHL w 5 dni");
+        let kb = s.config.knowledge_dir.clone();
         let r = c
             .post(format!("{}/console/gaps/answer", s.base))
             .header(COOKIE, &cookie)
             .form(&[
                 ("csrf", csrf.as_str()),
-                ("questions", "Czy dostarczacie do Norwegii?\nWysyłka do Norwegii"),
-                (
-                    "answer",
-                    "Tak, wysyłamy do Norwegii kurierem DHL w 5 dni roboczych; dostawa kosztuje 79 zł.",
-                ),
+                ("questions", questions),
+                ("answer", answer_text),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let preview = r.text().await.unwrap();
+        for want in [
+            "Sprawdź przed zapisaniem",
+            "Czy dostarczacie do Norwegii?",
+            "kurierem DHL",
+            "<s>Jan Nowak</s>",
+            "id=\"confirm-canonical\"",
+        ] {
+            assert!(preview.contains(want), "{want}: {preview}");
+        }
+        assert!(kb_files(&kb).is_empty(), "a preview writes nothing");
+        let r = c
+            .post(format!("{}/console/gaps/answer", s.base))
+            .header(COOKIE, &cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("questions", questions),
+                ("answer", answer_text),
+                ("previewed", "1"),
+                ("confirm", "1"),
             ])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(kb_files(&kb).len(), 1);
+        assert!(crate::common::files_containing(&kb, "Nowak").is_empty());
         assert!(r.headers()[LOCATION]
             .to_str()
             .unwrap()

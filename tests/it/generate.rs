@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use concord::llm::queue::{Event, GenerationQueue};
+use concord::llm::queue::{Event, GenerationQueue, Work};
 use concord::llm::{
     Cache, FinishReason, GenerateRequest, Generator, GgufFile, LlmError, LoadOptions, Model,
     SamplingParams,
@@ -472,7 +472,9 @@ fn queue_reports_positions_cancels_and_refuses_when_full() {
         "<|im_start|>user\nCount from one to fifty in words.<|im_end|>\n<|im_start|>assistant\n",
         48,
     );
-    let mut first = queue.submit(None, g.clone(), req.clone()).unwrap();
+    let mut first = queue
+        .submit(None, Work::local(g.clone(), req.clone()))
+        .unwrap();
     // Wait until the first one runs, so the next two wait behind it.
     loop {
         match first.blocking_next() {
@@ -481,9 +483,13 @@ fn queue_reports_positions_cancels_and_refuses_when_full() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let mut second = queue.submit(None, g.clone(), req.clone()).unwrap();
-    let third = queue.submit(None, g.clone(), req.clone()).unwrap();
-    match queue.submit(None, g.clone(), req.clone()) {
+    let mut second = queue
+        .submit(None, Work::local(g.clone(), req.clone()))
+        .unwrap();
+    let third = queue
+        .submit(None, Work::local(g.clone(), req.clone()))
+        .unwrap();
+    match queue.submit(None, Work::local(g.clone(), req.clone())) {
         Err(LlmError::Busy { capacity: 2 }) => {}
         other => panic!("expected busy, got {other:?}"),
     }
@@ -493,7 +499,7 @@ fn queue_reports_positions_cancels_and_refuses_when_full() {
     ));
     // The third caller goes away; its place is freed and it never runs.
     drop(third);
-    let fourth = queue.submit(None, g.clone(), req.clone());
+    let fourth = queue.submit(None, Work::local(g.clone(), req.clone()));
     assert!(fourth.is_ok(), "a cancelled request still held a place");
     // The first caller leaves mid-answer: generation stops at the next token.
     drop(first);
@@ -522,7 +528,9 @@ fn clients_take_turns_in_the_queue_and_one_client_cannot_fill_it() {
         24,
     );
     let (a, b) = (Some("198.51.100.1"), Some("198.51.100.2"));
-    let mut running = queue.submit(a, g.clone(), req.clone()).unwrap();
+    let mut running = queue
+        .submit(a, Work::local(g.clone(), req.clone()))
+        .unwrap();
     loop {
         match running.blocking_next() {
             Some(Event::Started) => break,
@@ -530,15 +538,21 @@ fn clients_take_turns_in_the_queue_and_one_client_cannot_fill_it() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let mut a2 = queue.submit(a, g.clone(), req.clone()).unwrap();
-    let mut a3 = queue.submit(a, g.clone(), req.clone()).unwrap();
+    let mut a2 = queue
+        .submit(a, Work::local(g.clone(), req.clone()))
+        .unwrap();
+    let mut a3 = queue
+        .submit(a, Work::local(g.clone(), req.clone()))
+        .unwrap();
     // Two waiting is client a's cap, although the queue has room.
-    match queue.submit(a, g.clone(), req.clone()) {
+    match queue.submit(a, Work::local(g.clone(), req.clone())) {
         Err(LlmError::Busy { .. }) => {}
         other => panic!("expected busy for client a, got {other:?}"),
     }
     // Client b, never served, goes before a's waiting requests; a's places move back.
-    let mut b1 = queue.submit(b, g.clone(), req.clone()).unwrap();
+    let mut b1 = queue
+        .submit(b, Work::local(g.clone(), req.clone()))
+        .unwrap();
     let place = |t: &mut concord::llm::queue::Ticket| {
         let mut last = None;
         while let Ok(e) = t.events.try_recv() {

@@ -26,4 +26,5 @@ mod notify;
 mod parts;
 mod privacy;
 mod release;
+mod remote;
 mod server;

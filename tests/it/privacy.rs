@@ -174,6 +174,31 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         )
         .await;
         assert_eq!(st, StatusCode::OK);
+        // The preview shows what goes in and what was cut, and writes nothing.
+        let kb = s.config.knowledge_dir.clone();
+        let (st, preview) = post_api(
+            &s,
+            &c,
+            admin,
+            &format!("/console/api/items/{decision}/canonical/preview"),
+            json!({ "answer": answer, "questions": "Kiedy wyślecie moje zamówienie?" }),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{preview}");
+        assert_eq!(preview["entry"]["created"], true, "{preview}");
+        let cut: Vec<&str> = preview["cut"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect();
+        assert!(cut.contains(&name) && cut.contains(&order), "{preview}");
+        let listed = preview["questions"].to_string();
+        assert!(
+            !listed.contains("Kwiatkowski") && listed.contains("w sprawie zamówienia"),
+            "{preview}"
+        );
+        assert!(found_under(&kb, &["w sprawie zamówienia, paczka"]).is_empty());
         let (st, saved) = post_api(
             &s,
             &c,
@@ -184,7 +209,6 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         .await;
         assert_eq!(st, StatusCode::OK, "{saved}");
         s.reply_as_staff(&c, admin, &target, reply).await;
-        let kb = s.config.knowledge_dir.clone();
         assert!(
             found_under(&kb, &["Kwiatkowski", "55713", "Pogodn"]).is_empty(),
             "save as canonical keeps personal data out of the knowledge files"

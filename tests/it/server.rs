@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use concord::server::sse_client::{SseEvent, SseParser};
 use concord::server::{AppState, SharedState};
+use concord::sse::{SseEvent, SseParser};
 use concord::store::Store;
 use concord::Config;
 use serde_json::{json, Value};

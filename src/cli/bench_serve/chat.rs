@@ -18,7 +18,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::server::proc_status_mb;
 use super::{ServeArgs, REQUEST_TIMEOUT};
-use concord::server::sse_client::{SseEvent, SseParser};
+use concord::sse::{SseEvent, SseParser};
 
 /// Share of chat messages that ask for a person.
 const HANDOFF_SHARE: f64 = 0.1;

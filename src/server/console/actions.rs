@@ -1,6 +1,6 @@
 //! The console's actions: review an item (approve, edit, reject), reply as a person, close a
-//! conversation, save an answer as canonical and reload the knowledge base. Each is a form post
-//! (then a redirect) and a JSON call under `/console/api`; each checks CSRF and is audited.
+//! conversation, reload the knowledge base. Each is a form post (then a redirect) and a JSON call
+//! under `/console/api`; each checks CSRF and is audited. (Saving as canonical: `canonical`.)
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 
 use super::auth::{csrf_header, same_origin, Staff};
 use super::render::PageError;
-use crate::assistant::unfill_slots;
 use crate::console::knowledge::{reload, ReloadError, ReloadReport};
-use crate::knowledge::edit::{save_canonical, CanonicalEdit};
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
 use crate::store::{ConversationId, ReviewAction, Reviewed, StaffReply};
@@ -199,171 +197,4 @@ pub async fn reload_api(
     staff.require_admin()?;
     let (id, report) = do_reload(&state, &staff, "knowledge_reload").await?;
     Ok(Json(json!({ "report_id": id, "report": report })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CanonicalInput {
-    #[serde(default)]
-    csrf: Option<String>,
-    /// The approved answer to update; empty creates a new one.
-    #[serde(default)]
-    canonical_id: Option<String>,
-    /// The customer's question and any other phrasings, one per line.
-    #[serde(default)]
-    questions: String,
-    answer: String,
-}
-
-async fn do_save_canonical(
-    state: &SharedState,
-    staff: &Staff,
-    id: i64,
-    input: &CanonicalInput,
-) -> Result<Value, ApiError> {
-    staff.require_admin()?;
-    let item = state.store.review_item(id).await?;
-    if !matches!(item.review_status.as_str(), "approved" | "edited") {
-        return Err(ApiError::InvalidRequest(
-            "only an approved or edited answer can be saved as canonical".into(),
-        ));
-    }
-    let conversation = state
-        .store
-        .conversation(&item.summary.conversation_id.0)
-        .await?;
-    let lang = conversation.lang.unwrap_or_else(|| {
-        crate::knowledge::lang::detect_lang(&item.summary.question, crate::knowledge::Lang::Pl)
-    });
-    // This customer's name or order never lands in the knowledge base.
-    let answer = unfill_slots(input.answer.trim(), &conversation.context);
-    // The shop's own phrasings first: a new answer is named after the first question, and the
-    // customer's words may hold their name (issue 20).
-    let mut questions: Vec<String> = input
-        .questions
-        .lines()
-        .map(|q| q.trim().to_string())
-        .filter(|q| !q.is_empty())
-        .collect();
-    questions.push(item.summary.question.trim().to_string());
-    let edit = CanonicalEdit {
-        id: input
-            .canonical_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        lang,
-        questions,
-        answer,
-        sources: Vec::new(),
-    };
-    store_canonical(
-        state,
-        staff,
-        edit,
-        Some(&item.summary.conversation_id),
-        json!({ "decision_id": id }),
-    )
-    .await
-}
-
-/// Keeps personal data out of the knowledge base, which every customer is answered from: names,
-/// e-mail addresses, phone and order numbers, postal codes and streets are cut from the phrasings
-/// (customers' questions are kept without them), and an answer that still holds any after its
-/// slots were restored is refused with what was found, so the admin can remove it or use a slot.
-fn impersonal(mut edit: CanonicalEdit) -> Result<CanonicalEdit, ApiError> {
-    use crate::knowledge::pii;
-    edit.questions = edit
-        .questions
-        .iter()
-        .map(|q| pii::redact(q).0)
-        .filter(|q| q.chars().filter(|c| c.is_alphabetic()).count() >= 3)
-        .collect();
-    let found = pii::find(&edit.answer);
-    if !found.is_empty() {
-        let list: Vec<String> = found
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} \"{}\"",
-                    serde_json::to_value(f.kind)
-                        .unwrap_or_default()
-                        .as_str()
-                        .unwrap_or_default(),
-                    f.text
-                )
-            })
-            .collect();
-        return Err(ApiError::InvalidRequest(format!(
-            "the answer holds personal data ({}); remove it or use a slot such as {{{{customer_name}}}} or {{{{order_id}}}}; nothing was saved",
-            list.join(", ")
-        )));
-    }
-    Ok(edit)
-}
-
-/// Writes `edit` into the knowledge base (one writer at a time), audits it with `detail` and
-/// reloads the knowledge base; the saved entry and the reload report.
-pub(super) async fn store_canonical(
-    state: &SharedState,
-    staff: &Staff,
-    edit: CanonicalEdit,
-    conversation: Option<&ConversationId>,
-    mut detail: Value,
-) -> Result<Value, ApiError> {
-    staff.require_admin()?;
-    let edit = impersonal(edit)?;
-    let knowledge_dir = state.knowledge.dir.clone();
-    let saved = {
-        let _one_at_a_time = state.reload_lock.lock().await;
-        tokio::task::spawn_blocking(move || save_canonical(&knowledge_dir, &edit))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| match e {
-                crate::knowledge::edit::EditError::Invalid(m) => ApiError::InvalidRequest(m),
-                other @ (crate::knowledge::edit::EditError::Knowledge(_)
-                | crate::knowledge::edit::EditError::Toml { .. }
-                | crate::knowledge::edit::EditError::Write { .. }) => {
-                    ApiError::KnowledgeInvalid(other.to_string())
-                }
-            })?
-    };
-    detail["canonical_id"] = json!(saved.id);
-    detail["created"] = json!(saved.created);
-    state
-        .store
-        .audit(staff.name(), "save_canonical", conversation, &detail)
-        .await?;
-    let (report_id, report) = do_reload(state, staff, "knowledge_reload_after_save").await?;
-    Ok(json!({ "saved": saved, "report_id": report_id, "report": report }))
-}
-
-pub async fn canonical_form(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    staff: Result<Staff, ApiError>,
-    Path(id): Path<i64>,
-    Form(input): Form<CanonicalInput>,
-) -> Result<Response, PageError> {
-    same_origin(&headers)?;
-    let staff = staff?;
-    staff.check_csrf(input.csrf.as_deref())?;
-    let done = do_save_canonical(&state, &staff, id, &input).await?;
-    Ok(Redirect::to(&format!(
-        "/console/knowledge?done=report-{}",
-        done["report_id"]
-    ))
-    .into_response())
-}
-
-pub async fn canonical_api(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    staff: Staff,
-    Path(id): Path<i64>,
-    Json(input): Json<CanonicalInput>,
-) -> Result<Json<Value>, ApiError> {
-    same_origin(&headers)?;
-    staff.check_csrf(csrf_header(&headers))?;
-    Ok(Json(do_save_canonical(&state, &staff, id, &input).await?))
 }

@@ -8,12 +8,10 @@ use axum::{Form, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::actions::store_canonical;
 use super::auth::{same_origin, Staff};
 use super::pages::{staff_ctx, title};
 use super::render::{page, PageError};
 use crate::console::{dates, gaps};
-use crate::knowledge::edit::CanonicalEdit;
 use crate::knowledge::Lang;
 use crate::server::error::ApiError;
 use crate::server::state::SharedState;
@@ -220,49 +218,6 @@ pub async fn gaps_api(
 }
 
 /// "Write an approved answer" for a gap: the questions (one per line) and the answer.
-#[derive(Debug, Deserialize)]
-pub struct GapAnswer {
-    csrf: String,
-    questions: String,
-    answer: String,
-}
-
-pub async fn gap_answer_form(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    staff: Result<Staff, ApiError>,
-    Form(input): Form<GapAnswer>,
-) -> Result<Response, PageError> {
-    same_origin(&headers)?;
-    let staff = staff?;
-    staff.check_csrf(Some(&input.csrf))?;
-    staff.require_admin()?;
-    let questions: Vec<String> = input
-        .questions
-        .lines()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(str::to_string)
-        .collect();
-    let Some(first) = questions.first() else {
-        return Err(ApiError::InvalidRequest("give at least one question".into()).into());
-    };
-    let lang = crate::knowledge::detect_lang(first, Lang::Pl);
-    let edit = CanonicalEdit {
-        id: None,
-        lang,
-        questions,
-        answer: input.answer.trim().to_string(),
-        sources: Vec::new(),
-    };
-    let done = store_canonical(&state, &staff, edit, None, json!({ "from": "gaps" })).await?;
-    Ok(Redirect::to(&format!(
-        "/console/knowledge?done=report-{}",
-        done["report_id"]
-    ))
-    .into_response())
-}
-
 /// The language form in every page's header: `pl`, `en` or empty (the console's default).
 #[derive(Debug, Deserialize)]
 pub struct LangInput {

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod auth;
 pub mod browse;
+pub mod canonical;
 pub mod live;
 pub mod pages;
 pub mod privacy;
@@ -58,10 +59,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/console", get(pages::queue))
         .route("/console/items/{id}", get(pages::item))
         .route("/console/items/{id}/review", post(actions::review_form))
-        .route(
-            "/console/items/{id}/canonical",
-            post(actions::canonical_form),
-        )
+        .route("/console/items/{id}/canonical", post(canonical::item_form))
         .route("/console/conversations/{id}", get(pages::conversation))
         .route(
             "/console/conversations/{id}/reply",
@@ -87,7 +85,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/console/stats.csv", get(stats::stats_csv))
         .route("/console/conversations", get(browse::conversations))
         .route("/console/gaps", get(browse::gaps_page))
-        .route("/console/gaps/answer", post(browse::gap_answer_form))
+        .route("/console/gaps/answer", post(canonical::gap_form))
         .route("/console/settings/lang", post(browse::lang_form))
         .route("/console/api/conversations", get(browse::conversations_api))
         .route("/console/api/gaps", get(browse::gaps_api))
@@ -99,7 +97,11 @@ pub fn routes() -> Router<SharedState> {
         .route("/console/api/items/{id}/review", post(actions::review_api))
         .route(
             "/console/api/items/{id}/canonical",
-            post(actions::canonical_api),
+            post(canonical::item_api),
+        )
+        .route(
+            "/console/api/items/{id}/canonical/preview",
+            post(canonical::item_preview_api),
         )
         .route("/console/api/knowledge/reload", post(actions::reload_api))
         .route("/console/api/stats", get(stats::stats_api))

@@ -31,6 +31,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../assets/console/conversations.html"),
     ),
     ("gaps.html", include_str!("../assets/console/gaps.html")),
+    (
+        "canonical_preview.html",
+        include_str!("../assets/console/canonical_preview.html"),
+    ),
     ("error.html", include_str!("../assets/console/error.html")),
 ];
 

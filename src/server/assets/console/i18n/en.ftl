@@ -107,7 +107,7 @@ item-save-intro = The answer becomes an approved answer in the knowledge files a
 item-save-update = Update the approved answer (empty: a new one)
 item-save-phrasings = More phrasings of the question, one per line (the customer's is added)
 item-save-answer = Answer
-item-save-submit = Save as canonical
+item-save-submit = Preview
 
 ## A conversation
 conversation-title = Conversation { $id }
@@ -251,7 +251,7 @@ gaps-open-conversation = conversation
 gaps-write = Write an approved answer
 gaps-write-questions = Questions (one per line)
 gaps-write-answer = Approved answer
-gaps-write-save = Save and reload the knowledge base
+gaps-write-save = Preview
 gaps-none = No gaps in this period: every question got an answer without reservations.
 
 ## Service stats
@@ -286,3 +286,24 @@ privacy-export = Download all data of this conversation (JSON, for the customer'
 privacy-erase-confirm = I understand the erasure cannot be undone (the conversation, messages, ratings, notifications and its questions in approved answers)
 privacy-erase = Erase this conversation's data
 privacy-erased = The customer's data was erased; the audit log keeps only who erased it and when.
+
+## Save as canonical: the preview
+preview-title = Check before saving
+preview-new = A new approved answer, { $id }, in
+preview-update = Updates the approved answer { $id } in
+preview-cut = Personal data cut from the questions (it does not go into the knowledge base):
+preview-answer-personal = The answer holds personal data and cannot be saved: remove it, or write a slot such as {"{{"}customer_name{"}}"} or {"{{"}order_id{"}}"}, then preview again.
+preview-phrasings-after = { $count ->
+    [one] After saving the answer has { $count } phrasing:
+   *[other] After saving the answer has { $count } phrasings:
+}
+preview-questions = Questions added (one per line)
+preview-answer = Answer, as every customer will get it
+preview-again = Preview again
+preview-save = Save and reload the knowledge base
+pii-email = e-mail address
+pii-phone = phone number
+pii-order_number = order number
+pii-postal_code = postal code
+pii-street = street
+pii-name = name

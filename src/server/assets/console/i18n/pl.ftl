@@ -121,7 +121,7 @@ item-save-intro = Odpowiedź trafi do plików bazy wiedzy jako zatwierdzona i b�
 item-save-update = Zaktualizuj zatwierdzoną odpowiedź (puste: nowa)
 item-save-phrasings = Inne sformułowania pytania, po jednym w wierszu (pytanie klienta jest dodawane)
 item-save-answer = Odpowiedź
-item-save-submit = Zapisz jako zatwierdzoną
+item-save-submit = Podgląd przed zapisaniem
 
 ## Rozmowa
 conversation-title = Rozmowa { $id }
@@ -272,7 +272,7 @@ gaps-open-conversation = rozmowa
 gaps-write = Napisz zatwierdzoną odpowiedź
 gaps-write-questions = Pytania (jedno w wierszu)
 gaps-write-answer = Zatwierdzona odpowiedź
-gaps-write-save = Zapisz i przeładuj bazę wiedzy
+gaps-write-save = Podgląd przed zapisaniem
 gaps-none = Brak luk w tym okresie: każde pytanie dostało odpowiedź bez zastrzeżeń.
 
 ## Statystyki obsługi
@@ -308,3 +308,25 @@ privacy-export = Pobierz wszystkie dane tej rozmowy (JSON, na wniosek klienta o 
 privacy-erase-confirm = Rozumiem, że usunięcia nie można cofnąć (rozmowa, wiadomości, oceny, powiadomienia i jej pytania w zatwierdzonych odpowiedziach)
 privacy-erase = Usuń dane tej rozmowy
 privacy-erased = Dane klienta zostały usunięte; w dzienniku zdarzeń zostaje tylko informacja, kto i kiedy je usunął.
+
+## Zapis jako zatwierdzona odpowiedź: podgląd
+preview-title = Sprawdź przed zapisaniem
+preview-new = Nowa zatwierdzona odpowiedź, { $id }, w pliku
+preview-update = Aktualizuje zatwierdzoną odpowiedź { $id } w pliku
+preview-cut = Dane osobowe usunięte z pytań (nie trafią do bazy wiedzy):
+preview-answer-personal = Odpowiedź zawiera dane osobowe i nie może zostać zapisana: usuń je albo wpisz pole, np. {"{{"}customer_name{"}}"} lub {"{{"}order_id{"}}"}, i ponownie wyświetl podgląd.
+preview-phrasings-after = { $count ->
+    [one] Po zapisaniu odpowiedź ma { $count } sformułowanie pytania:
+    [few] Po zapisaniu odpowiedź ma { $count } sformułowania pytania:
+   *[many] Po zapisaniu odpowiedź ma { $count } sformułowań pytania:
+}
+preview-questions = Dodawane pytania (jedno w wierszu)
+preview-answer = Odpowiedź, jaką dostanie każdy klient
+preview-again = Pokaż podgląd ponownie
+preview-save = Zapisz i przeładuj bazę wiedzy
+pii-email = adres e-mail
+pii-phone = numer telefonu
+pii-order_number = numer zamówienia
+pii-postal_code = kod pocztowy
+pii-street = ulica
+pii-name = imię i nazwisko

@@ -1,5 +1,5 @@
-//! A small incremental Server-Sent Events parser for clients of the customer API (the load bench,
-//! the tests): bytes of a response stream in, split anywhere; events out.
+//! A small incremental Server-Sent Events parser for clients of event streams (the customer API's
+//! in the load bench and the tests, a remote generation server's): bytes in, split anywhere; events out.
 
 /// One dispatched SSE event (`event` defaults to `message`).
 #[derive(Debug, Clone, PartialEq)]
