@@ -163,6 +163,19 @@ fn gather(
 }
 
 impl Gathered {
+    /// The plan of a prompt rendered with the first `k` passages.
+    fn plan(self, prompt: Prompt, k: usize, ask: &Ask<'_>) -> DraftPlan {
+        let dropped = self.passages.len() - k;
+        let mut sources = self.sources;
+        sources.truncate(k);
+        DraftPlan {
+            prompt,
+            sources,
+            dropped,
+            canonical: ask.canonical.map(|c| c.id.clone()),
+        }
+    }
+
     fn input<'a>(&'a self, settings: &'a DraftSettings, lang: Lang, k: usize) -> DraftInput<'a> {
         DraftInput {
             lang,
@@ -186,7 +199,7 @@ pub fn plan_draft(
     index: &Index,
     ask: &Ask<'_>,
 ) -> Result<(DraftPlan, GenerateRequest), AnswerError> {
-    let mut g = gather(|t| generator.defuse(t), settings, index, ask);
+    let g = gather(|t| generator.defuse(t), settings, index, ask);
     let render =
         |k: usize| prompts.render_draft(generator.format(), &g.input(settings, ask.lang, k));
     let budget = generator
@@ -200,9 +213,6 @@ pub fn plan_draft(
     )?;
     let k = fits.ok_or(AnswerError::QuestionTooLong { budget })?;
     let prompt = render(k)?;
-    let dropped = g.passages.len() - k;
-    g.passages.truncate(k);
-    g.sources.truncate(k);
     let ids = generator.encode_prompt(&prompt.text)?;
     let pieces = prompt_pieces(generator, prompts, &g.input(settings, ask.lang, k), &ids)?;
     let request = GenerateRequest {
@@ -213,15 +223,7 @@ pub fn plan_draft(
         stop_strings: prompt.stop_strings.clone(),
         stop_ids: generator.stop_ids().to_vec(),
     };
-    Ok((
-        DraftPlan {
-            prompt,
-            sources: g.sources,
-            dropped,
-            canonical: ask.canonical.map(|c| c.id.clone()),
-        },
-        request,
-    ))
+    Ok((g.plan(prompt, k, ask), request))
 }
 
 /// The same for a remote server: the system and user messages (the server applies its model's
@@ -234,7 +236,7 @@ pub fn plan_remote_draft(
     index: &Index,
     ask: &Ask<'_>,
 ) -> Result<(DraftPlan, ChatRequest), AnswerError> {
-    let mut g = gather(remote::defuse, settings, index, ask);
+    let g = gather(remote::defuse, settings, index, ask);
     let render = |k: usize| prompts.render_chat(&g.input(settings, ask.lang, k));
     let budget = remote
         .settings()
@@ -254,23 +256,13 @@ pub fn plan_remote_draft(
     )?;
     let k = fits.ok_or(AnswerError::QuestionTooLong { budget })?;
     let (prompt, messages) = render(k)?;
-    let dropped = g.passages.len() - k;
-    g.sources.truncate(k);
     let request = ChatRequest {
         messages,
         max_tokens: settings.max_new_tokens,
         sampling: settings.sampling.clone(),
         stop_strings: prompt.stop_strings.clone(),
     };
-    Ok((
-        DraftPlan {
-            prompt,
-            sources: g.sources,
-            dropped,
-            canonical: ask.canonical.map(|c| c.id.clone()),
-        },
-        request,
-    ))
+    Ok((g.plan(prompt, k, ask), request))
 }
 
 /// Ends of the pieces of a draft prompt (`ids`, rendered from `input`) that recur across

@@ -169,17 +169,19 @@ fn past_conversations_feedback_gaps_and_service_stats_in_the_staff_members_langu
         let questions = "Czy dostarczacie do Norwegii?\nWysyłka do Norwegii, nazywam się Jan Nowak";
         let kb_files = |dir: &std::path::Path| crate::common::files_containing(dir, "DHL w 5 dni");
         let kb = s.config.knowledge_dir.clone();
-        let r = c
-            .post(format!("{}/console/gaps/answer", s.base))
-            .header(COOKIE, &cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("questions", questions),
-                ("answer", answer_text),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let gap_answer = |confirm: &'static str| {
+            c.post(format!("{}/console/gaps/answer", s.base))
+                .header(COOKIE, &cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("questions", questions),
+                    ("answer", answer_text),
+                    ("previewed", "1"),
+                    ("confirm", confirm),
+                ])
+                .send()
+        };
+        let r = gap_answer("0").await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let preview = r.text().await.unwrap();
         for want in [
@@ -192,19 +194,7 @@ fn past_conversations_feedback_gaps_and_service_stats_in_the_staff_members_langu
             assert!(preview.contains(want), "{want}: {preview}");
         }
         assert!(kb_files(&kb).is_empty(), "a preview writes nothing");
-        let r = c
-            .post(format!("{}/console/gaps/answer", s.base))
-            .header(COOKIE, &cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("questions", questions),
-                ("answer", answer_text),
-                ("previewed", "1"),
-                ("confirm", "1"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = gap_answer("1").await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(kb_files(&kb).len(), 1);
         assert!(crate::common::files_containing(&kb, "Nowak").is_empty());
