@@ -522,12 +522,34 @@ fn a_held_draft_is_sent_once_and_arrives_live_and_a_handoff_gets_a_persons_reply
             .send()
             .await
             .unwrap();
-        // Customers see the display name staff chose, never the sign-in name.
-        s.state
-            .store
-            .set_staff_display_name("ewa", Some("Ewa K."), "test")
-            .await
-            .unwrap();
+        // Customers see the display name an admin set on the team page, never the sign-in name.
+        s.add_staff("ada", StaffRole::Admin, "ada-long-password")
+            .await;
+        let (ada, ada_csrf) = s.login(&c, "ada", "ada-long-password").await;
+        let set_display = |cookie: &str, csrf: &str, display: &str| {
+            c.post(format!("{}/console/staff/display-name", s.base))
+                .header(COOKIE, cookie)
+                .form(&[("csrf", csrf), ("name", "ewa"), ("display_name", display)])
+                .send()
+        };
+        // An agent may not; a name too long is refused; neither changes anything.
+        let r = set_display(&ewa, &ewa_csrf, "Ewa").await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = set_display(&ada, &ada_csrf, &"E".repeat(41)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(s.state.store.display_names().await.unwrap().is_empty());
+        let r = set_display(&ada, &ada_csrf, "Ewa K.").await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()[LOCATION], "/console/staff?saved=ewa");
+        let team = s.get_text(&c, &ada, "/console/staff?saved=ewa").await;
+        for want in [
+            "value=\"Ewa K.\"",
+            "Zapisano: nazwa widoczna dla klientów dla ewa.",
+        ] {
+            assert!(team.contains(want), "{want}: {team}");
+        }
+        let audit = s.state.store.audit_events(50).await.unwrap();
+        assert!(audit.iter().any(|a| a.1 == "set_display_name"));
         let r = c
             .post(format!("{}/console/conversations/{id2}/reply", s.base))
             .header(COOKIE, &ewa)

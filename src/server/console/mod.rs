@@ -1,5 +1,5 @@
 //! The staff console at `/console`: sign-in, the review queue and its actions, past conversations,
-//! knowledge gaps, knowledge reloads and stats, as server-rendered pages with forms, plus the same as JSON under `/console/api`.
+//! knowledge gaps, knowledge reloads, stats and the team, as server-rendered pages with forms, plus the same as JSON under `/console/api`.
 
 pub mod actions;
 pub mod auth;
@@ -10,6 +10,7 @@ pub mod pages;
 pub mod privacy;
 pub mod render;
 pub mod stats;
+pub mod team;
 
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
@@ -87,6 +88,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/console/gaps", get(browse::gaps_page))
         .route("/console/gaps/answer", post(canonical::gap_form))
         .route("/console/settings/lang", post(browse::lang_form))
+        .route("/console/staff", get(team::team_page))
+        .route("/console/staff/display-name", post(team::display_name_form))
         .route("/console/api/conversations", get(browse::conversations_api))
         .route("/console/api/gaps", get(browse::gaps_api))
         .route("/console/api/me", get(pages::me_api))

@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../assets/console/conversations.html"),
     ),
     ("gaps.html", include_str!("../assets/console/gaps.html")),
+    ("team.html", include_str!("../assets/console/team.html")),
     (
         "canonical_preview.html",
         include_str!("../assets/console/canonical_preview.html"),

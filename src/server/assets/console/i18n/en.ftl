@@ -307,3 +307,18 @@ pii-order_number = order number
 pii-postal_code = postal code
 pii-street = street
 pii-name = name
+
+## The team (admins)
+nav-team = Team
+team-title = Team
+team-intro = Customers never see sign-in names: a person's messages show the display name set here, or only "Staff" without one.
+team-col-name = Sign-in name
+team-col-role = Role
+team-col-display = Name customers see
+team-role-admin = administrator
+team-role-agent = agent
+team-display-label = Display name of { $name }
+team-display-none = (only "Staff")
+team-save = Save
+team-saved = Saved: what customers see for { $name }.
+team-note = Accounts are created, and their role or password changed, with `concord staff add` on the server; every change here is in the audit log.

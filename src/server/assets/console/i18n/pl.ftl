@@ -330,3 +330,18 @@ pii-order_number = numer zamówienia
 pii-postal_code = kod pocztowy
 pii-street = ulica
 pii-name = imię i nazwisko
+
+## Zespół (administratorzy)
+nav-team = Zespół
+team-title = Zespół
+team-intro = Klienci nigdy nie widzą nazw logowania: przy wiadomościach osoby widać nazwę wyświetlaną ustawioną tutaj, a bez niej tylko „Konsultant”.
+team-col-name = Nazwa logowania
+team-col-role = Rola
+team-col-display = Nazwa widoczna dla klientów
+team-role-admin = administrator
+team-role-agent = konsultant
+team-display-label = Nazwa wyświetlana osoby { $name }
+team-display-none = (tylko „Konsultant”)
+team-save = Zapisz
+team-saved = Zapisano: nazwa widoczna dla klientów dla { $name }.
+team-note = Konta tworzy się, a ich rolę lub hasło zmienia, poleceniem `concord staff add` na serwerze; każda zmiana tutaj trafia do dziennika audytu.
