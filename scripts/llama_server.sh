@@ -3,14 +3,15 @@
 # llama.cpp that the PyPI sdist of llama-cpp-python vendors, only the server target, with cmake
 # and ninja from PyPI, into $CONCORD_TOOLS_CACHE (default ~/.cache/concord-tools). The remote
 # generation test (tests/it/remote.rs) runs it, and scripts/test.sh starts it beside the Rust build;
-# the first build takes about 10 minutes on 2 cores.
+# the first build takes about 6.5 minutes on 2 idle cores. -O1: half the compile time of -O3 (12.5
+# against 25.5 CPU-minutes, measured 2026-12-07), fast enough to serve the 135M test model.
 set -euo pipefail
 
 LLAMA_VERSION="0.3.36"
 CACHE="${CONCORD_TOOLS_CACHE:-$HOME/.cache/concord-tools}"
 BUILD="$CACHE/llama.cpp-$LLAMA_VERSION/build-server"
 # Copied here whole once built (a rename), so a caller never sees a binary being linked.
-BIN="$CACHE/bin/llama-server-$LLAMA_VERSION"
+BIN="$CACHE/bin/llama-server-$LLAMA_VERSION-o1"
 if [[ -x "$BIN" ]]; then
   echo "$BIN"
   exit 0
@@ -41,6 +42,7 @@ if [[ ! -x "$BIN" ]]; then
   done
   "$CACHE/venv/bin/cmake" -S "$SRC" -B "$BUILD" -G Ninja \
     -DCMAKE_MAKE_PROGRAM="$CACHE/venv/bin/ninja" -DCMAKE_BUILD_TYPE=Release "${ISA[@]}" \
+    -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
     -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=ON >&2
   "$CACHE/venv/bin/ninja" -C "$BUILD" llama-server >&2
