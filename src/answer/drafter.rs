@@ -121,17 +121,6 @@ impl Drafter {
         })
     }
 
-    /// The local generator answering questions in `lang`; `None` when a remote server writes.
-    pub fn generator(&self, lang: Lang) -> Option<&SharedGenerator> {
-        match &self.writers {
-            Writers::Local {
-                generators,
-                by_lang,
-            } => Some(&generators[&by_lang[&lang]]),
-            Writers::Remote(_) => None,
-        }
-    }
-
     /// The name drafts in `lang` record as their model (`openai:<model>` for a remote server).
     pub fn model_name(&self, lang: Lang) -> &str {
         match &self.writers {

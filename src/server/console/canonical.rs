@@ -315,10 +315,7 @@ pub async fn item_api(
     Path(id): Path<i64>,
     Json(input): Json<CanonicalInput>,
 ) -> Result<Json<Value>, ApiError> {
-    same_origin(&headers)?;
-    staff.check_csrf(csrf_header(&headers))?;
-    staff.require_admin()?;
-    let (edit, conversation) = item_edit(&state, id, &input).await?;
+    let (edit, conversation) = api_edit(&state, &headers, &staff, id, &input).await?;
     Ok(Json(
         store_canonical(
             &state,
@@ -339,11 +336,22 @@ pub async fn item_preview_api(
     Path(id): Path<i64>,
     Json(input): Json<CanonicalInput>,
 ) -> Result<Json<Preview>, ApiError> {
-    same_origin(&headers)?;
-    staff.check_csrf(csrf_header(&headers))?;
-    staff.require_admin()?;
-    let (edit, _) = item_edit(&state, id, &input).await?;
+    let (edit, _) = api_edit(&state, &headers, &staff, id, &input).await?;
     Ok(Json(preview(&state, edit).await?))
+}
+
+/// The checks of a JSON call (same origin, CSRF header, admin), then the item's edit.
+async fn api_edit(
+    state: &SharedState,
+    headers: &HeaderMap,
+    staff: &Staff,
+    id: i64,
+    input: &CanonicalInput,
+) -> Result<(CanonicalEdit, ConversationId), ApiError> {
+    same_origin(headers)?;
+    staff.check_csrf(csrf_header(headers))?;
+    staff.require_admin()?;
+    item_edit(state, id, input).await
 }
 
 /// The knowledge-gaps page's "write an approved answer": a new answer for the gap's questions,
