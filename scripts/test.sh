@@ -28,6 +28,13 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6" 2>/dev/null ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "aiosmtpd==1.4.6"
 fi
+# The store tests run on SQLite and on PostgreSQL: a throwaway cluster on loopback
+# (scripts/postgres.sh: the Debian package postgresql when missing, initdb + pg_ctl in a temporary
+# directory), stopped when this script ends, however it ends.
+pg_dir="$(mktemp -d /tmp/concord-pg.XXXXXX)"
+trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+CONCORD_TEST_POSTGRES="$(scripts/postgres.sh start "$pg_dir")"
+export CONCORD_TEST_POSTGRES
 # The remote-generation test (tests/it/remote.rs) runs llama.cpp's llama-server, built from the
 # llama-cpp-python sdist on PyPI by scripts/llama_server.sh (cached in ~/.cache/concord-tools): the
 # build starts now, beside the Rust build, and the test waits for it.

@@ -164,7 +164,7 @@ pub struct Config {
     pub triage: crate::assistant::TriageSettings,
     /// The HTTP service (`[server]`).
     pub server: crate::server::ServerSettings,
-    /// The database (`[store]`); its file is [`Config::store_path`].
+    /// The database (`[store]`); where it is: [`Config::store_location`].
     pub store: crate::store::StoreSettings,
     /// Webhooks for the shop's own systems (`[notify]`).
     pub notify: crate::notify::NotifySettings,
@@ -178,9 +178,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// The database file: `store.path`, or `concord.db` in the data directory.
-    pub fn store_path(&self) -> PathBuf {
-        self.store.resolve(&self.data_dir)
+    /// The database: `store.url`, else the SQLite file `store.path`, else `concord.db` in the
+    /// data directory.
+    pub fn store_location(&self) -> crate::store::StoreLocation {
+        self.store.location(&self.data_dir)
     }
 
     /// Loads the defaults, then `file` if given, then `CONCORD__*` variables from the process

@@ -49,7 +49,7 @@ pub fn run(config: &Config, args: ConsoleArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let report = rt.block_on(async {
-        let store = Store::open(&config.store_path(), &config.store).await?;
+        let store = Store::connect(&config.store_location(), &config.store).await?;
         let seeding = Instant::now();
         let messages = seed_history(&store, args.conversations, 30, 42).await?;
         let seed_s = seeding.elapsed().as_secs_f64();

@@ -360,18 +360,20 @@ pub fn run(config: &Config, args: RunArgs) -> anyhow::Result<ExitCode> {
 pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
     let suite = Suite::load(&args.suite)?;
     let (topics, source) = if args.from_store {
-        let store_path = config.store_path();
-        anyhow::ensure!(
-            store_path.exists(),
-            "no store at {} to take the most frequent questions from (serve customers first, \
-             or audit the suite's list without --from-store)",
-            store_path.display()
-        );
+        let location = config.store_location();
+        if let concord::store::StoreLocation::Sqlite(path) = &location {
+            anyhow::ensure!(
+                path.exists(),
+                "no store at {} to take the most frequent questions from (serve customers first, \
+                 or audit the suite's list without --from-store)",
+                path.display()
+            );
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let stats = rt.block_on(async {
-            let store = concord::store::Store::open(&store_path, &config.store).await?;
+            let store = concord::store::Store::connect(&location, &config.store).await?;
             store
                 .stats(
                     concord::store::StatsRange {
@@ -390,7 +392,7 @@ pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<ExitCode> {
             !topics.is_empty(),
             "the store's history has no question that matched an approved answer yet"
         );
-        (topics, format!("store {}", store_path.display()))
+        (topics, format!("store {location}"))
     } else {
         let path = suite.audit.as_ref().with_context(|| {
             format!(

@@ -66,7 +66,7 @@ pub fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<ExitCode>
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let store = rt.block_on(Store::open(&config.store_path(), &config.store))?;
+    let store = rt.block_on(Store::connect(&config.store_location(), &config.store))?;
     let knowledge = config.knowledge_dir.clone();
     match command {
         PrivacyCommand::Export { subject, out } => {
@@ -116,10 +116,15 @@ pub fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<ExitCode>
                 done.store.conversations,
                 done.store.messages,
                 done.knowledge.len(),
-                if done.store.wal_cleared {
-                    ""
-                } else {
-                    " (the write-ahead log was in use; it is emptied at the next checkpoint)"
+                match (store.engine(), done.store.wal_cleared) {
+                    (concord::store::Engine::Postgres, _) => {
+                        " (PostgreSQL: rows deleted and vacuumed; old copies stay in the server's \
+                         WAL and backups until they are recycled)"
+                    }
+                    (_, true) => "",
+                    (_, false) => {
+                        " (the write-ahead log was in use; it is emptied at the next checkpoint)"
+                    }
                 }
             );
             if done.knowledge_changed() {

@@ -93,8 +93,8 @@ pub fn serve_assistant(
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let store_path = config.store_path();
-        let store = Store::open(&store_path, &config.store).await?;
+        let location = config.store_location();
+        let store = Store::connect(&location, &config.store).await?;
         // Before the first request: events are written from the first change on.
         let notifier = concord::pipeline::notifier(&store, config)?;
         let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -128,6 +128,10 @@ pub fn serve_assistant(
         );
         state.set_offers_email(config.email.enabled());
         state.set_privacy(&config.privacy);
+        // Instances sharing a PostgreSQL store hear each other's changes at once.
+        if let Some(feed) = store.changes().await? {
+            tokio::spawn(concord::server::follow_changes(state.clone(), feed));
+        }
         // Answers a crash cut are handed to a person before anyone new is served.
         concord::server::recover_interrupted(&state).await?;
         {
@@ -142,7 +146,7 @@ pub fn serve_assistant(
             )?;
             out.flush()?;
         }
-        tracing::info!(%local, database = %store_path.display(), "serving");
+        tracing::info!(%local, database = %location, "serving");
         let grace = Duration::from_millis(config.server.shutdown_grace_ms) + Duration::from_secs(5);
         let watch = state.clone();
         tokio::select! {

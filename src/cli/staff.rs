@@ -73,7 +73,7 @@ pub fn run(config: &Config, command: StaffCommand) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let store = Store::open(&config.store_path(), &config.store).await?;
+        let store = Store::connect(&config.store_location(), &config.store).await?;
         // A reply from here is an event too; the serving process delivers it.
         concord::notify::attach(&store, &config.notify, &config.email);
         match command {

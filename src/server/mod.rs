@@ -9,6 +9,7 @@ pub mod chat;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod follow;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
@@ -36,6 +37,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use follow::follow_changes;
 pub use settings::ServerSettings;
 pub use state::{AppState, KnowledgeHome, SharedState};
 

@@ -31,7 +31,7 @@ pub struct NewConversation {
     pub token: String,
 }
 
-pub(super) fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng
         .try_fill_bytes(&mut buf)
@@ -55,7 +55,7 @@ const AUTH_COLUMNS: &str =
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, role, provenance, text, reply_to, sources_json, decision, author, created_ms";
 
-fn conversation_row(row: &sqlx::sqlite::SqliteRow) -> Result<(Conversation, String), StoreError> {
+fn conversation_row(row: &sqlx::any::AnyRow) -> Result<(Conversation, String), StoreError> {
     let lang: Option<String> = row.try_get("lang")?;
     let lang = lang
         .map(|l| {
@@ -81,7 +81,7 @@ fn conversation_row(row: &sqlx::sqlite::SqliteRow) -> Result<(Conversation, Stri
     ))
 }
 
-pub(super) fn message_row(row: &sqlx::sqlite::SqliteRow) -> Result<Message, StoreError> {
+pub(super) fn message_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
     let role: String = row.try_get("role")?;
     let provenance: Option<String> = row.try_get("provenance")?;
     let provenance = provenance
@@ -114,7 +114,7 @@ pub(super) fn provenance_str(p: Provenance) -> &'static str {
 /// The status of a conversation that may still be written to, inside a write transaction:
 /// [`StoreError::NotFound`] when there is none, [`StoreError::Closed`] when it is closed.
 pub(super) async fn open_status(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut super::Tx,
     conversation: &ConversationId,
 ) -> Result<ConversationStatus, StoreError> {
     let status: Option<String> =
@@ -275,7 +275,7 @@ impl Store {
     ) -> Result<Vec<Message>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 \
-             ORDER BY id DESC LIMIT $2) ORDER BY id"
+             ORDER BY id DESC LIMIT $2) AS latest ORDER BY id"
         ))
         .bind(&conversation.0)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -328,7 +328,7 @@ impl Store {
         m: &ShopMessage<'_>,
     ) -> Result<Message, StoreError>
     where
-        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
         let row = sqlx::query(&format!(
             "INSERT INTO messages (conversation_id, role, provenance, text, reply_to, sources_json, decision, author, created_ms) \
@@ -477,7 +477,7 @@ impl Store {
 
 /// Writes the conversation's CSAT score (replacing an earlier one); the feedback row's id.
 pub(super) async fn upsert_csat(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut super::Tx,
     conversation: &ConversationId,
     score: i64,
     comment: Option<&str>,

@@ -1,9 +1,10 @@
 //! The store: conversations, messages with their provenance, drafts with verdicts, decisions with
-//! reasons, feedback and the staff audit log, in SQLite (WAL, foreign keys, versioned migrations).
+//! reasons, feedback and the staff audit log, in SQLite (embedded default) or PostgreSQL.
 //!
-//! Every write that acknowledges something to a customer commits (synchronous = FULL) before the
-//! caller is told, so an acknowledged message survives a crash. The SQL is portable (`$n`
-//! parameters, `RETURNING`), so a PostgreSQL deployment can run the same queries.
+//! Every write that acknowledges something to a customer commits (SQLite: synchronous = FULL)
+//! before the caller is told, so an acknowledged message survives a crash. The SQL is portable
+//! (`$n` parameters, `RETURNING`, `CASE` for flags) and runs through sqlx's `Any` driver; the few
+//! places where the engines differ (full-text search, JSON, write locks) ask [`Store::engine`].
 
 mod conversations;
 mod records;
@@ -13,26 +14,84 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 
 pub use conversations::NewConversation;
 pub use records::{OutcomeRecord, StaffReply};
 
 /// The schema version this build writes (the number of the newest migration).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
+
+/// A transaction on either engine.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the database is: a SQLite file or a PostgreSQL server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    /// A `postgres://` URL (it may hold a password: shown only through `Display`, which hides it).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    pub fn engine(&self) -> Engine {
+        match self {
+            StoreLocation::Sqlite(_) => Engine::Sqlite,
+            StoreLocation::Postgres(_) => Engine::Postgres,
+        }
+    }
+}
+
+/// The location without a password, for logs and errors.
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            StoreLocation::Postgres(url) => f.write_str(&hide_password(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreLocation({self})")
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rfind('@') {
+        Some(at) => rest.split_at(at),
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{host}"),
+        None => url.to_string(),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot open the database {location}: {source}")]
     Open {
-        path: PathBuf,
+        location: StoreLocation,
         #[source]
         source: sqlx::Error,
     },
-    #[error("database {path} was written by a newer Concord (schema {found}, this build knows {known}); upgrade Concord")]
+    #[error("database {location} was written by a newer Concord (schema {found}, this build knows {known}); upgrade Concord")]
     TooNew {
-        path: PathBuf,
+        location: StoreLocation,
         found: i64,
         known: i64,
     },
@@ -60,6 +119,9 @@ pub enum StoreError {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    /// `sqlite://FILE` or `postgres://USER:PASSWORD@HOST:PORT/DB`; empty means the SQLite file
+    /// of `path`.
+    pub url: String,
     /// The SQLite file; empty means `<data dir>/concord.db`.
     pub path: String,
     pub max_connections: u32,
@@ -80,15 +142,36 @@ impl StoreSettings {
                 self.busy_timeout_ms
             ));
         }
+        let url = self.url.trim();
+        if !url.is_empty() {
+            if !self.path.trim().is_empty() {
+                return Err("set store.url or store.path, not both".into());
+            }
+            let known = ["sqlite://", "postgres://", "postgresql://"];
+            if !known.iter().any(|k| url.starts_with(k)) {
+                return Err(format!(
+                    "store.url must start with sqlite://, postgres:// or postgresql://, got `{}`",
+                    hide_password(url)
+                ));
+            }
+            if url.starts_with("sqlite://") && url.len() == "sqlite://".len() {
+                return Err("store.url `sqlite://` names no file".into());
+            }
+        }
         Ok(())
     }
 
-    /// The database file for a data directory.
-    pub fn resolve(&self, data_dir: &Path) -> PathBuf {
-        if self.path.trim().is_empty() {
-            data_dir.join("concord.db")
+    /// Where the database is, for a data directory.
+    pub fn location(&self, data_dir: &Path) -> StoreLocation {
+        let url = self.url.trim();
+        if let Some(file) = url.strip_prefix("sqlite://") {
+            StoreLocation::Sqlite(PathBuf::from(file))
+        } else if !url.is_empty() {
+            StoreLocation::Postgres(url.to_string())
+        } else if self.path.trim().is_empty() {
+            StoreLocation::Sqlite(data_dir.join("concord.db"))
         } else {
-            PathBuf::from(&self.path)
+            StoreLocation::Sqlite(PathBuf::from(&self.path))
         }
     }
 }
@@ -158,6 +241,7 @@ text_enum!(ConversationStatus, "conversation status", {
 
 // After the macro, which they use.
 mod contact;
+mod listen;
 mod outbox;
 mod privacy;
 mod review;
@@ -169,6 +253,7 @@ mod stats;
 mod survey;
 
 pub use contact::{normalize_email, Contact};
+pub use listen::{Change, ChangeFeed};
 pub use outbox::{Delivery, EventKind, EventTexts, OutboxCounts, OutboxTarget};
 pub use privacy::{Cutoffs, Erased, Subject};
 pub use review::{
@@ -238,65 +323,114 @@ pub struct Message {
 /// The database, behind a small connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    pool: AnyPool,
+    location: StoreLocation,
     outbox: std::sync::Arc<outbox::Outbox>,
 }
 
+/// The statements every new connection runs: SQLite's durability and erasure settings (the
+/// `Any` driver takes only a URL, so they cannot ride on the connect options).
+fn sqlite_pragmas(busy_timeout_ms: u64) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA secure_delete = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
+    )
+}
+
 impl Store {
-    /// Opens (creating if needed) the database file and applies pending migrations. Refuses a
-    /// database written by a newer schema.
+    /// Opens (creating if needed) a SQLite database file and applies pending migrations.
     pub async fn open(path: &Path, settings: &StoreSettings) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs_err::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: path.to_path_buf(),
-                source: sqlx::Error::Io(e),
-            })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            // Deleted content is overwritten with zeros (erasure and retention, issue 20).
-            .pragma("secure_delete", "ON")
-            .busy_timeout(Duration::from_millis(settings.busy_timeout_ms));
-        let pool = SqlitePoolOptions::new()
+        Store::connect(&StoreLocation::Sqlite(path.to_path_buf()), settings).await
+    }
+
+    /// Opens the database at `location` (creating a SQLite file if needed) and applies pending
+    /// migrations. Refuses a database written by a newer schema.
+    pub async fn connect(
+        location: &StoreLocation,
+        settings: &StoreSettings,
+    ) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let failed = |source| StoreError::Open {
+            location: location.clone(),
+            source,
+        };
+        let url = match location {
+            StoreLocation::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    fs_err::create_dir_all(dir).map_err(|e| failed(sqlx::Error::Io(e)))?;
+                }
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .to_url_lossy()
+                    .to_string()
+            }
+            StoreLocation::Postgres(url) => url.clone(),
+        };
+        let options: AnyConnectOptions = url.parse().map_err(failed)?;
+        let engine = location.engine();
+        let pragmas = sqlite_pragmas(settings.busy_timeout_ms);
+        let lock_timeout = settings.busy_timeout_ms;
+        let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_millis(
+                settings.busy_timeout_ms.max(1000) * 2,
+            ))
+            .after_connect(move |conn, _| {
+                let setup = match engine {
+                    Engine::Sqlite => pragmas.clone(),
+                    // A write waits for another's lock as long as SQLite would.
+                    Engine::Postgres => format!("SET lock_timeout = {lock_timeout}"),
+                };
+                Box::pin(async move {
+                    conn.execute(setup.as_str()).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(failed)?;
         let store = Store {
             pool,
-            path: path.to_path_buf(),
+            location: location.clone(),
             outbox: Default::default(),
         };
         let found = store.schema_version().await?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
-                path: path.to_path_buf(),
+                location: location.clone(),
                 found,
                 known: SCHEMA_VERSION,
             });
         }
-        sqlx::migrate!("src/store/migrations")
-            .run(&store.pool)
-            .await?;
+        match engine {
+            Engine::Sqlite => {
+                sqlx::migrate!("src/store/migrations")
+                    .run(&store.pool)
+                    .await?
+            }
+            Engine::Postgres => {
+                sqlx::migrate!("src/store/migrations_pg")
+                    .run(&store.pool)
+                    .await?
+            }
+        }
         Ok(store)
     }
 
     /// The newest applied migration (0 for a new database).
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        let table: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if table.is_none() {
+        let exists = match self.engine() {
+            Engine::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Engine::Postgres => {
+                "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+                 WHERE tablename = '_sqlx_migrations' AND schemaname = current_schema()"
+            }
+        };
+        let (tables,): (i64,) = sqlx::query_as(exists).fetch_one(&self.pool).await?;
+        if tables == 0 {
             return Ok(0);
         }
         let v: Option<i64> =
@@ -306,8 +440,12 @@ impl Store {
         Ok(v.unwrap_or(0))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.location.engine()
     }
 
     /// A cheap query, for readiness checks.
@@ -321,17 +459,36 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// A transaction that writes: it takes the write lock at once (`BEGIN IMMEDIATE`), so a
-    /// concurrent writer makes it wait (`busy_timeout_ms`) instead of failing when a read inside
-    /// the transaction would later have to be upgraded.
-    pub(crate) async fn write_tx(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// A transaction that writes. Writers take turns, as SQLite has them do: SQLite takes its
+    /// write lock at once (`BEGIN IMMEDIATE`), so a concurrent writer waits (`busy_timeout_ms`)
+    /// instead of failing when a read inside the transaction would later need the lock;
+    /// PostgreSQL takes a transaction-scoped advisory lock, so the read-then-write paths (claims,
+    /// upserts, counters) see each other's commits exactly as they do on SQLite.
+    pub(crate) async fn write_tx(&self) -> Result<Tx, StoreError> {
+        match self.engine() {
+            Engine::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Engine::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // (Through a subquery: `Any` cannot read the function's `void`.)
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7242023)) AS locked")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+/// A yes/no column or expression: PostgreSQL answers `BOOLEAN`, SQLite an integer (`Any` does
+/// not convert between them).
+pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<Option<bool>, StoreError> {
+    match row.try_get::<Option<bool>, _>(column) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(row.try_get::<Option<i64>, _>(column)?.map(|n| n != 0)),
     }
 }
 
@@ -358,4 +515,4 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

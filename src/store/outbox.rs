@@ -81,7 +81,7 @@ pub struct Delivery {
     pub attempt: i64,
 }
 
-fn delivery_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
+fn delivery_row(row: &sqlx::any::AnyRow) -> Result<Delivery, StoreError> {
     let kind: String = row.try_get("kind")?;
     let data: String = row.try_get("data_json")?;
     let conversation: Option<String> = row.try_get("conversation_id")?;
@@ -98,7 +98,7 @@ fn delivery_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
 }
 
 /// The rows an `UPDATE ... RETURNING` claimed, in the order they were written.
-fn claimed(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Delivery>, StoreError> {
+fn claimed(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Delivery>, StoreError> {
     let mut out = rows
         .iter()
         .map(delivery_row)
@@ -150,7 +150,7 @@ impl Store {
     /// `true` when anything was written (wake the worker after the commit).
     pub(super) async fn enqueue(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        tx: &mut super::Tx,
         event: NewEvent<'_>,
     ) -> Result<bool, StoreError> {
         let targets = self.outbox_targets();
@@ -179,11 +179,7 @@ impl Store {
     /// Wakes the delivery worker (after a commit that wrote events).
     /// Commits a transaction that may have written events (`wrote`), then wakes the delivery
     /// task: after the commit, so that it finds them.
-    pub(super) async fn commit_events(
-        &self,
-        tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-        wrote: bool,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn commit_events(&self, tx: super::Tx, wrote: bool) -> Result<(), StoreError> {
         tx.commit().await?;
         self.outbox_wake(wrote);
         Ok(())

@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::{Column, Row, TypeInfo, ValueRef};
+use sqlx::{Column, Row, ValueRef};
 
 use super::contact::normalize_email;
 use super::records::audit_in;
-use super::{now_ms, ConversationId, Store, StoreError};
+use super::{now_ms, ConversationId, Engine, Store, StoreError};
 
 /// Whose data a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,10 +116,14 @@ async fn rows_json(store: &Store, sql: &str, bind: &[&str]) -> Result<Vec<Value>
             let v = if raw.is_null() {
                 Value::Null
             } else {
-                match raw.type_info().name() {
-                    "INTEGER" => Value::from(row.try_get::<i64, _>(i)?),
-                    "REAL" => Value::from(row.try_get::<f64, _>(i)?),
-                    "BLOB" => {
+                use sqlx::any::AnyTypeInfoKind as Kind;
+                match raw.type_info().kind() {
+                    Kind::SmallInt | Kind::Integer | Kind::BigInt => {
+                        Value::from(row.try_get::<i64, _>(i)?)
+                    }
+                    Kind::Real | Kind::Double => Value::from(row.try_get::<f64, _>(i)?),
+                    Kind::Bool => Value::from(row.try_get::<bool, _>(i)?),
+                    Kind::Blob => {
                         Value::from(format!("<{} bytes>", row.try_get::<Vec<u8>, _>(i)?.len()))
                     }
                     _ => {
@@ -173,7 +177,7 @@ const CONVERSATION_TABLES: [(&str, &str); 8] = [
 /// Deletes one conversation inside `tx` (the schema cascades to its rows) and clears its audit
 /// events' details, counting into `erased`.
 async fn delete_conversation(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut super::Tx,
     id: &ConversationId,
     erased: &mut Erased,
 ) -> Result<(), StoreError> {
@@ -212,12 +216,14 @@ impl Store {
                     .await?
             }
             Subject::Email(needle) | Subject::Order(needle) => {
-                sqlx::query_scalar(
+                let contains = |haystack| self.contains(haystack, "$1");
+                sqlx::query_scalar(&format!(
                     "SELECT id FROM conversations WHERE lower(coalesce(contact_email, '')) = $1 \
-                     OR instr(lower(context_json), $1) > 0 \
-                     OR id IN (SELECT conversation_id FROM messages WHERE instr(lower(text), $1) > 0) \
+                     OR {} OR id IN (SELECT conversation_id FROM messages WHERE {}) \
                      ORDER BY created_ms, id",
-                )
+                    contains("lower(context_json)"),
+                    contains("lower(text)"),
+                ))
                 .bind(needle)
                 .fetch_all(self.pool())
                 .await?
@@ -413,7 +419,8 @@ impl Store {
                 ("audit_events", "detail_json"),
             ] {
                 sqlx::query(&format!(
-                    "UPDATE {table} SET {column} = replace({column}, $1, $2) WHERE instr({column}, $1) > 0"
+                    "UPDATE {table} SET {column} = replace({column}, $1, $2) WHERE {}",
+                    self.contains(column, "$1")
                 ))
                 .bind(&old_q)
                 .bind(&new_q)
@@ -425,11 +432,31 @@ impl Store {
         self.scrub().await
     }
 
-    /// Makes deleted rows unreadable: the full-text index is merged into one segment (a deleted
-    /// message's words otherwise live on in older segments), deleted content is zeroed
+    /// SQL true when `haystack` contains the text `needle` (both SQL expressions).
+    fn contains(&self, haystack: &str, needle: &str) -> String {
+        match self.engine() {
+            Engine::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+            Engine::Postgres => format!("strpos({haystack}, {needle}) > 0"),
+        }
+    }
+
+    /// Makes deleted rows unreadable. SQLite: the full-text index is merged into one segment (a
+    /// deleted message's words otherwise live on in older segments), deleted content is zeroed
     /// (`secure_delete`, set on every connection) and the WAL is checkpointed and truncated, so no
-    /// old page copy stays in it. True when the WAL was emptied.
+    /// old page copy stays in it; true when the WAL was emptied. PostgreSQL has no secure delete:
+    /// the tables holding personal data are vacuumed (dead rows and their index entries go), and
+    /// the answer is false, since old bytes may stay in free page space, the WAL and backups
+    /// until the server reuses them (README "PostgreSQL").
     pub async fn scrub(&self) -> Result<bool, StoreError> {
+        if self.engine() == Engine::Postgres {
+            sqlx::query(
+                "VACUUM (SKIP_LOCKED) conversations, messages, drafts, decisions, feedback, \
+                 surveys, audit_events, outbox, knowledge_reports",
+            )
+            .execute(self.pool())
+            .await?;
+            return Ok(false);
+        }
         sqlx::query("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
             .execute(self.pool())
             .await?;

@@ -109,6 +109,10 @@ impl Store {
         .bind(json(&o.timings))
         .bind(if pending { "pending" } else { "none" })
         .bind(now)
+        // Not a cached statement: sqlx 0.8.6's `Any` sends a NULL f64 as a float4, and a
+        // PostgreSQL statement prepared with that type rejects the next non-NULL f64 ("incorrect
+        // binary data format"). Prepared per call, each gets the type of its own values.
+        .persistent(false)
         .fetch_one(&mut *tx)
         .await?;
         let kind = match o.decision.action {
@@ -420,7 +424,7 @@ pub(super) async fn audit_in<'e, E>(
     detail: &impl Serialize,
 ) -> Result<(), StoreError>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query(
         "INSERT INTO audit_events (at_ms, actor, action, conversation_id, detail_json) VALUES ($1, $2, $3, $4, $5)",

@@ -150,7 +150,7 @@ fn summary_columns() -> String {
 const SUMMARY_FROM: &str = "FROM decisions d JOIN messages m ON m.id = d.message_id \
      JOIN conversations c ON c.id = m.conversation_id LEFT JOIN drafts dr ON dr.id = d.draft_id";
 
-fn summary_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReviewSummary, StoreError> {
+fn summary_row(row: &sqlx::any::AnyRow) -> Result<ReviewSummary, StoreError> {
     let status: String = row.try_get("conversation_status")?;
     let kind: String = row.try_get("kind")?;
     Ok(ReviewSummary {

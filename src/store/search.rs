@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{ConversationId, ConversationStatus, Store, StoreError};
+use super::{ConversationId, ConversationStatus, Engine, Store, StoreError};
 
 /// Marks around a matched word in a [`ConversationRow::snippet`] (never in customer text).
 pub const HIT_START: char = '\u{1}';
@@ -64,16 +64,99 @@ pub struct ConversationRow {
     pub snippet: Option<String>,
 }
 
-/// The FTS5 query for what staff typed: each word (letters and digits only, so no FTS5 syntax
-/// gets through) as a quoted prefix, all required. `None` when nothing searchable is left.
-pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
+/// The words of what staff typed: letters and digits only, so no query syntax gets through.
+fn search_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(12)
+        .collect()
+}
+
+/// The FTS5 query for what staff typed: each word as a quoted prefix, all required. `None` when
+/// nothing searchable is left.
+pub fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = search_words(text)
+        .into_iter()
         .map(|w| format!("\"{w}\"*"))
         .collect();
     (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The same for PostgreSQL's `to_tsquery`: each word as a prefix (`word:*`), all required
+/// (`&`); the database folds case and diacritics of both sides.
+pub fn tsquery(text: &str) -> Option<String> {
+    let words: Vec<String> = search_words(text)
+        .into_iter()
+        .map(|w| format!("{w}:*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
+/// A window of `text` around its first word that starts with a searched word, the matches
+/// between [`HIT_START`] and [`HIT_END`] (case and diacritics folded), `…` where it is cut: what
+/// FTS5's `snippet()` gives on SQLite.
+pub fn mark_words(text: &str, searched: &str) -> String {
+    const BEFORE: usize = 5;
+    const WORDS: usize = 16;
+    let wanted: Vec<String> = search_words(searched)
+        .into_iter()
+        .map(crate::util::fold)
+        .collect();
+    // Alternating runs of word and non-word characters.
+    let mut runs: Vec<(bool, &str)> = Vec::new();
+    let mut start = 0;
+    let mut word = None;
+    for (i, c) in text.char_indices() {
+        let w = c.is_alphanumeric();
+        if word.is_some_and(|prev| prev != w) {
+            runs.push((word.unwrap_or(false), &text[start..i]));
+            start = i;
+        }
+        word = Some(w);
+    }
+    if start < text.len() {
+        runs.push((word.unwrap_or(false), &text[start..]));
+    }
+    let hit = |s: &str| {
+        let f = crate::util::fold(s);
+        wanted.iter().any(|w| f.starts_with(w.as_str()))
+    };
+    let words: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].0).collect();
+    let first = words.iter().position(|&i| hit(runs[i].1)).unwrap_or(0);
+    let from_word = first.saturating_sub(BEFORE);
+    let to_word = (from_word + WORDS).min(words.len());
+    let (from, to) = match (
+        words.get(from_word),
+        to_word.checked_sub(1).and_then(|t| words.get(t)),
+    ) {
+        // Uncut ends keep their punctuation.
+        (Some(&f), Some(&t)) => (
+            if from_word == 0 { 0 } else { f },
+            if to_word == words.len() {
+                runs.len()
+            } else {
+                t + 1
+            },
+        ),
+        _ => (0, runs.len()),
+    };
+    let mut out = String::new();
+    if from_word > 0 {
+        out.push('…');
+    }
+    for &(is_word, s) in &runs[from..to] {
+        if is_word && hit(s) {
+            out.push(HIT_START);
+            out.push_str(s);
+            out.push(HIT_END);
+        } else {
+            out.push_str(s);
+        }
+    }
+    if to_word < words.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// Why a question is in the knowledge gaps.
@@ -103,7 +186,11 @@ impl Store {
         &self,
         filter: &ConversationFilter,
     ) -> Result<Vec<ConversationRow>, StoreError> {
-        let fts = filter.text.as_deref().and_then(fts_query);
+        let engine = self.engine();
+        let fts = filter.text.as_deref().and_then(match engine {
+            Engine::Sqlite => fts_query,
+            Engine::Postgres => tsquery,
+        });
         if filter.text.as_deref().is_some_and(|t| !t.trim().is_empty()) && fts.is_none() {
             return Err(StoreError::Invalid("the search has no word to look for"));
         }
@@ -112,13 +199,23 @@ impl Store {
                 return Err(StoreError::Invalid("unknown decision"));
             }
         }
+        let matched = match engine {
+            // snippet() only works in the full-text query itself, not under GROUP BY.
+            Engine::Sqlite => format!(
+                "SELECT rowid AS mid, \
+                 snippet(messages_fts, 0, '{HIT_START}', '{HIT_END}', '…', 16) AS snip \
+                 FROM messages_fts WHERE messages_fts MATCH $1"
+            ),
+            // The whole text: the words are marked below, with diacritics folded as in the
+            // search (ts_headline would miss "Wólce" for "wolce").
+            Engine::Postgres => "SELECT m.id AS mid, m.text AS snip FROM messages m \
+                 WHERE to_tsvector('simple', concord_fold(m.text)) @@ to_tsquery('simple', concord_fold($1))"
+                .to_string(),
+        };
         let (with, join, snippet) = if fts.is_some() {
             (
                 format!(
-                    // snippet() only works in the full-text query itself, not under GROUP BY.
-                    "WITH matched AS MATERIALIZED (SELECT rowid AS mid, \
-                     snippet(messages_fts, 0, '{HIT_START}', '{HIT_END}', '…', 16) AS snip \
-                     FROM messages_fts WHERE messages_fts MATCH $1), \
+                    "WITH matched AS MATERIALIZED ({matched}), \
                      hits AS (SELECT m.conversation_id AS cid, MIN(x.mid) AS mid \
                      FROM matched x JOIN messages m ON m.id = x.mid GROUP BY m.conversation_id) "
                 ),
@@ -149,12 +246,16 @@ impl Store {
             "({})",
             DECISION_ACTIONS.map(|a| format!("'{a}'")).join(", ")
         );
+        let concat = match engine {
+            Engine::Sqlite => "group_concat(a, ',')",
+            Engine::Postgres => "string_agg(a, ',' ORDER BY a)",
+        };
         let sql = format!(
             "{with}SELECT c.id, c.status, c.lang, c.created_ms, c.updated_ms, \
              (SELECT text FROM messages WHERE conversation_id = c.id AND role = 'customer' ORDER BY id LIMIT 1) AS first_question, \
              (SELECT COUNT(*) FROM messages WHERE conversation_id = c.id) AS n_messages, \
-             (SELECT group_concat(a, ',') FROM (SELECT DISTINCT m.decision AS a FROM messages m \
-                 WHERE m.conversation_id = c.id AND m.decision IN {actions} ORDER BY a)) AS actions, \
+             (SELECT {concat} FROM (SELECT DISTINCT m.decision AS a FROM messages m \
+                 WHERE m.conversation_id = c.id AND m.decision IN {actions} ORDER BY a) AS kinds) AS actions, \
              (SELECT value FROM feedback WHERE conversation_id = c.id AND kind = 'csat') AS csat, \
              (SELECT COUNT(*) FROM feedback WHERE conversation_id = c.id AND kind = 'thumb' AND value < 0) AS thumbs_down, \
              (SELECT resolved FROM surveys WHERE conversation_id = c.id) AS resolved, \
@@ -193,8 +294,13 @@ impl Store {
                         .unwrap_or_default(),
                     csat: r.try_get("csat")?,
                     thumbs_down: r.try_get("thumbs_down")?,
-                    resolved: r.try_get("resolved")?,
-                    snippet: r.try_get("snippet")?,
+                    resolved: super::flag(r, "resolved")?,
+                    snippet: match engine {
+                        Engine::Sqlite => r.try_get("snippet")?,
+                        Engine::Postgres => r
+                            .try_get::<Option<String>, _>("snippet")?
+                            .map(|text| mark_words(&text, filter.text.as_deref().unwrap_or(""))),
+                    },
                 })
             })
             .collect()
@@ -219,7 +325,7 @@ impl Store {
                SELECT q.id, q.conversation_id, q.text, 'thumbs_down', NULL, f.created_ms \
                FROM feedback f JOIN messages a ON a.id = f.message_id JOIN messages q ON q.id = a.reply_to \
                WHERE f.kind = 'thumb' AND f.value < 0 AND f.created_ms >= $1 AND f.created_ms < $2 \
-             ) ORDER BY at_ms DESC LIMIT $3",
+             ) AS gaps ORDER BY at_ms DESC LIMIT $3",
         )
         .bind(from_ms)
         .bind(to_ms)
@@ -250,6 +356,28 @@ impl Store {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn marked_words_fold_case_and_diacritics_and_the_window_is_cut_with_ellipses() {
+        let (s, e) = (HIT_START, HIT_END);
+        assert_eq!(
+            mark_words("Sprawdzę w magazynie w Wólce.", "magazyn wolce"),
+            format!("Sprawdzę w {s}magazynie{e} w {s}Wólce{e}.")
+        );
+        let long = (1..=40)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let marked = mark_words(&long, "w20");
+        assert!(marked.starts_with("…w15 "), "{marked}");
+        assert!(marked.contains(&format!("{s}w20{e}")), "{marked}");
+        assert!(marked.ends_with("w30…"), "{marked}");
+        assert_eq!(
+            tsquery("zwrot  towaru?").as_deref(),
+            Some("zwrot:* & towaru:*")
+        );
+        assert_eq!(tsquery(" -- & | ! "), None);
+    }
 
     #[test]
     fn what_staff_type_becomes_prefix_words_without_fts_syntax() {

@@ -176,53 +176,45 @@ mod tests {
 
     #[test]
     fn seeded_history_feeds_the_queue_and_the_stats() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(
-                    &dir.path().join("db.sqlite"),
-                    &crate::store::StoreSettings {
-                        path: String::new(),
-                        max_connections: 2,
-                        busy_timeout_ms: 5000,
-                    },
-                )
-                .await
-                .unwrap();
-                let written = seed_history(&store, 300, 30, 7).await.unwrap();
-                assert!(written >= 600);
-                let (items, pending) = store.review_queue(50).await.unwrap();
-                assert!(pending > 0 && !items.is_empty());
-                // Riskiest first: items a customer waits on come before blocked drafts.
-                let risks: Vec<i64> = items.iter().map(|i| i.risk).collect();
-                assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
-                // Every kind of item opens (drafts with and without stored references).
-                for listed in &items {
-                    let item = store.review_item(listed.decision_id).await.unwrap();
-                    assert_eq!(item.summary.decision_id, listed.decision_id);
-                }
-                let stats = store
-                    .stats(
-                        crate::store::StatsRange {
-                            from_ms: 0,
-                            to_ms: now_ms() + 1,
-                        },
-                        10,
-                    )
-                    .await
-                    .unwrap();
-                assert_eq!(stats.conversations, 300);
-                assert_eq!(stats.decided as usize, written / 2);
-                assert!(stats.blocked_by_finding.contains_key("value_mismatch"));
-                assert!(stats.csat_count > 0 && stats.csat_average.unwrap() >= 1.0);
-                assert!(stats.first_response_median_ms.is_some());
-                assert!(stats.top_questions.len() <= 10 && stats.top_questions[0].count > 0);
-                let shares =
-                    stats.share(&["send", "send_canonical", "hold", "handoff", "no_answer"]);
-                assert!((shares - 1.0).abs() < 1e-9);
-            });
+        for db in crate::store::tests::engines() {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let store = db.open().await;
+                    let written = seed_history(&store, 300, 30, 7).await.unwrap();
+                    assert!(written >= 600);
+                    let (items, pending) = store.review_queue(50).await.unwrap();
+                    assert!(pending > 0 && !items.is_empty());
+                    // Riskiest first: items a customer waits on come before blocked drafts.
+                    let risks: Vec<i64> = items.iter().map(|i| i.risk).collect();
+                    assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
+                    // Every kind of item opens (drafts with and without stored references).
+                    for listed in &items {
+                        let item = store.review_item(listed.decision_id).await.unwrap();
+                        assert_eq!(item.summary.decision_id, listed.decision_id);
+                    }
+                    let stats = store
+                        .stats(
+                            crate::store::StatsRange {
+                                from_ms: 0,
+                                to_ms: now_ms() + 1,
+                            },
+                            10,
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(stats.conversations, 300);
+                    assert_eq!(stats.decided as usize, written / 2);
+                    assert!(stats.blocked_by_finding.contains_key("value_mismatch"));
+                    assert!(stats.csat_count > 0 && stats.csat_average.unwrap() >= 1.0);
+                    assert!(stats.first_response_median_ms.is_some());
+                    assert!(stats.top_questions.len() <= 10 && stats.top_questions[0].count > 0);
+                    let shares =
+                        stats.share(&["send", "send_canonical", "hold", "handoff", "no_answer"]);
+                    assert!((shares - 1.0).abs() < 1e-9);
+                });
+        }
     }
 }

@@ -133,14 +133,14 @@ impl Store {
         let mut waits = Vec::new();
         for r in &rows {
             let created: i64 = r.try_get("created_ms")?;
-            let asked: bool = r.try_get("asked")?;
-            let answered: bool = r.try_get("answered")?;
+            let asked = super::flag(r, "asked")? == Some(true);
+            let answered = super::flag(r, "answered")? == Some(true);
             let needed_ms: Option<i64> = r.try_get("needed_ms")?;
             let person_ms: Option<i64> = r.try_get("person_ms")?;
-            let unanswered: bool = r.try_get("unanswered")?;
-            let not_automated: bool = r.try_get("not_automated")?;
-            let thumbs_down: bool = r.try_get("thumbs_down")?;
-            let resolved: Option<bool> = r.try_get("resolved")?;
+            let unanswered = super::flag(r, "unanswered")? == Some(true);
+            let not_automated = super::flag(r, "not_automated")? == Some(true);
+            let thumbs_down = super::flag(r, "thumbs_down")? == Some(true);
+            let resolved = super::flag(r, "resolved")?;
             let nps: Option<i64> = r.try_get("nps")?;
             let csat: Option<i64> = r.try_get("csat")?;
             let day = usize::try_from(created.div_euclid(DAY_MS) - first_day)

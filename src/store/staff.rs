@@ -49,7 +49,7 @@ pub struct NewSession {
     pub session: StaffSession,
 }
 
-fn member_row(row: &sqlx::sqlite::SqliteRow) -> Result<StaffMember, StoreError> {
+fn member_row(row: &sqlx::any::AnyRow) -> Result<StaffMember, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(StaffMember {
         id: row.try_get("id")?,

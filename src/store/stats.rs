@@ -113,8 +113,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.action, d.draft_blocked, d.canonical_id, \
              CASE WHEN d.canonical_id IS NULL THEN m.text END AS text, COUNT(*) AS n, \
-             SUM(CASE WHEN d.action = 'send_canonical' \
-                 OR (d.action = 'send' AND dr.verdict_status = 'consistent') THEN 1 ELSE 0 END) AS agreeing, \
+             CAST(SUM(CASE WHEN d.action = 'send_canonical' \
+                 OR (d.action = 'send' AND dr.verdict_status = 'consistent') THEN 1 ELSE 0 END) AS BIGINT) AS agreeing, \
              MAX(d.created_ms) AS latest \
              FROM decisions d JOIN messages m ON m.id = d.message_id \
              LEFT JOIN drafts dr ON dr.id = d.draft_id \
@@ -132,7 +132,7 @@ impl Store {
         let mut groups: HashMap<String, Group> = HashMap::new();
         for row in &rows {
             let action: String = row.try_get("action")?;
-            let blocked: bool = row.try_get("draft_blocked")?;
+            let blocked = super::flag(row, "draft_blocked")? == Some(true);
             let canonical_id: Option<String> = row.try_get("canonical_id")?;
             let text: Option<String> = row.try_get("text")?;
             let n: i64 = row.try_get("n")?;
@@ -194,17 +194,27 @@ impl Store {
 
         // Blocked drafts by finding kind, read from the stored verdicts (a draft counts once
         // per kind).
-        let kinds: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT json_extract(f.value, '$.kind') AS kind, COUNT(DISTINCT d.id) \
-             FROM decisions d JOIN drafts dr ON dr.id = d.draft_id, \
-             json_each(dr.verdict_json, '$.findings') f \
-             WHERE d.draft_blocked AND d.created_ms >= $1 AND d.created_ms < $2 \
-             AND dr.verdict_json IS NOT NULL GROUP BY kind",
-        )
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_all(self.pool())
-        .await?;
+        let findings = match self.engine() {
+            super::Engine::Sqlite => {
+                "SELECT json_extract(f.value, '$.kind') AS kind, COUNT(DISTINCT d.id) \
+                 FROM decisions d JOIN drafts dr ON dr.id = d.draft_id, \
+                 json_each(dr.verdict_json, '$.findings') f \
+                 WHERE d.draft_blocked AND d.created_ms >= $1 AND d.created_ms < $2 \
+                 AND dr.verdict_json IS NOT NULL GROUP BY kind"
+            }
+            super::Engine::Postgres => {
+                "SELECT f.value ->> 'kind' AS kind, COUNT(DISTINCT d.id) \
+                 FROM decisions d JOIN drafts dr ON dr.id = d.draft_id, \
+                 jsonb_array_elements(dr.verdict_json::jsonb -> 'findings') f \
+                 WHERE d.draft_blocked AND d.created_ms >= $1 AND d.created_ms < $2 \
+                 AND dr.verdict_json IS NOT NULL GROUP BY kind"
+            }
+        };
+        let kinds: Vec<(String, i64)> = sqlx::query_as(findings)
+            .bind(range.from_ms)
+            .bind(range.to_ms)
+            .fetch_all(self.pool())
+            .await?;
         let blocked_by_finding: BTreeMap<String, i64> = kinds.into_iter().collect();
 
         // First response: the first customer message to the first answer from the assistant or
@@ -215,12 +225,12 @@ impl Store {
                         MIN(CASE WHEN m.role IN ('assistant', 'staff') THEN m.created_ms END) AS r \
                  FROM messages m WHERE m.conversation_id IN \
                      (SELECT id FROM conversations WHERE created_ms >= $1 AND created_ms < $2) \
-                 GROUP BY m.conversation_id) \
+                 GROUP BY m.conversation_id) AS firsts \
                WHERE q IS NOT NULL AND r IS NOT NULL AND r >= q) \
              SELECT (SELECT COUNT(*) FROM w), \
-                    (SELECT AVG(wait) FROM (SELECT wait FROM w ORDER BY wait \
+                    (SELECT CAST(AVG(wait) AS DOUBLE PRECISION) FROM (SELECT wait FROM w ORDER BY wait \
                         LIMIT 2 - (SELECT COUNT(*) FROM w) % 2 \
-                        OFFSET ((SELECT COUNT(*) FROM w) - 1) / 2))",
+                        OFFSET ((SELECT COUNT(*) FROM w) - 1) / 2) AS middle)",
         )
         .bind(range.from_ms)
         .bind(range.to_ms)
@@ -338,22 +348,13 @@ mod tests {
 
     #[test]
     fn figures_of_a_known_history() {
-        tokio::runtime::Builder::new_current_thread()
+        for db in crate::store::tests::engines() {
+            tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
             .block_on(async {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(
-                    &dir.path().join("db.sqlite"),
-                    &crate::store::StoreSettings {
-                        path: String::new(),
-                        max_connections: 1,
-                        busy_timeout_ms: 5000,
-                    },
-                )
-                .await
-                .unwrap();
+                let store = db.open().await;
                 let verdict = r#"{"status":"contradiction","score":0,"coverage":1,"similarity":null,"findings":[
                     {"kind":"value_mismatch","message":"","draft_span":null,"reference":null,"reference_span":null},
                     {"kind":"value_mismatch","message":"","draft_span":null,"reference":null,"reference_span":null},
@@ -399,5 +400,6 @@ mod tests {
                     .unwrap();
                 assert_eq!(even.first_response_median_ms, Some(5000.0));
             });
+        }
     }
 }

@@ -113,14 +113,17 @@ impl Store {
 
     /// The survey answers of a conversation (empty when none were given).
     pub async fn survey(&self, conversation: &ConversationId) -> Result<Survey, StoreError> {
-        let row: Option<(Option<bool>, Option<i64>)> =
-            sqlx::query_as("SELECT resolved, nps FROM surveys WHERE conversation_id = $1")
-                .bind(&conversation.0)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row
-            .map(|(resolved, nps)| Survey { resolved, nps })
-            .unwrap_or_default())
+        let row = sqlx::query("SELECT resolved, nps FROM surveys WHERE conversation_id = $1")
+            .bind(&conversation.0)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => Ok(Survey {
+                resolved: super::flag(&r, "resolved")?,
+                nps: r.try_get("nps")?,
+            }),
+            None => Ok(Survey::default()),
+        }
     }
 
     /// Thumbs (oldest first), CSAT with its comment and the survey answers of a conversation.

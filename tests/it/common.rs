@@ -11,6 +11,14 @@ use concord::models::ModelStore;
 use concord::Config;
 use std::sync::Arc;
 
+/// The SQLite file of a test's store (these tests run the embedded default).
+pub fn sqlite_file(config: &Config) -> PathBuf {
+    match config.store_location() {
+        concord::store::StoreLocation::Sqlite(path) => path,
+        other => panic!("expected a SQLite store, got {other}"),
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -32,7 +40,44 @@ pub fn config(data_dir: &Path) -> Config {
     c.data_dir = data_dir.to_path_buf();
     c.models.dir = repo().join("models");
     c.knowledge_dir = repo().join("knowledge");
+    // A developer's switch: `CONCORD_IT_POSTGRES=postgres://USER@HOST:PORT/postgres` runs these
+    // tests' stores on PostgreSQL, a new database each (the tests that read the SQLite file
+    // itself then fail by design). CI runs the store's own tests on both engines instead.
+    if let Ok(admin) = std::env::var("CONCORD_IT_POSTGRES") {
+        c.store.url = new_postgres_database(&admin);
+    }
     c
+}
+
+/// A new database on the PostgreSQL server at `admin`; its URL.
+pub fn new_postgres_database(admin: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "it_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let admin = admin.to_string();
+    let create = format!("CREATE DATABASE {name}");
+    // A thread of its own: callers may be inside a runtime.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("connecting to {admin}: {e}"));
+                sqlx::query(&create).execute(&mut conn).await.unwrap();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            })
+    })
+    .join()
+    .unwrap()
 }
 
 /// The default embedder, fetched through the project's own model code if missing, loaded once.
@@ -248,7 +293,7 @@ pub fn serve_in_process(
         .build()
         .unwrap();
     let (state, base) = rt.block_on(async {
-        let store = concord::store::Store::open(&config.store_path(), &config.store)
+        let store = concord::store::Store::connect(&config.store_location(), &config.store)
             .await
             .unwrap();
         let state = concord::server::AppState::new(

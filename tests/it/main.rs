@@ -18,6 +18,7 @@ mod fuzz;
 mod gate;
 mod generate;
 mod index;
+mod instances;
 mod knowledge;
 mod layering;
 mod llm;

@@ -227,7 +227,7 @@ fn one_customer_is_exported_then_erased_from_the_database_its_wal_and_the_knowle
         assert!(v["message"].as_str().unwrap().contains("email"), "{v}");
         assert!(found_under(&kb, &["hurtowej wyceny szafek"]).is_empty());
 
-        let db = s.config.store_path();
+        let db = crate::common::sqlite_file(&s.config);
         let wal = db.with_extension("db-wal");
         let needles = [
             "Kwiatkowski",
@@ -503,7 +503,8 @@ fn a_token_stops_opening_its_conversation_after_token_days_without_activity() {
         assert_eq!(get().await.unwrap().status(), 200);
         // Two days without activity (as if the device were found later).
         let pool = sqlx::SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new().filename(s.config.store_path()),
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(crate::common::sqlite_file(&s.config)),
         )
         .await
         .unwrap();

@@ -225,7 +225,7 @@ fn a_handoff_rule_then_a_persons_reply_arrives_live_on_the_events_stream() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         let reply = tokio::task::spawn_blocking({
-            let (id, db) = (id.clone(), s.config.store_path());
+            let (id, db) = (id.clone(), common::sqlite_file(&s.config));
             move || {
                 Command::new(env!("CARGO_BIN_EXE_concord"))
                     .args([
@@ -633,13 +633,24 @@ pub(crate) fn spawn_serving(
     data: &std::path::Path,
     db: &std::path::Path,
 ) -> (Killed, String, String) {
+    let db = db.to_str().unwrap();
+    spawn_serving_on(args, envs, data, ("CONCORD__STORE__PATH", db))
+}
+
+/// [`spawn_serving`] with the store given by one variable (`CONCORD__STORE__PATH` or `__URL`).
+pub(crate) fn spawn_serving_on(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    data: &std::path::Path,
+    store: (&str, &str),
+) -> (Killed, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(args)
         .envs(envs.iter().copied())
         .arg("--data-dir")
         .arg(data)
         .env("CONCORD__MODELS__DIR", common::repo().join("models"))
-        .env("CONCORD__STORE__PATH", db)
+        .env(store.0, store.1)
         .env("CONCORD__LOG__FILTER", "concord=warn")
         .current_dir(common::repo())
         .stdout(Stdio::piped())
