@@ -126,7 +126,7 @@ async fn rows_json(store: &Store, sql: &str, bind: &[&str]) -> Result<Vec<Value>
                     Kind::Blob => {
                         Value::from(format!("<{} bytes>", row.try_get::<Vec<u8>, _>(i)?.len()))
                     }
-                    _ => {
+                    Kind::Null | Kind::Text => {
                         let text = row.try_get::<String, _>(i)?;
                         // Columns holding JSON are exported as JSON.
                         if col.name().ends_with("_json") {

@@ -1255,3 +1255,92 @@ fn the_store_url_chooses_the_engine_and_bad_ones_are_refused() {
     let err = with("mysql://u:pw@db/shop", "").validate().unwrap_err();
     assert!(!err.contains("pw@"), "{err}");
 }
+
+#[test]
+fn a_format_6_sqlite_database_keeps_its_flags_through_migration_7() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        // A database as Concord wrote it before format 7 (BOOLEAN columns).
+        {
+            use sqlx::sqlite::SqliteConnectOptions;
+            let pool = sqlx::SqlitePool::connect_with(
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+            let mut old = sqlx::migrate!("src/store/migrations");
+            old.migrations = std::borrow::Cow::Owned(
+                old.migrations
+                    .iter()
+                    .filter(|m| m.version <= 6)
+                    .cloned()
+                    .collect(),
+            );
+            old.run(&pool).await.unwrap();
+            for sql in [
+                "INSERT INTO conversations (id, token_hash, status, created_ms, updated_ms) VALUES ('c_1', 'h', 'bot', 1, 1)",
+                "INSERT INTO messages (id, conversation_id, role, text, created_ms) VALUES (1, 'c_1', 'customer', 'Ile kosztuje dostawa?', 1)",
+                "INSERT INTO decisions (message_id, action, mode, draft_blocked, reasons_json, triage_json, timings_json, review_status, created_ms, reviewed_by) \
+                 VALUES (1, 'hold', 'autopilot', TRUE, '[]', '{}', '{}', 'approved', 1, 'olga')",
+                "INSERT INTO decisions (message_id, action, mode, draft_blocked, reasons_json, triage_json, timings_json, review_status, created_ms) \
+                 VALUES (1, 'send', 'autopilot', FALSE, '[]', '{}', '{}', 'none', 2)",
+                "INSERT INTO surveys (conversation_id, resolved, nps, created_ms, updated_ms) VALUES ('c_1', FALSE, 9, 1, 1)",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        let store = Store::open(&path, &settings()).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        let rows = sqlx::query(
+            "SELECT draft_blocked, reviewed_by, review_status FROM decisions ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let got: Vec<(Option<bool>, Option<String>, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    flag(r, "draft_blocked").unwrap(),
+                    r.get("reviewed_by"),
+                    r.get("review_status"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(true), Some("olga".to_string()), "approved".to_string()),
+                (Some(false), None, "none".to_string()),
+            ]
+        );
+        let survey = store
+            .survey(&ConversationId("c_1".into()))
+            .await
+            .unwrap();
+        assert_eq!((survey.resolved, survey.nps), (Some(false), Some(9)));
+        // The rebuilt table is whole: its indexes are back and new rows go in.
+        let (indexes,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(indexes, 3);
+        let stats = store
+            .stats(
+                StatsRange {
+                    from_ms: 0,
+                    to_ms: 10,
+                },
+                5,
+            )
+            .await
+            .unwrap();
+        assert_eq!((stats.decided, stats.blocked_drafts), (2, 1));
+    });
+}
