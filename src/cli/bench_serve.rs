@@ -25,9 +25,15 @@ use throughput::{throughput_phase, Target};
 #[derive(Args)]
 pub struct ServeArgs {
     /// A running server to measure (default: start `concord serve` on a free local port, with a
-    /// temporary database and rate limits raised out of the way).
+    /// temporary database and rate limits raised out of the way). Given twice or more: instances
+    /// of one service, which the simulated customers share round robin.
     #[arg(long, value_name = "URL")]
-    url: Option<String>,
+    url: Vec<String>,
+    /// How many `concord serve` instances to start (without `--url`). They share one store: the
+    /// configured PostgreSQL database (`store.url`; give it an empty one), or one temporary
+    /// SQLite file.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Concurrent chat conversations (each sends its next question when the previous answer ends).
     #[arg(long, default_value_t = 20)]
     conversations: usize,
@@ -68,15 +74,34 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.throughput_clients >= 1,
         "--throughput-clients must be at least 1"
     );
+    anyhow::ensure!(
+        (1..=8).contains(&args.instances),
+        "--instances must be between 1 and 8"
+    );
     let questions = Questions::load(config)?;
-    let mut server = match &args.url {
-        Some(_) => None,
-        None => Some(ServerChild::spawn(
-            config,
-            args.server_log.as_deref(),
-            true,
-        )?),
+    let store = match config.store_location().engine() {
+        concord::store::Engine::Sqlite => "sqlite",
+        concord::store::Engine::Postgres => "postgresql",
     };
+    let shared = tempfile::Builder::new()
+        .prefix("concord-bench-store-")
+        .tempdir()?;
+    let mut servers = Vec::new();
+    if args.url.is_empty() {
+        for i in 0..args.instances {
+            // One log per instance: FILE, or FILE.0.log, FILE.1.log...
+            let log = args.server_log.as_ref().map(|p| match args.instances {
+                1 => p.clone(),
+                _ => p.with_extension(format!("{i}.log")),
+            });
+            servers.push(ServerChild::spawn_sharing(
+                config,
+                log.as_deref(),
+                true,
+                Some(&shared.path().join("bench.db")),
+            )?);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,14 +109,14 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Ctrl-C ends the benchmark future; the server guard below then kills the child.
     let result = runtime.block_on(async {
         tokio::select! {
-            r = bench(&args, questions, server.as_mut()) => r,
+            r = bench(&args, questions, &mut servers, store) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     });
     drop(runtime);
     let mut report = result?;
 
-    if let Some(server) = server.as_mut() {
+    for server in &mut servers {
         if let Ok(Some(status)) = server.child.try_wait() {
             report
                 .failures
@@ -131,31 +156,36 @@ struct Report {
 async fn bench(
     args: &ServeArgs,
     questions: Questions,
-    server: Option<&mut ServerChild>,
+    servers: &mut [ServerChild],
+    store: &str,
 ) -> anyhow::Result<Report> {
-    let (base, pid) = match server {
-        Some(server) => (server.wait_ready().await?, Some(server.child.id())),
-        None => (
-            args.url
-                .as_deref()
-                .expect("--url is given when no server is started")
-                .trim_end_matches('/')
-                .to_string(),
-            None,
-        ),
-    };
+    let mut bases = Vec::new();
+    let mut pids = Vec::new();
+    for server in servers.iter_mut() {
+        bases.push(server.wait_ready().await?);
+        pids.push(server.child.id());
+    }
+    if servers.is_empty() {
+        bases = args
+            .url
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect();
+    }
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
-    server::check_health(&client, &base).await?;
+    for base in &bases {
+        server::check_health(&client, base).await?;
+    }
     let mut failures = Vec::new();
 
-    let load = chat_load(&client, &base, args, Arc::new(questions), pid).await;
-    let durability = durability(&client, &base, &load).await;
+    let load = chat_load(&client, &bases, args, Arc::new(questions), &pids).await;
+    let durability = durability(&client, &bases, &load).await;
     let mut throughput = serde_json::Map::new();
     for target in [Target::StartConversation, Target::Feedback, Target::Healthz] {
-        let phase = throughput_phase(&client, &base, args, target).await;
+        let phase = throughput_phase(&client, &bases, args, target).await;
         if phase.errors > 0 {
             failures.push(format!(
                 "{} of {} {} requests failed",
@@ -173,8 +203,13 @@ async fn bench(
         }
         throughput.insert(target.name().to_string(), phase.to_json());
     }
-    let peak = pid.and_then(|p| proc_status_mb(p, "VmHWM:"));
-    let current = pid.and_then(|p| proc_status_mb(p, "VmRSS:"));
+    // Summed over the instances.
+    let sum = |key: &str| -> Option<f64> {
+        let each: Option<Vec<f64>> = pids.iter().map(|&p| proc_status_mb(p, key)).collect();
+        each.filter(|e| !e.is_empty()).map(|e| e.iter().sum())
+    };
+    let peak = sum("VmHWM:");
+    let current = sum("VmRSS:");
 
     let summary = load.summarize();
     let errors: usize = summary.errors.values().sum();
@@ -199,8 +234,11 @@ async fn bench(
     }
 
     let value = json!({
-        "url": base,
-        "started_server": pid.is_some(),
+        "url": bases.join(" "),
+        "instances": bases.len(),
+        // The engine the started instances share (`null` for servers given by `--url`).
+        "store": (!pids.is_empty()).then_some(store),
+        "started_server": !pids.is_empty(),
         "conversations": args.conversations,
         "seconds": args.seconds,
         "drain_seconds": args.drain_seconds,
@@ -296,11 +334,13 @@ fn print_summary(r: &Value) {
         _ => "none".to_string(),
     };
     println!(
-        "chat load: {} conversations, new messages for {} s, {} s in all, against {}",
+        "chat load: {} conversations, new messages for {} s, {} s in all, against {} ({} instance(s), store {})",
         r["conversations"],
         r["seconds"],
         r["load_s"],
-        r["url"].as_str().unwrap_or_default()
+        r["url"].as_str().unwrap_or_default(),
+        r["instances"],
+        r["store"].as_str().unwrap_or("as running")
     );
     println!(
         "  messages: {} sent, {} acknowledged, {} final, {} handoff, {} busy; errors: {}",

@@ -202,7 +202,8 @@ enum LoadEvent {
 
 struct LoadCtx {
     client: reqwest::Client,
-    base: String,
+    /// The instances; conversation slot `i` talks to `bases[i % len]`.
+    bases: Vec<String>,
     questions: Arc<Questions>,
     seed: u64,
     /// No new message starts after this.
@@ -222,24 +223,24 @@ pub(super) struct Load {
 
 pub(super) async fn chat_load(
     client: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     args: &ServeArgs,
     questions: Arc<Questions>,
-    pid: Option<u32>,
+    pids: &[u32],
 ) -> Load {
     let started = Instant::now();
     let stop = started + Duration::from_secs(args.seconds);
     let hard_stop = stop + Duration::from_secs(args.drain_seconds);
     let ctx = Arc::new(LoadCtx {
         client: client.clone(),
-        base: base.to_string(),
+        bases: bases.to_vec(),
         questions,
         seed: args.seed,
         stop,
         hard_stop,
     });
     let (stop_sampler, sampler_stopped) = oneshot::channel::<()>();
-    let sampler = tokio::spawn(sample_rss(pid, sampler_stopped));
+    let sampler = tokio::spawn(sample_rss(pids.to_vec(), sampler_stopped));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut slots = JoinSet::new();
     for slot in 0..args.conversations {
@@ -281,25 +282,22 @@ pub(super) async fn chat_load(
 /// a new conversation after a handoff (the bot then stays quiet) or a failure.
 async fn conversation_slot(slot: usize, ctx: Arc<LoadCtx>, tx: mpsc::UnboundedSender<LoadEvent>) {
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed.wrapping_add(slot as u64));
+    let base = ctx.bases[slot % ctx.bases.len()].as_str();
     let mut n = 0;
     'conversations: while Instant::now() < ctx.stop {
         let lang = alternate_lang(slot + n);
         let key = (slot, n);
         n += 1;
-        let conv = match timeout_at(
-            ctx.hard_stop,
-            start_conversation(&ctx.client, &ctx.base, lang),
-        )
-        .await
-        {
-            Ok(Ok(conv)) => conv,
-            Ok(Err(code)) => {
-                let _ = tx.send(LoadEvent::ConversationFailed(code));
-                tokio::time::sleep(RETRY_PAUSE).await;
-                continue;
-            }
-            Err(_) => break,
-        };
+        let conv =
+            match timeout_at(ctx.hard_stop, start_conversation(&ctx.client, base, lang)).await {
+                Ok(Ok(conv)) => conv,
+                Ok(Err(code)) => {
+                    let _ = tx.send(LoadEvent::ConversationFailed(code));
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+                Err(_) => break,
+            };
         let (id, token) = (conv.id.clone(), conv.token.clone());
         let _ = tx.send(LoadEvent::Conversation(key, conv));
         while Instant::now() < ctx.stop {
@@ -312,7 +310,7 @@ async fn conversation_slot(slot: usize, ctx: Arc<LoadCtx>, tx: mpsc::UnboundedSe
             };
             let text = &pool[rng.random_range(0..pool.len())];
             let mut record = MessageRecord::new(key, handoff_question);
-            let sent = send_message(&ctx, &id, &token, text, Instant::now(), &mut record);
+            let sent = send_message(&ctx, base, &id, &token, text, Instant::now(), &mut record);
             if timeout_at(ctx.hard_stop, sent).await.is_err() {
                 record.outcome = Outcome::Aborted;
             }
@@ -372,6 +370,7 @@ pub(crate) async fn start_conversation(
 /// Sends one message and reads its SSE answer to the terminal event, filling `record`.
 async fn send_message(
     ctx: &LoadCtx,
+    base: &str,
     id: &str,
     token: &str,
     text: &str,
@@ -381,7 +380,7 @@ async fn send_message(
     let ms = || t0.elapsed().as_secs_f64() * 1000.0;
     let resp = ctx
         .client
-        .post(format!("{}/api/conversations/{id}/messages", ctx.base))
+        .post(format!("{base}/api/conversations/{id}/messages"))
         .bearer_auth(token)
         .json(&json!({"text": text}))
         .send()
@@ -448,18 +447,20 @@ pub(crate) fn transport_code(e: &reqwest::Error) -> &'static str {
     }
 }
 
-/// VmRSS of the server every second until `stop` fires (nothing without a pid).
-async fn sample_rss(pid: Option<u32>, mut stop: oneshot::Receiver<()>) -> Vec<f64> {
-    let Some(pid) = pid else {
+/// VmRSS of the servers (summed) every second until `stop` fires (nothing without a pid).
+async fn sample_rss(pids: Vec<u32>, mut stop: oneshot::Receiver<()>) -> Vec<f64> {
+    if pids.is_empty() {
         return Vec::new();
-    };
+    }
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Some(mb) = proc_status_mb(pid, "VmRSS:") {
-                    samples.push(mb);
+                let mbs: Option<Vec<f64>> =
+                    pids.iter().map(|&pid| proc_status_mb(pid, "VmRSS:")).collect();
+                if let Some(mbs) = mbs {
+                    samples.push(mbs.iter().sum());
                 }
             }
             _ = &mut stop => return samples,
@@ -540,8 +541,13 @@ pub(super) struct Durability {
     pub(super) unreadable: usize,
 }
 
-/// Reads back every conversation and looks for each acknowledged customer message.
-pub(super) async fn durability(client: &reqwest::Client, base: &str, load: &Load) -> Durability {
+/// Reads back every conversation and looks for each acknowledged customer message; with several
+/// instances, through another instance than the one the conversation talked to.
+pub(super) async fn durability(
+    client: &reqwest::Client,
+    bases: &[String],
+    load: &Load,
+) -> Durability {
     let mut acked: HashMap<ConvKey, Vec<Value>> = HashMap::new();
     for r in &load.records {
         if let Some(id) = &r.message_id {
@@ -550,6 +556,7 @@ pub(super) async fn durability(client: &reqwest::Client, base: &str, load: &Load
     }
     let checks = load.conversations.iter().map(|(key, conv)| {
         let ids = acked.get(key).cloned().unwrap_or_default();
+        let base = bases[(key.0 + 1) % bases.len()].as_str();
         async move {
             let stored = customer_message_ids(client, base, conv).await;
             (ids, stored)

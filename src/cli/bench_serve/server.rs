@@ -32,6 +32,18 @@ impl ServerChild {
         log: Option<&Path>,
         raise_limits: bool,
     ) -> anyhow::Result<ServerChild> {
+        ServerChild::spawn_sharing(config, log, raise_limits, None)
+    }
+
+    /// [`ServerChild::spawn`] for one of several instances: on the configured PostgreSQL store
+    /// (`store.url`, which should name an empty database), or else on the SQLite file `sqlite`
+    /// they share (a temporary one of its own when `None`).
+    pub(crate) fn spawn_sharing(
+        config: &Config,
+        log: Option<&Path>,
+        raise_limits: bool,
+        sqlite: Option<&Path>,
+    ) -> anyhow::Result<ServerChild> {
         let dir = tempfile::Builder::new()
             .prefix("concord-bench-")
             .tempdir()
@@ -48,8 +60,18 @@ impl ServerChild {
             .arg(&config.data_dir)
             .arg("--knowledge")
             .arg(&config.knowledge_dir)
-            .args(["serve", "--no-ingest", "--bind", "127.0.0.1:0"])
-            .env("CONCORD__STORE__PATH", dir.path().join("bench.db"));
+            .args(["serve", "--no-ingest", "--bind", "127.0.0.1:0"]);
+        match config.store_location() {
+            concord::store::StoreLocation::Postgres(url) => command
+                .env("CONCORD__STORE__URL", url)
+                .env_remove("CONCORD__STORE__PATH"),
+            concord::store::StoreLocation::Sqlite(_) => {
+                command.env_remove("CONCORD__STORE__URL").env(
+                    "CONCORD__STORE__PATH",
+                    sqlite.map_or_else(|| dir.path().join("bench.db"), Path::to_path_buf),
+                )
+            }
+        };
         if raise_limits {
             command
                 .env("CONCORD__SERVER__IP_REQUESTS_PER_MINUTE", "100000000")

@@ -60,7 +60,7 @@ impl Phase {
 /// `--throughput-clients` concurrent clients sending `target` requests for `--throughput-seconds`.
 pub(super) async fn throughput_phase(
     client: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     args: &ServeArgs,
     target: Target,
 ) -> Phase {
@@ -76,7 +76,7 @@ pub(super) async fn throughput_phase(
     let mut convs = Vec::new();
     if let Target::Feedback = target {
         for i in 0..args.throughput_clients {
-            match start_conversation(client, base, alternate_lang(i)).await {
+            match start_conversation(client, &bases[i % bases.len()], alternate_lang(i)).await {
                 Ok(conv) => convs.push(Some(conv)),
                 Err(_) => {
                     phase.setup_errors += 1;
@@ -94,7 +94,7 @@ pub(super) async fn throughput_phase(
             continue;
         }
         let client = client.clone();
-        let base = base.to_string();
+        let base = bases[i % bases.len()].clone();
         clients.spawn(async move {
             let mut ok_ms = Vec::new();
             let mut failed: BTreeMap<String, usize> = BTreeMap::new();
