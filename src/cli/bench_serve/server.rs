@@ -83,9 +83,10 @@ impl ServerChild {
                 .env("CONCORD__SERVER__CONVERSATION_BURST", "1000")
                 // Every simulated customer comes from this one address: the per-address caps
                 // would measure themselves instead of the server.
+                // (The validated maximum: more is refused at start.)
                 .env(
                     "CONCORD__SERVER__CONVERSATIONS_PER_ADDRESS_PER_HOUR",
-                    "100000000",
+                    "1000000",
                 )
                 .env("CONCORD__SERVER__CONNECTIONS_PER_ADDRESS", "1000000")
                 .env(
