@@ -483,6 +483,40 @@ impl Store {
     }
 }
 
+/// Creates the empty database `name` (lower-case letters, digits, `_`) on the PostgreSQL server
+/// at `server` (a URL naming any database there) and returns its location. Blocking, on a thread
+/// of its own, so that callers inside a runtime may use it too: for tests and set-up scripts.
+pub fn create_postgres_database(server: &str, name: &str) -> Result<StoreLocation, StoreError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(StoreError::Invalid(
+            "a database name takes lower-case letters, digits and _",
+        ));
+    }
+    let (server, name) = (server.to_string(), name.to_string());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?
+            .block_on(async {
+                use sqlx::Connection;
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&server).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await?;
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+                Ok(StoreLocation::Postgres(format!("{base}/{name}")))
+            })
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// A yes/no column or expression: PostgreSQL answers `BOOLEAN`, SQLite an integer (`Any` does
 /// not convert between them).
 pub(crate) fn flag(row: &AnyRow, column: &str) -> Result<Option<bool>, StoreError> {

@@ -36,8 +36,7 @@ impl TestDb {
         }
     }
 
-    /// A new, empty database on the test server (a thread of its own, so that tests may call
-    /// this inside their runtime).
+    /// A new, empty database on the test server.
     fn postgres() -> TestDb {
         let Ok(admin) = std::env::var("CONCORD_TEST_POSTGRES") else {
             panic!(
@@ -47,28 +46,11 @@ impl TestDb {
             )
         };
         let name = format!("t_{}", crate::store::conversations::random_hex(8));
-        let create = format!("CREATE DATABASE {name}");
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    use sqlx::Connection;
-                    sqlx::any::install_default_drivers();
-                    let mut conn = sqlx::AnyConnection::connect(&admin)
-                        .await
-                        .unwrap_or_else(|e| panic!("connecting to CONCORD_TEST_POSTGRES: {e}"));
-                    sqlx::query(&create).execute(&mut conn).await.unwrap();
-                    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-                    TestDb {
-                        location: StoreLocation::Postgres(format!("{base}/{name}")),
-                        _dir: None,
-                    }
-                })
-        })
-        .join()
-        .unwrap()
+        TestDb {
+            location: create_postgres_database(&admin, &name)
+                .unwrap_or_else(|e| panic!("a database on CONCORD_TEST_POSTGRES: {e}")),
+            _dir: None,
+        }
     }
 }
 

@@ -57,27 +57,10 @@ pub fn new_postgres_database(admin: &str) -> String {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let admin = admin.to_string();
-    let create = format!("CREATE DATABASE {name}");
-    // A thread of its own: callers may be inside a runtime.
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                use sqlx::Connection;
-                sqlx::any::install_default_drivers();
-                let mut conn = sqlx::AnyConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("connecting to {admin}: {e}"));
-                sqlx::query(&create).execute(&mut conn).await.unwrap();
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-                format!("{base}/{name}")
-            })
-    })
-    .join()
-    .unwrap()
+    match concord::store::create_postgres_database(admin, &name) {
+        Ok(concord::store::StoreLocation::Postgres(url)) => url,
+        other => panic!("a database on {admin}: {other:?}"),
+    }
 }
 
 /// The default embedder, fetched through the project's own model code if missing, loaded once.
