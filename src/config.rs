@@ -52,6 +52,7 @@ struct RawConfig {
     hours: crate::hours::HoursSettings,
     email: crate::notify::email::EmailSettings,
     privacy: crate::privacy::PrivacySettings,
+    import: crate::import::ImportSettings,
     log: LogConfig,
 }
 
@@ -111,6 +112,7 @@ struct RawData {
 #[serde(deny_unknown_fields)]
 struct RawKnowledge {
     dir: RelativePathBuf,
+    max_age_days: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +176,10 @@ pub struct Config {
     pub email: crate::notify::email::EmailSettings,
     /// Retention periods and the privacy notice (`[privacy]`).
     pub privacy: crate::privacy::PrivacySettings,
+    /// Articles older than this many days are stale (`[knowledge] max_age_days`; 0: never).
+    pub knowledge_max_age_days: u32,
+    /// Importing and re-syncing pages and documents (`[import]`).
+    pub import: crate::import::ImportSettings,
     pub log: LogConfig,
 }
 
@@ -413,6 +419,16 @@ impl RawConfig {
         crate::hours::OpeningHours::from_settings(&self.hours).map_err(|m| invalid("hours", m))?;
         self.email.validate().map_err(|m| invalid("email", m))?;
         self.privacy.validate().map_err(|m| invalid("privacy", m))?;
+        self.import.validate().map_err(|m| invalid("import", m))?;
+        if self.knowledge.max_age_days > 36_500 {
+            return Err(invalid(
+                "knowledge.max_age_days",
+                format!(
+                    "must be at most 36500 (0: never stale), got {}",
+                    self.knowledge.max_age_days
+                ),
+            ));
+        }
         let policy = crate::assistant::PolicySettings {
             mode: policy_mode,
             send_min_context_similarity: p.send_min_context_similarity,
@@ -575,6 +591,8 @@ impl RawConfig {
             hours: self.hours,
             email: self.email,
             privacy: self.privacy,
+            knowledge_max_age_days: self.knowledge.max_age_days,
+            import: self.import,
             log: self.log,
         })
     }

@@ -32,6 +32,14 @@ struct Args {
 enum Command {
     /// Build (or update) the index from the knowledge base.
     Ingest(cli::ingest::IngestArgs),
+    /// Import pages, a sitemap, documents or a sheet of answers into the knowledge folder, or
+    /// re-sync what was imported (`--resync`); then re-ingest and report stale answers.
+    Import(cli::import::ImportArgs),
+    /// Is the knowledge base current (`check`), and record answers as approved (`approve`).
+    #[command(subcommand)]
+    Knowledge(cli::knowledge::KnowledgeCommand),
+    /// Create a new shop folder: a commented configuration and example knowledge.
+    Init(cli::init::InitArgs),
     /// Search the index and show each result's scores.
     Search(cli::search::SearchArgs),
     /// One customer question through the whole gate: triage, retrieval, draft, check, decision.
@@ -84,6 +92,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     concord::llm::set_threads(config.generation.threads);
     match args.command {
         Command::Ingest(a) => cli::ingest::run(&config, a),
+        Command::Import(a) => cli::import::run(&config, a),
+        Command::Knowledge(c) => cli::knowledge::run(&config, c),
+        Command::Init(a) => cli::init::run(a),
         Command::Search(a) => cli::search::run(&config, a),
         Command::Ask(a) => cli::ask::run(&config, a),
         Command::Check(a) => cli::check::run(&config, a),

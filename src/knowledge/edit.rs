@@ -108,7 +108,7 @@ fn merged(old: Vec<String>, new: &[String]) -> Vec<String> {
     out
 }
 
-fn string_array(items: &[String]) -> Item {
+pub(crate) fn string_array(items: &[String]) -> Item {
     let mut a = Array::new();
     for s in items {
         a.push(s.as_str());
@@ -117,7 +117,7 @@ fn string_array(items: &[String]) -> Item {
 }
 
 /// A multi-line answer written as a TOML multi-line string, as the hand-written files do.
-fn answer_value(text: &str) -> Item {
+pub(crate) fn answer_value(text: &str) -> Item {
     let mut v = toml_edit::Value::from(format!("{}\n", text.trim()));
     if !text.contains("\"\"\"") {
         let repr = format!("\"\"\"\n{}\n\"\"\"", text.trim().replace('\\', "\\\\"));

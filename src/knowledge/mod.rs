@@ -1,14 +1,17 @@
 //! The knowledge base: help articles and approved (canonical) answers, loaded from `knowledge/`
 //! or a JSONL import. Parsing is pure ([`parse`]); this module does the file walking.
 
+pub mod approvals;
 pub mod canonical;
 pub mod chunk;
 pub mod edit;
 pub mod erase;
+pub mod freshness;
 pub mod lang;
 pub mod parse;
 pub mod pii;
 pub mod slots;
+pub mod sources;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@ mod followup;
 mod fuzz;
 mod gate;
 mod generate;
+mod import;
 mod index;
 mod instances;
 mod knowledge;
