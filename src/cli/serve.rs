@@ -132,6 +132,14 @@ pub fn serve_assistant(
         if let Some(feed) = store.changes().await? {
             tokio::spawn(concord::server::follow_changes(state.clone(), feed));
         }
+        // Imported pages and documents fetched again on a schedule ([import] resync_every_hours).
+        if config.import.resync_every_hours > 0 {
+            tokio::spawn(concord::server::resync::run_resync(
+                state.clone(),
+                config.import.clone(),
+                std::time::Duration::from_secs(u64::from(config.import.resync_every_hours) * 3600),
+            ));
+        }
         // Answers a crash cut are handed to a person before anyone new is served.
         concord::server::recover_interrupted(&state).await?;
         {

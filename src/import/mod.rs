@@ -59,6 +59,12 @@ impl ImportSettings {
                 self.max_page_bytes
             ));
         }
+        if self.resync_every_hours > 8760 {
+            return Err(format!(
+                "resync_every_hours must be at most 8760 (a year; 0: off), got {}",
+                self.resync_every_hours
+            ));
+        }
         Ok(())
     }
 }

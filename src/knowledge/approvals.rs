@@ -62,6 +62,19 @@ pub enum ApprovalsError {
     },
     #[error("no approved answer has the id `{0}`")]
     Unknown(String),
+    #[error(transparent)]
+    Knowledge(#[from] super::KnowledgeError),
+}
+
+/// Records `ids` of the knowledge base in `knowledge_dir` as approved now by `by` (loads the
+/// files and the approvals, writes the approvals back).
+pub fn record(knowledge_dir: &Path, ids: &[String], by: &str) -> Result<usize, ApprovalsError> {
+    let kb = KnowledgeBase::load_dir(knowledge_dir)?;
+    let mut approvals = Approvals::load(knowledge_dir)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let n = approvals.approve(&kb, ids, by, &now)?;
+    approvals.save(knowledge_dir)?;
+    Ok(n)
 }
 
 const HEADER: &str = "# Which version of each approved answer and of its sources was approved, by whom and when.\n# Written by `concord knowledge approve`, `concord import csv` and the console; read by\n# `concord knowledge check`.\n\n";

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod listen;
 pub mod metrics;
 pub mod ops;
+pub mod resync;
 pub mod settings;
 pub mod state;
 pub mod streams;

@@ -674,6 +674,10 @@ fn save_as_canonical_is_served_next_and_an_article_edit_reports_stale_answers() 
             "{file}"
         );
         assert_eq!(done["report"]["changed_canonicals"], json!([new_id]));
+        // The admin's save is recorded as an approval (for `concord knowledge check`).
+        let approvals =
+            concord::knowledge::approvals::Approvals::load(&s.config.knowledge_dir).unwrap();
+        assert_eq!(approvals.answers[&new_id].by, "olga");
         assert!(
             done["report"]["embedded_chunks"].as_u64().unwrap() == 0,
             "only the answer is embedded"

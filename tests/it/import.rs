@@ -420,6 +420,42 @@ fn a_shop_site_is_imported_answered_from_and_kept_in_sync() {
         "{check}"
     );
     assert_eq!(out.status.code(), Some(1), "the gone page is still listed");
+
+    // `serve` re-syncs on its schedule: the running server swaps the new page in and keeps the
+    // report for the console.
+    let (server_rt, _base, state) = common::serve_in_process(&cfg);
+    let html = fs_err::read_to_string(&page).unwrap();
+    fs_err::write(&page, html.replace("16,99 zł", "17,49 zł")).unwrap();
+    let mut settings = cfg.import.clone();
+    settings.delay_ms = 0;
+    let outcome = server_rt
+        .block_on(concord::server::resync::resync_once(&state, &settings))
+        .unwrap();
+    assert_eq!(
+        ids(&serde_json::to_value(&outcome.import.written).unwrap()),
+        ["pomoc-dostawa"]
+    );
+    let reload = outcome.reload.expect("a change reloads");
+    // The answer already disagreed with the page (16,99 zł); this change adds no new finding.
+    assert_eq!(reload.changed_articles, ["pomoc-dostawa"]);
+    assert_eq!(
+        reload.rechecked, 2,
+        "both answers based on the page are checked again"
+    );
+    assert!(state
+        .assistant()
+        .index
+        .chunks
+        .iter()
+        .any(|c| c.doc.0 == "pomoc-dostawa" && c.text.contains("17,49 zł")));
+    let reports = server_rt
+        .block_on(state.store.knowledge_reports(1))
+        .unwrap();
+    assert_eq!(reports[0].actor, "import");
+    let quiet = server_rt
+        .block_on(concord::server::resync::resync_once(&state, &settings))
+        .unwrap();
+    assert!(quiet.reload.is_none() && quiet.import.written.is_empty());
 }
 
 #[test]

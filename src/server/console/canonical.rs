@@ -196,12 +196,24 @@ pub(super) async fn store_canonical(
         return Err(refusal(&in_answer));
     }
     let knowledge_dir = state.knowledge.dir.clone();
+    let by = staff.name().to_string();
     let saved = {
         let _one_at_a_time = state.reload_lock.lock().await;
-        tokio::task::spawn_blocking(move || save_canonical(&knowledge_dir, &edit))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(edit_error)?
+        tokio::task::spawn_blocking(move || {
+            let saved = save_canonical(&knowledge_dir, &edit)?;
+            // The admin approved this text against the sources as they are now.
+            if let Err(e) = crate::knowledge::approvals::record(
+                &knowledge_dir,
+                std::slice::from_ref(&saved.id),
+                &by,
+            ) {
+                tracing::warn!(error = %e, "the approval of a saved answer was not recorded");
+            }
+            Ok(saved)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(edit_error)?
     };
     detail["canonical_id"] = json!(saved.id);
     detail["created"] = json!(saved.created);
