@@ -159,6 +159,8 @@ fn strip_running_footer(line: &str) -> String {
 fn join_lines(lines: &[&str]) -> String {
     let mut out = String::new();
     for line in lines {
+        // Justified text comes out with runs of spaces between words.
+        let line = &line.split_whitespace().collect::<Vec<_>>().join(" ");
         let next_lower = line.chars().next().is_some_and(char::is_lowercase);
         if let Some(stem) = out.strip_suffix('\u{ad}') {
             out.truncate(stem.len());
@@ -362,7 +364,7 @@ mod tests {
 
     #[test]
     fn double_spaced_extraction_finds_paragraphs_by_their_shape() {
-        let text = "Regulamin sklepu\n\n§ 5. Zwroty\n\n1. Konsument może odstąpić od umowy w terminie 14 dni bez\n\npodania przyczyny. Wzór formularza odstą-\n\npienia jest w załączniku.\n\n2. Zwrot pieniędzy następuje w ciągu 14 dni od otrzymania\n\noświadczenia, tą samą metodą płatności, której użył klient.\n\nKoszt odesłania ponosi konsument.\n\nNastępny akapit zaczyna się tutaj i ma pełną długość linii tekstu. Sklep Zielony Dzbanek · strona 1 z 2\n\n";
+        let text = "Regulamin sklepu\n\n§ 5. Zwroty\n\n1. Konsument może odstąpić od umowy w terminie 14 dni bez\n\npodania  przyczyny.  Wzór formularza odstą-\n\npienia jest w załączniku.\n\n2. Zwrot pieniędzy następuje w ciągu 14 dni od otrzymania\n\noświadczenia, tą samą metodą płatności, której użył klient.\n\nKoszt odesłania ponosi konsument.\n\nNastępny akapit zaczyna się tutaj i ma pełną długość linii tekstu. Sklep Zielony Dzbanek · strona 1 z 2\n\n";
         let doc = pdf_text(text).unwrap();
         assert_eq!(
             doc.markdown,
